@@ -1,0 +1,1 @@
+"""LLM agents: model providers, the agentic loop, tools and skills."""

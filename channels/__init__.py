@@ -1,0 +1,1 @@
+"""Platform adapters. Each module is one platform on its official SDK."""

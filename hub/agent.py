@@ -1,0 +1,87 @@
+"""The small interface between the session manager and whatever answers messages.
+
+The session manager gives an agent one ``RunContext`` per run (the inbound, the session's
+history and settings, and a way to ask the user something mid-run) and consumes the
+outbounds it yields: partial ones go straight out, final ones are recorded in the outbox.
+The last final outbound of a run is recorded in the same transaction that marks the inbound
+answered and appends the run's new history, so a crash never yields a second answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryItem:
+    """One entry of a session's history, as the agent encoded it (JSON-serialisable ``data``)."""
+
+    kind: str
+    """``user``, ``assistant``, ``tool_result``, ``summary`` … — the agent's own vocabulary."""
+    data: dict[str, Any]
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+class RunContext(Protocol):
+    """What one agent run may see and do."""
+
+    @property
+    def inbound(self) -> Inbound: ...
+    @property
+    def conversation(self) -> ConversationRef: ...
+    @property
+    def sender(self) -> Sender: ...
+    @property
+    def history(self) -> Sequence[HistoryItem]:
+        """The session's history before this run (oldest first)."""
+        ...
+    @property
+    def settings(self) -> dict[str, str]:
+        """Per-conversation settings (``model``, ``tz`` …); read-only view."""
+        ...
+
+    def remember(self, *items: HistoryItem) -> None:
+        """Append to history; persisted atomically with the run's final answer."""
+
+    def replace_history(self, items: Sequence[HistoryItem]) -> None:
+        """Replace the whole history (compaction); persisted with the final answer."""
+
+    def record_usage(self, provider: str, model: str, usage: Usage) -> None:
+        """Add token usage to this run's and this conversation's totals."""
+
+    async def send(self, outbound: Outbound) -> None:
+        """Send now, durably, without ending the run (e.g. a progress note)."""
+
+    async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
+        """Send ``outbound`` (usually with buttons) and wait for ``user_id``'s answer.
+
+        The answer is a ``button`` inbound whose ``button`` is one of the outbound's button
+        ids, or a ``message`` inbound with text (yes/no where buttons don't exist). Answers
+        bypass the conversation queue. Returns ``None`` on timeout.
+        """
+        ...
+
+
+class Agent(Protocol):
+    """Answers one inbound at a time for a session."""
+
+    def run(self, ctx: RunContext) -> AsyncIterator[Outbound]: ...
+
+
+class AgentFactory(Protocol):
+    """Entry point target in group ``autohands.agents``: builds the agent from the hub's parts."""
+
+    def __call__(self, services: Any) -> Agent: ...

@@ -1,0 +1,171 @@
+"""Typed envelopes that travel on the bus.
+
+Everything that crosses a part boundary is one of these frozen dataclasses; platform
+extras stay in the adapter. Timestamps are UTC-aware.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+InboundKind = Literal["message", "command", "button", "job"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A short random id for hub-assigned things (outbounds, streams, approvals)."""
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationRef:
+    """Where a conversation lives: a channel instance, a chat in it, and optionally a thread."""
+
+    channel: str
+    """The channel instance name from config (e.g. ``telegram``)."""
+    chat: str
+    """The platform's chat / channel / DM id, as a string."""
+    thread: str | None = None
+    """A thread inside the chat (Slack thread ts, Discord thread id, Telegram topic); its own conversation."""
+
+    @property
+    def key(self) -> str:
+        """A stable string key: ``channel:chat`` or ``channel:chat:thread``."""
+        base = f"{self.channel}:{self.chat}"
+        return f"{base}:{self.thread}" if self.thread else base
+
+    @classmethod
+    def from_key(cls, key: str) -> ConversationRef:
+        channel, _, rest = key.partition(":")
+        chat, _, thread = rest.partition(":")
+        return cls(channel=channel, chat=chat, thread=thread or None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sender:
+    """Who wrote an inbound message."""
+
+    id: str
+    """The platform's user id, as a string."""
+    name: str = ""
+    """Display name, for the prompt and logs."""
+    username: str | None = None
+    """Handle without ``@`` where the platform has one."""
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """A file that came with a message. Text-like files carry their decoded text."""
+
+    name: str
+    mime_type: str = "application/octet-stream"
+    size: int = 0
+    text: str | None = None
+    """Decoded content for text-like files that were downloaded; ``None`` for others."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobInfo:
+    """Why a ``job`` inbound exists: which scheduled job fired, and what it asks for."""
+
+    job_id: str
+    action: Literal["send", "agent"]
+    """``send``: deliver ``Inbound.text`` as is; ``agent``: run the agent with it as the prompt."""
+    due_at: datetime
+    late_seconds: float = 0.0
+    missed: bool = False
+    """True when the run was beyond the grace period: the user is told it was missed."""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inbound:
+    """One thing a user (or the scheduler) asked of the hub."""
+
+    kind: InboundKind
+    conversation: ConversationRef
+    sender: Sender
+    text: str = ""
+    """Message text; for ``command`` the argument string after the command name."""
+    platform_id: str = ""
+    """The platform's own id for this event (dedupe key together with the channel)."""
+    command: str | None = None
+    """For ``command``: the name without slash, lower case (``remind``)."""
+    button: str | None = None
+    """For ``button``: the button id that was tapped."""
+    job: JobInfo | None = None
+    mentioned: bool = False
+    """The bot was mentioned or replied to."""
+    direct: bool = False
+    """A one-to-one chat with the bot."""
+    reply_to: str | None = None
+    """Platform id of the message this one answers, if any."""
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = field(default_factory=utcnow)
+    id: int = 0
+    """The store's row id, set once recorded (0 before)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Button:
+    id: str
+    label: str
+    style: Literal["primary", "danger", "default"] = "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outbound:
+    """One thing the hub says in a conversation.
+
+    Partial outbounds (``final=False``) that share a ``stream`` become one platform message
+    edited in place; the final outbound of that stream finishes it. Only finals are durable.
+    """
+
+    conversation: ConversationRef
+    text: str
+    id: str = field(default_factory=new_id)
+    """Hub id; also the idempotency key (nonce) where the platform has one."""
+    final: bool = True
+    stream: str | None = None
+    reply_to: str | None = None
+    """Platform message id to reply to (threads the answer under the user's message)."""
+    buttons: tuple[Button, ...] = ()
+    edit_of: str | None = None
+    """Hub id of an earlier outbound to replace instead of sending a new message."""
+    in_reply_to: int = 0
+    """Store id of the inbound this answers (0 for none)."""
+    format: Literal["markdown", "plain"] = "markdown"
+    typing: bool = False
+    """A typing indicator only; ``text`` is ignored."""
+    ephemeral_to: str | None = None
+    """Where supported (Slack), show only to this user id."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """What the platform answered for a send: its message ids (one per part when split)."""
+
+    platform_ids: tuple[str, ...] = ()
+
+
+def parse_command(text: str, bot_username: str | None = None) -> tuple[str, str] | None:
+    """Split ``/name@bot args`` into ``(name, args)``; ``None`` if ``text`` is not a command.
+
+    A command addressed to another bot (``/x@otherbot``) is not ours and returns ``None``.
+    """
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head, _, args = text[1:].partition(" ")
+    name, _, target = head.partition("@")
+    if not name or not (name[0].isalpha()):
+        return None
+    if target and bot_username and target.lower() != bot_username.lower():
+        return None
+    return name.lower(), args.strip()
