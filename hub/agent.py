@@ -85,3 +85,25 @@ class AgentFactory(Protocol):
     """Entry point target in group ``autohands.agents``: builds the agent from the hub's parts."""
 
     def __call__(self, services: Any) -> Agent: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class AgentServices:
+    """What the hub hands an agent factory (entry point group ``autohands.agents``).
+
+    Sections arrive raw; the agent validates them with ``hub.config.validate_section`` so
+    errors name the key (``agent.max_turns: …``).
+    """
+
+    agent_config: dict[str, Any]
+    """The ``[agent]`` section."""
+    providers_config: dict[str, Any]
+    """The ``[providers]`` section: name → provider table."""
+    tools_config: dict[str, Any]
+    """The ``[tools]`` section."""
+    commands: Any
+    """``hub.commands.CommandRegistry``: register ``/model``, ``/persona`` here."""
+    data_dir: Any
+    """``pathlib.Path`` of the hub's data directory (default workspace lives under it)."""
+    scheduler: Any = None
+    """The hub's scheduler service once it exists (``schedule`` tool), else None."""

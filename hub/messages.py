@@ -58,6 +58,8 @@ class Sender:
     username: str | None = None
     """Handle without ``@`` where the platform has one."""
     is_bot: bool = False
+    is_admin: bool = False
+    """Set by the channel from its ``admins`` list (may cancel others' jobs, use admin commands)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
