@@ -1,34 +1,102 @@
 """Configuration: shipped defaults ← user file ← environment, validated by pydantic.
 
-(Settings loading is completed in this module; ``validate_section`` is the helper every
-extension uses to validate its own section with errors that name the key.)
+The core validates its own sections here; each extension (channel, provider, agent) validates
+its own section with ``validate_section`` so errors name the full key
+(``channels.telegram.token: Field required``).
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+ENV_PREFIX = "AUTOHANDS__"
+DEFAULT_USER_CONFIG = Path("~/.autohands/config.toml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSection(_Section):
+    data_dir: Path = Path("~/.autohands")
+
+
+class ServerSection(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class StoreSection(_Section):
+    url: str = ""
+    synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+
+
+class SessionsSection(_Section):
+    max_concurrent_runs: int = Field(100, ge=1)
+    idle_seconds: float = Field(600, gt=0)
+    max_sessions_in_memory: int = Field(10_000, ge=1)
+    stop_grace_seconds: float = Field(10, ge=0)
+
+
+class LogSection(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+    log_message_text: bool = False
+
+
+class Settings(_Section):
+    """The whole configuration. Extension sections stay raw until their extension validates them."""
+
+    hub: HubSection = HubSection()
+    server: ServerSection = ServerSection()
+    store: StoreSection = StoreSection()
+    sessions: SessionsSection = SessionsSection()
+    log: LogSection = LogSection()
+    agent: dict[str, Any] = {}
+    providers: dict[str, dict[str, Any]] = {}
+    tools: dict[str, Any] = {}
+    scheduler: dict[str, Any] = {}
+    channels: dict[str, dict[str, Any]] = {}
+
+    @property
+    def data_dir(self) -> Path:
+        return self.hub.data_dir.expanduser()
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'autohands.db'}"
+
+    def enabled_channels(self) -> dict[str, dict[str, Any]]:
+        return {name: sec for name, sec in self.channels.items() if sec.get("enabled", False)}
 
 
 def describe_validation_error(exc: ValidationError, prefix: str) -> str:
-    """One line per problem: ``channels.telegram.token: Field required (got …)``."""
-    lines = []
+    """One clause per problem: ``channels.telegram.token: Field required``."""
+    parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         got = err.get("input")
-        shown = "" if err["type"] == "missing" or isinstance(got, dict) else f" (got {_redact(loc, got)!r})"
-        lines.append(f"{loc}: {err['msg']}{shown}")
-    return "; ".join(lines)
+        shown = ""
+        if err["type"] not in ("missing",) and not isinstance(got, dict | list):
+            shown = f" (got {_redact(loc, got)!r})"
+        parts.append(f"{loc}: {err['msg']}{shown}")
+    return "; ".join(parts)
 
 
 def _redact(loc: str, value: Any) -> Any:
-    lowered = loc.lower()
-    if any(word in lowered for word in ("token", "secret", "key", "password")):
+    if any(word in loc.lower() for word in ("token", "secret", "key", "password")):
         return "***"
     return value
 
@@ -39,3 +107,123 @@ def validate_section(model: type[M], data: Any, prefix: str) -> M:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         raise ConfigError(f"invalid config: {describe_validation_error(exc, prefix)}") from None
+
+
+# ---------------------------------------------------------------------------- loading
+def shipped_defaults() -> dict[str, Any]:
+    """``config/default.toml``: from the source tree, or the installed data files."""
+    # The source tree (editable installs, CI) first, then the data files a wheel installs.
+    candidates = [
+        Path(__file__).resolve().parent.parent / "config" / "default.toml",
+        Path(sys.prefix) / "share" / "autohands" / "config" / "default.toml",
+    ]
+    for path in candidates:
+        if path.is_file():
+            return _read_toml(path)
+    return {}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``AUTOHANDS__CHANNELS__TELEGRAM__TOKEN=x`` → ``{"channels": {"telegram": {"token": "x"}}}``.
+
+    Values are read as TOML scalars when they parse (``true``, ``8080``, ``["a"]``), else as strings.
+    """
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not path:
+            continue
+        node = out
+        for p in path[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment variable {name} conflicts with another override")
+        node[path[-1]] = _parse_scalar(raw)
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute_env(data: Any, environ: Mapping[str, str], path: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in string values; a missing VAR names the key."""
+    if isinstance(data, dict):
+        return {k: substitute_env(v, environ, f"{path}.{k}" if path else k) for k, v in data.items()}
+    if isinstance(data, list):
+        return [substitute_env(v, environ, f"{path}[{i}]") for i, v in enumerate(data)]
+    if not isinstance(data, str) or "${" not in data:
+        return data
+
+    def repl(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if var in environ:
+            return environ[var]
+        if default is not None:
+            return default
+        raise ConfigError(f"invalid config: {path}: environment variable {var} is not set "
+                          f"(set it, or write ${{{var}:-default}})")
+
+    return _VAR.sub(repl, data)
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load and validate the configuration.
+
+    ``config_path`` given → it must exist. Not given → ``~/.autohands/config.toml`` if present.
+    """
+    env = os.environ if environ is None else environ
+    data = shipped_defaults()
+    if config_path is not None:
+        path = Path(config_path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (check the --config path)")
+        data = merge(data, _read_toml(path))
+    else:
+        user = DEFAULT_USER_CONFIG.expanduser()
+        if user.is_file():
+            data = merge(data, _read_toml(user))
+    data = merge(data, env_overrides(env))
+    if overrides:
+        data = merge(data, overrides)
+    data = substitute_env(data, env)
+    for name, section in (data.get("channels") or {}).items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"invalid config: channels.{name}: expected a table like [channels.{name}]")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {describe_validation_error(exc, '')}") from None

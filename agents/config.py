@@ -1,0 +1,70 @@
+"""The ``[agent]`` section: which provider answers, the loop's limits, approvals, persona.
+
+Validated once at start-up with ``hub.config.validate_section(AgentConfig, raw, "agent")`` so
+a bad value names its key (``agent.max_turns: Input should be greater than 0``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class IdentityConfig(BaseModel):
+    """``[agent.identity]``: who the agent is; rendered into the system prompt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "AutoHands"
+    role: str = "a helpful assistant that can use tools to get things done"
+    personality: str = ""
+    tone: str = ""
+    knowledge_scope: str = ""
+    """What the agent knows about or should stick to (e.g. "our product docs")."""
+    catchphrase: str = ""
+    taboos: list[str] = Field(default_factory=list)
+    """Things the agent must never do or talk about."""
+    lang: str = ""
+    """Preferred reply language (e.g. ``en``, ``de``); empty means: the user's language."""
+
+
+class CompactionConfig(BaseModel):
+    """``[agent.compaction]``: when and how older turns are summarised."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    budget_fraction: float = Field(default=0.75, gt=0.0, le=1.0)
+    """Compact once the estimated prompt exceeds this share of the model's context window."""
+    keep_recent: int = Field(default=8, ge=1)
+    """At least this many of the newest history messages stay verbatim."""
+    context_window: int = Field(default=128_000, ge=1024)
+    """Used when the provider's config does not state its model's ``context_window``."""
+    summary_max_tokens: int = Field(default=1024, ge=64)
+
+
+class AgentConfig(BaseModel):
+    """``[agent]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str | None = None
+    """Name of a ``[providers.<name>]`` table; None: no provider configured."""
+    fallback: list[str] = Field(default_factory=list)
+    """Providers tried in order when the primary fails after its retries."""
+    max_turns: int = Field(default=12, ge=1)
+    """Model calls per run before the run stops with a note."""
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    """Wall time of one run, not counting time spent waiting for the user's approval."""
+    stream: bool = True
+    approval_timeout_seconds: float = Field(default=300.0, gt=0)
+    approve_medium: bool = False
+    """Ask before medium-risk tools too (high-risk tools always ask)."""
+    max_output_tokens: int = Field(default=4096, ge=16)
+    max_tool_result_chars: int = Field(default=20_000, ge=100)
+    """Longer tool results are cut (with a note to the model) to protect the context window."""
+    stream_min_chars: int = Field(default=120, ge=1)
+    """A partial outbound is emitted once this many new characters arrived …"""
+    stream_interval_seconds: float = Field(default=1.0, ge=0)
+    """… or this long after the previous partial, whichever comes first."""
+    compaction: CompactionConfig = Field(default_factory=CompactionConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)

@@ -1,0 +1,259 @@
+"""``kind = "anthropic"``: the Messages API on the official ``anthropic`` SDK.
+
+The tool definitions and the system prompt are the stable prefix of every request of a
+conversation, so both carry ``cache_control`` (prompt caching: later turns read that prefix
+from the cache at a tenth of the price).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+import httpx2
+from anthropic import AsyncAnthropic
+
+from hub.agent import Usage
+
+from .base import (
+    AssistantMessage,
+    Finished,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolResultsMessage,
+    UserMessage,
+)
+from .config import ProviderConfig
+from .errors import map_anthropic_errors
+from .retry import RetryPolicy, retry_call, retry_stream
+
+logger = logging.getLogger(__name__)
+
+_STOP: dict[str, StopReason] = {
+    "end_turn": "end",
+    "stop_sequence": "end",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+}
+_CACHE = {"type": "ephemeral"}
+
+
+class AnthropicProvider:
+    """A Messages API endpoint. Constructed as ``AnthropicProvider(name, config)``."""
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.model = config.model
+        self.config = config
+        self._policy = RetryPolicy.from_config(config)
+        self._client = AsyncAnthropic(
+            api_key=config.resolve_api_key(name),
+            base_url=config.base_url,
+            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+            max_retries=0,  # retry.py owns retries
+            default_headers=config.extra_headers or None,
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        return await retry_call(self.name, self._policy, lambda: self._complete_once(request))
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return retry_stream(self.name, self._policy, lambda: self._stream_once(request))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model or self.model,
+            "max_tokens": min(request.max_tokens, self.config.max_output_tokens),
+            "messages": to_anthropic_messages(request),
+        }
+        if request.system:
+            params["system"] = [{"type": "text", "text": request.system, "cache_control": _CACHE}]
+        if request.tools:
+            tools: list[dict[str, Any]] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+            tools[-1]["cache_control"] = _CACHE  # a breakpoint on the last tool caches them all
+            params["tools"] = tools
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        return params
+
+    async def _complete_once(self, request: ModelRequest) -> ModelResponse:
+        params = self._params(request)
+        logger.debug("%s: message request (model %s)", self.name, params["model"])
+        with map_anthropic_errors(self.name):
+            message = await self._client.messages.create(**params)
+        text, calls = [], []
+        for block in message.content:
+            if block.type == "text":
+                text.append(block.text)
+            elif block.type == "tool_use":
+                calls.append(ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input)))
+        return ModelResponse(
+            text="".join(text),
+            tool_calls=tuple(calls),
+            stop_reason=_STOP.get(message.stop_reason or "", "other"),
+            usage=_usage(message.usage),
+            model=message.model or params["model"],
+        )
+
+    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        params = self._params(request)
+        logger.debug("%s: streaming message request (model %s)", self.name, params["model"])
+        with map_anthropic_errors(self.name):
+            stream = await self._client.messages.create(**params, stream=True)
+        acc = _Assembly(model=params["model"])
+        try:
+            events = stream.__aiter__()
+            while True:
+                with map_anthropic_errors(self.name, streaming=True):
+                    try:
+                        event = await events.__anext__()
+                    except StopAsyncIteration:
+                        break
+                text = acc.add(event)
+                if text:
+                    yield TextDelta(text=text)
+        finally:
+            await stream.close()
+        yield Finished(response=acc.response())
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: str
+    id: str = ""
+    name: str = ""
+    parts: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Assembly:
+    """Collects the stream's content blocks by index, the stop reason and usage."""
+
+    model: str
+    blocks: dict[int, _Block] = field(default_factory=dict)
+    stop: str | None = None
+    start_usage: Any = None
+    output_tokens: int = 0
+
+    def add(self, event: Any) -> str:
+        match event.type:
+            case "message_start":
+                self.model = event.message.model or self.model
+                self.start_usage = event.message.usage
+                self.output_tokens = event.message.usage.output_tokens or 0
+            case "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    self.blocks[event.index] = _Block("tool_use", id=block.id, name=block.name)
+                else:
+                    self.blocks[event.index] = _Block(block.type)
+                    if block.type == "text" and block.text:
+                        self.blocks[event.index].parts.append(block.text)
+                        return str(block.text)
+            case "content_block_delta":
+                delta = event.delta
+                target = self.blocks.setdefault(event.index, _Block("text"))
+                if delta.type == "text_delta":
+                    target.parts.append(delta.text)
+                    return str(delta.text)
+                if delta.type == "input_json_delta":
+                    target.parts.append(delta.partial_json)
+            case "message_delta":
+                self.stop = event.delta.stop_reason or self.stop
+                self.output_tokens = event.usage.output_tokens or self.output_tokens
+            case _:  # content_block_stop, message_stop and event types newer than this code
+                pass
+        return ""
+
+    def response(self) -> ModelResponse:
+        text = "".join("".join(b.parts) for _, b in sorted(self.blocks.items()) if b.kind == "text")
+        calls = tuple(
+            ToolCall(id=b.id, name=b.name, arguments="".join(b.parts) or "{}")
+            for _, b in sorted(self.blocks.items())
+            if b.kind == "tool_use"
+        )
+        usage = _usage(self.start_usage, output_tokens=self.output_tokens)
+        return ModelResponse(
+            text=text,
+            tool_calls=calls,
+            stop_reason=_STOP.get(self.stop or "", "other"),
+            usage=usage,
+            model=self.model,
+        )
+
+
+def _usage(usage: Any, *, output_tokens: int | None = None) -> Usage:
+    """Anthropic counts cached input apart; ``Usage.input_tokens`` is the whole prompt."""
+    if usage is None:
+        return Usage(output_tokens=output_tokens or 0)
+    write = usage.cache_creation_input_tokens or 0
+    read = usage.cache_read_input_tokens or 0
+    return Usage(
+        input_tokens=(usage.input_tokens or 0) + write + read,
+        output_tokens=usage.output_tokens if output_tokens is None else output_tokens,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    # The API wants an object; a malformed call from an earlier turn is replayed as {} (its
+    # tool result already told the model what was wrong).
+    try:
+        value = json.loads(arguments) if arguments else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def to_anthropic_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """The conversation as Messages API turns; consecutive same-role turns are merged."""
+    out: list[dict[str, Any]] = []
+
+    def put(role: str, blocks: list[dict[str, Any]]) -> None:
+        if not blocks:
+            return
+        if out and out[-1]["role"] == role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": role, "content": blocks})
+
+    for message in request.messages:
+        if isinstance(message, UserMessage):
+            put("user", [{"type": "text", "text": message.text}])
+        elif isinstance(message, AssistantMessage):
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": message.text}] if message.text else []
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)}
+                for c in message.tool_calls
+            ]
+            put("assistant", blocks)
+        elif isinstance(message, ToolResultsMessage):
+            put(
+                "user",
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": r.call_id,
+                        "content": r.content,
+                        "is_error": r.is_error,
+                    }
+                    for r in message.results
+                ],
+            )
+        else:
+            assert_never(message)
+    return out

@@ -1,0 +1,78 @@
+"""A provider that falls over to the next one when a provider fails after its retries."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from hub.errors import ProviderError
+
+from .base import ModelRequest, ModelResponse, Provider, StreamEvent
+
+logger = logging.getLogger(__name__)
+
+
+class ProviderChain:
+    """``primary`` first, then each of ``fallbacks`` in order.
+
+    A request's ``model`` override names a model of the primary; fallbacks get the request
+    without it and use their own configured model. Nothing falls over once a stream has
+    yielded an event: the user has seen part of that answer.
+    """
+
+    def __init__(self, primary: Provider, fallbacks: Sequence[Provider] = ()) -> None:
+        self.primary = primary
+        self.fallbacks = tuple(fallbacks)
+        self.name = primary.name
+        self.model = primary.model
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        return (self.primary, *self.fallbacks)
+
+    def _request_for(self, index: int, request: ModelRequest) -> ModelRequest:
+        return request if index == 0 or request.model is None else dataclasses.replace(request, model=None)
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        last: ProviderError | None = None
+        for index, provider in enumerate(self.providers):
+            try:
+                return await provider.complete(self._request_for(index, request))
+            except ProviderError as exc:
+                last = self._failed(index, provider, exc)
+        assert last is not None
+        raise last
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        last: ProviderError | None = None
+        for index, provider in enumerate(self.providers):
+            started = False
+            try:
+                async for event in provider.stream(self._request_for(index, request)):
+                    started = True
+                    yield event
+                return
+            except ProviderError as exc:
+                if started:
+                    raise
+                last = self._failed(index, provider, exc)
+        assert last is not None
+        raise last
+
+    def _failed(self, index: int, provider: Provider, exc: ProviderError) -> ProviderError:
+        following = self.providers[index + 1].name if index + 1 < len(self.providers) else None
+        if following is not None:
+            logger.warning("provider %s failed (%s); falling over to %s", provider.name, exc, following)
+        return exc
+
+    async def aclose(self) -> None:
+        """Close every provider, even when one of them fails to close."""
+        errors: list[BaseException] = []
+        for provider in self.providers:
+            try:
+                await provider.aclose()
+            except Exception as exc:  # keep closing the others; report all at the end
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup("closing providers failed", errors)  # type: ignore[type-var]

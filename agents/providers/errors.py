@@ -1,0 +1,206 @@
+"""The provider layer's errors, and the translation of SDK and transport errors onto them.
+
+    ProviderError (hub.errors)
+    ├── RateLimited          429; ``retry_after`` says how long the server asked us to wait
+    ├── ServerError          5xx, 529 overloaded, an error event inside a stream
+    ├── ProviderTimeout      connect or read timeout
+    ├── StreamInterrupted    the stream broke after it started (the SDKs never retry these)
+    ├── ProviderUnavailable  the server could not be reached
+    ├── AuthError            401/403, missing credentials (never retried)
+    └── BadRequest           the request was refused as invalid (never retried)
+
+Both installed SDKs (``openai`` 3.x, ``anthropic`` 2.x) run on ``httpx2``. The openai SDK
+wraps a dropped stream in ``APIConnectionError``; the anthropic SDK lets the bare
+``httpx2.RemoteProtocolError`` escape, so each mapper also handles raw transport errors
+(``httpx2`` and, for SDK builds on it, classic ``httpx``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2
+
+from hub.errors import ProviderError
+
+try:  # older SDK releases run on httpx; map its errors too when it is installed
+    import httpx as _httpx
+
+    _TIMEOUTS: tuple[type[Exception], ...] = (httpx2.TimeoutException, _httpx.TimeoutException)
+    _TRANSPORT: tuple[type[Exception], ...] = (httpx2.TransportError, _httpx.TransportError)
+except ImportError:  # pragma: no cover - httpx is optional
+    _TIMEOUTS = (httpx2.TimeoutException,)
+    _TRANSPORT = (httpx2.TransportError,)
+
+
+class RateLimited(ProviderError):
+    """429: too many requests or tokens; ``retry_after`` is the server's requested wait."""
+
+
+class ServerError(ProviderError):
+    """The provider failed on its side (5xx, 529 overloaded)."""
+
+
+class ProviderTimeout(ProviderError):
+    """No answer (or no next chunk) within the configured timeout."""
+
+
+class StreamInterrupted(ProviderError):
+    """A streamed response broke off after it started."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached (DNS, refused connection, TLS)."""
+
+
+class AuthError(ProviderError):
+    """The credentials were refused or are missing; retrying cannot help."""
+
+
+class BadRequest(ProviderError):
+    """The provider refused the request itself (bad parameters, unknown model, too long)."""
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def from_status(provider: str, status: int, message: str, headers: Any = None) -> ProviderError:
+    """The error type for an HTTP status (``status`` 529 is Anthropic's "overloaded")."""
+    text = f"{provider}: HTTP {status}: {_short(message)}"
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        return RateLimited(text, retryable=True, retry_after=retry_after, status=status)
+    if status in (401, 403):
+        return AuthError(f"{text} (check the provider's api_key)", status=status)
+    if status == 408:
+        return ProviderTimeout(text, retryable=True, retry_after=retry_after, status=status)
+    if status == 409 or status >= 500:
+        return ServerError(text, retryable=True, retry_after=retry_after, status=status)
+    return BadRequest(text, status=status)
+
+
+# Anthropic reports failures inside an open stream as an ``error`` event; the SDK raises it
+# with the stream's 200 status, so the body's error type decides.
+_ANTHROPIC_TYPES = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "rate_limit_error": 429,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "invalid_request_error": 400,
+    "request_too_large": 413,
+    "not_found_error": 404,
+    "timeout_error": 504,
+}
+
+
+def _body_status(body: Any) -> int | None:
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            return _ANTHROPIC_TYPES.get(str(err.get("type")))
+    return None
+
+
+def _message(exc: Any) -> str:
+    """The vendor's own error message from the body, not the SDK's ``Error code: …`` dump."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _short(message: str, limit: int = 300) -> str:
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+def _transport(provider: str, exc: Exception, streaming: bool) -> ProviderError:
+    kind = type(exc).__name__
+    if isinstance(exc, _TIMEOUTS):
+        return ProviderTimeout(f"{provider}: timed out ({kind})", retryable=True)
+    if streaming:
+        return StreamInterrupted(
+            f"{provider}: the stream broke off ({kind}: {_short(str(exc))})", retryable=True
+        )
+    return ProviderUnavailable(f"{provider}: cannot connect ({kind}: {_short(str(exc))})", retryable=True)
+
+
+@contextmanager
+def map_openai_errors(provider: str, *, streaming: bool = False) -> Iterator[None]:
+    """Translate ``openai`` SDK and transport errors raised inside the block.
+
+    Args:
+        provider: the configured provider name, for messages.
+        streaming: True around the iteration of a started stream, where a connection
+            error means the stream broke off rather than that the server is unreachable.
+    """
+    import openai
+
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise from_status(provider, exc.status_code, _message(exc), exc.response.headers) from exc
+    except openai.APITimeoutError as exc:
+        raise ProviderTimeout(f"{provider}: timed out", retryable=True) from exc
+    except openai.APIConnectionError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        raise _transport(provider, cause, streaming) from exc
+    except openai.APIError as exc:  # an error chunk inside a stream, or an unparseable response
+        status = _body_status(exc.body) or 500
+        raise from_status(provider, status, _message(exc)) from exc
+    except _TRANSPORT as exc:
+        raise _transport(provider, exc, streaming) from exc
+    except openai.OpenAIError as exc:  # missing credentials and other client-side refusals
+        raise AuthError(f"{provider}: {_short(str(exc))}") from exc
+
+
+@contextmanager
+def map_anthropic_errors(provider: str, *, streaming: bool = False) -> Iterator[None]:
+    """Translate ``anthropic`` SDK and transport errors raised inside the block (see above)."""
+    import anthropic
+
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        status = exc.status_code
+        if status < 400:  # an ``error`` event inside a 200 stream
+            status = _body_status(exc.body) or 500
+        raise from_status(provider, status, _message(exc), exc.response.headers) from exc
+    except anthropic.APITimeoutError as exc:
+        raise ProviderTimeout(f"{provider}: timed out", retryable=True) from exc
+    except anthropic.APIConnectionError as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        raise _transport(provider, cause, streaming) from exc
+    except anthropic.APIError as exc:
+        raise ServerError(f"{provider}: {_short(exc.message)}", retryable=False) from exc
+    except _TRANSPORT as exc:
+        raise _transport(provider, exc, streaming) from exc
+    except anthropic.CredentialsError as exc:
+        raise AuthError(f"{provider}: {_short(str(exc))}") from exc

@@ -1,0 +1,115 @@
+"""Our retries: exponential back-off with jitter, honouring ``retry-after``.
+
+The SDKs' own retries are off (``max_retries=0``): stacked on ours they multiply, and they
+never retry a stream that broke after its headers, nor a ``retry-after`` above 120 s (openai).
+A stream is retried only until its first event reached the caller; after that a failure is
+``StreamInterrupted``, since the user may already have seen part of the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from hub.errors import ProviderError
+
+from .base import StreamEvent
+from .config import ProviderConfig
+from .errors import RateLimited, StreamInterrupted
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    max_retries: int = 3
+    initial_wait: float = 0.5
+    max_wait: float = 60.0
+    """Cap of one back-off wait, and the longest ``retry-after`` we are willing to honour."""
+
+    @classmethod
+    def from_config(cls, config: ProviderConfig) -> RetryPolicy:
+        return cls(
+            max_retries=config.max_retries,
+            initial_wait=config.retry_initial_wait_seconds,
+            max_wait=config.retry_max_wait_seconds,
+        )
+
+    def delay(self, attempt: int, error: ProviderError) -> float | None:
+        """Seconds to wait before retry number ``attempt + 1``, or None to give up."""
+        if not error.retryable or attempt >= self.max_retries:
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > self.max_wait:
+                return None
+            # A little extra so we never arrive before the server's window reopens.
+            wait = float(error.retry_after)
+            return wait + random.uniform(0, min(0.1 * wait, 1.0))
+        step = min(self.max_wait, self.initial_wait * (2**attempt))
+        return step / 2 + random.uniform(0, step / 2)
+
+
+def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:
+    if (
+        isinstance(error, RateLimited)
+        and error.retry_after is not None
+        and error.retry_after > policy.max_wait
+    ):
+        return RateLimited(
+            f"{error} (asked to wait {error.retry_after:.0f}s, more than retry_max_wait_seconds="
+            f"{policy.max_wait:.0f})",
+            retryable=False,
+            retry_after=error.retry_after,
+            status=error.status,
+        )
+    return error
+
+
+async def _pause(label: str, attempt: int, policy: RetryPolicy, delay: float, error: ProviderError) -> None:
+    logger.warning("%s: %s; retry %d/%d in %.2fs", label, error, attempt + 1, policy.max_retries, delay)
+    await asyncio.sleep(delay)
+
+
+async def retry_call(label: str, policy: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:
+    """Await ``call()`` until it succeeds, retrying the ``ProviderError``s that allow it."""
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except ProviderError as exc:
+            delay = policy.delay(attempt, exc)
+            if delay is None:
+                raise _give_up(exc, policy) from exc
+            await _pause(label, attempt, policy, delay, exc)
+            attempt += 1
+
+
+async def retry_stream(
+    label: str, policy: RetryPolicy, open_stream: Callable[[], AsyncIterator[StreamEvent]]
+) -> AsyncIterator[StreamEvent]:
+    """Yield from ``open_stream()``, starting it again on retryable errors before the first event."""
+    attempt = 0
+    while True:
+        started = False
+        try:
+            async for event in open_stream():
+                started = True
+                yield event
+            return
+        except ProviderError as exc:
+            if started:  # part of the answer is out: never retried, here or by a fallback
+                message = (
+                    str(exc) if isinstance(exc, StreamInterrupted) else f"{exc} (after the answer started)"
+                )
+                raise StreamInterrupted(message, status=exc.status) from exc
+            delay = policy.delay(attempt, exc)
+            if delay is None:
+                raise _give_up(exc, policy) from exc
+            await _pause(label, attempt, policy, delay, exc)
+            attempt += 1

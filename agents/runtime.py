@@ -1,0 +1,472 @@
+"""The agentic loop, and ``build_agent`` (entry point ``autohands.agents:llm``).
+
+One run: history (compacted first if it nears the context budget) + the user's message →
+model (streamed: text goes out as coalesced partial outbounds) → tool calls (authorized one
+by one, executed concurrently) → results back to the model → … until a final answer,
+``max_turns``, the run's timeout, or cancellation (``/stop`` cancels the task iterating
+``run``; ``CancelledError`` propagates untouched).
+
+The timeout is a deadline checked around each await on the model or the tools, never around
+a ``yield``: the consumer's own work while the generator is suspended must not be cancelled
+by our clock. Time spent waiting for a user's approval moves the deadline back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hub.agent import AgentServices, RunContext
+from hub.config import validate_section
+from hub.errors import ConfigError, PluginError, ProviderError
+from hub.messages import Inbound, Outbound, new_id, utcnow
+
+from . import history
+from .approvals import ToolExecutor
+from .commands import AgentCommands, parse_model_choice
+from .compaction import compact, estimate_tokens
+from .config import AgentConfig
+from .persona import SkillInfo, render_system_prompt, user_turn
+from .providers.base import (
+    AssistantMessage,
+    ChatMessage,
+    Finished,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    TextDelta,
+    ToolResultsMessage,
+    ToolSpec,
+    UserMessage,
+)
+from .tools.base import ToolContext, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+"""Used when no provider is configured but the vendor's API key is in the environment."""
+
+NO_PROVIDER_TEXT = (
+    "No model provider is configured, so I cannot answer yet. Set OPENAI_API_KEY or "
+    "ANTHROPIC_API_KEY in the hub's environment, or add a [providers.<name>] table "
+    '(kind, model, api_key, base_url) and [agent] provider = "<name>" to the config, then restart.'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """The provider (and model override) one run talks to."""
+
+    provider: Provider
+    model: str | None = None
+    context_window: int | None = None
+
+
+ModelResolver = Callable[[str | None], ResolvedModel]
+"""The session's ``model`` setting (``/model``) → what to call. May raise ``ConfigError``."""
+
+ToolContextFactory = Callable[[RunContext], ToolContext]
+
+
+def default_tool_context(
+    workspace: Path, tools_config: Any = None, services: Any = None
+) -> ToolContextFactory:
+    def make(ctx: RunContext) -> ToolContext:
+        return ToolContext(
+            conversation=ctx.conversation,
+            sender=ctx.sender,
+            workspace=workspace,
+            timezone=ctx.settings.get("tz") or "UTC",
+            config=tools_config,
+            services=services,
+        )
+
+    return make
+
+
+class LLMAgent:
+    """``hub.agent.Agent`` backed by a model provider and a tool registry.
+
+    Args:
+        resolve: picks the provider for a run from the session's ``model`` setting.
+        tools: the tools offered to the model.
+        config: the validated ``[agent]`` section.
+        tool_context: builds each run's ``ToolContext``.
+        skills: skills listed (name and description) in the system prompt.
+        clock: the current time (tests pin it).
+        closers: called by ``aclose`` (the providers' clients).
+    """
+
+    def __init__(
+        self,
+        resolve: ModelResolver,
+        tools: ToolRegistry,
+        config: AgentConfig,
+        *,
+        tool_context: ToolContextFactory | None = None,
+        skills: Sequence[SkillInfo] = (),
+        clock: Callable[[], datetime] = utcnow,
+        closers: Sequence[Callable[[], Any]] = (),
+    ) -> None:
+        self.resolve = resolve
+        self.tools = tools
+        self.config = config
+        self.tool_context = tool_context or default_tool_context(Path.cwd() / "workspace")
+        self.skills = tuple(skills)
+        self.clock = clock
+        self._closers = tuple(closers)
+        self.tool_specs = tuple(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+                                for t in tools)
+        self._categories = {cat: [t.name for t in ts] for cat, ts in tools.by_category().items()}
+
+    def system_prompt(self, channel: str) -> str:
+        return render_system_prompt(
+            self.config.identity, channel=channel, tool_categories=self._categories, skills=self.skills
+        )
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
+        yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
+        async for out in _Run(self, ctx).steps():
+            yield out
+
+    async def aclose(self) -> None:
+        """Close the providers' clients (the hub calls this on shutdown)."""
+        for close in self._closers:
+            await close()
+
+
+class _Run:
+    """The state of one run; ``steps`` is the loop."""
+
+    def __init__(self, agent: LLMAgent, ctx: RunContext) -> None:
+        self.agent = agent
+        self.config = agent.config
+        self.ctx = ctx
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + self.config.timeout_seconds
+        self.messages: list[ChatMessage] = []
+        self.stream_id: str | None = None
+        self.streamed = ""
+        """Text shown in the open stream, so a failure can finish that message."""
+
+    def out(self, text: str, *, final: bool = True, stream: str | None = None) -> Outbound:
+        inbound = self.ctx.inbound
+        return Outbound(
+            conversation=self.ctx.conversation,
+            text=text,
+            final=final,
+            stream=stream,
+            reply_to=inbound.platform_id or None,
+            in_reply_to=inbound.id,
+        )
+
+    async def steps(self) -> AsyncIterator[Outbound]:
+        try:
+            choice = self.agent.resolve(self.ctx.settings.get("model"))
+        except (ConfigError, PluginError) as exc:
+            log.warning("conversation %s: model choice unusable: %s", self.ctx.conversation.key, exc)
+            yield self.out(f"The model chosen for this conversation cannot be used ({exc}). "
+                           "Switch back with /model default.")
+            return
+        try:
+            async for out in self._loop(choice):
+                yield out
+        except TimeoutError:
+            if self.loop.time() < self.deadline:
+                raise  # not our deadline: a bug below, let the session manager report it
+            log.info("conversation %s: run timed out", self.ctx.conversation.key)
+            yield self._finish_stream(f"I stopped because this took longer than the "
+                                      f"{self.config.timeout_seconds:g} s limit for one request.")
+        except ProviderError as exc:
+            incident = new_id()[:8]
+            log.error("conversation %s: provider failed (incident %s): %s: %s",
+                      self.ctx.conversation.key, incident, type(exc).__name__, exc)
+            yield self._finish_stream(provider_failure_text(exc, incident))
+
+    def _finish_stream(self, notice: str) -> Outbound:
+        if self.streamed:
+            return self.out(f"{self.streamed}\n\n⚠️ {notice}", stream=self.stream_id)
+        return self.out(notice)
+
+    async def _loop(self, choice: ResolvedModel) -> AsyncIterator[Outbound]:
+        ctx, config = self.ctx, self.config
+        system = self.agent.system_prompt(ctx.conversation.channel)
+        user = UserMessage(text=self._user_text())
+        await self._compact_if_needed(choice, system, user)
+        self.messages = [*history.decode(ctx.history), user]
+        ctx.remember(history.encode(user))
+        executor = ToolExecutor(
+            self.agent.tools,
+            ctx=ctx,
+            tool_context=self.agent.tool_context(ctx),
+            approve_medium=config.approve_medium,
+            approval_timeout=config.approval_timeout_seconds,
+            max_result_chars=config.max_tool_result_chars,
+        )
+        for turn in range(config.max_turns):
+            if turn:
+                yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
+            request = ModelRequest(system=system, messages=tuple(self.messages), tools=self.agent.tool_specs,
+                                   model=choice.model, max_tokens=config.max_output_tokens)
+            response: ModelResponse | None = None
+            async for item in self._call_model(choice.provider, request):
+                if isinstance(item, Outbound):
+                    yield item
+                else:
+                    response = item
+            assert response is not None
+            ctx.record_usage(choice.provider.name, response.model or choice.model or choice.provider.model,
+                             response.usage)
+            assistant = AssistantMessage(text=response.text, tool_calls=response.tool_calls)
+            self.messages.append(assistant)
+            ctx.remember(history.encode(assistant))
+            if not response.tool_calls:
+                yield self.out(response.text.strip() or "(I have nothing to add.)", stream=self.stream_id)
+                return
+            if response.text.strip():
+                yield self.out(response.text, stream=self.stream_id)  # finishes this turn's message
+            self.stream_id, self.streamed = None, ""
+            results = await self._run_tools(executor, response)
+            self.messages.append(results)
+            ctx.remember(history.encode(results))
+        notice = (f"I stopped after {config.max_turns} steps, the limit for one request, before finishing. "
+                  "Ask me to continue if you want me to go on.")
+        ctx.remember(history.encode(AssistantMessage(text=notice)))
+        yield self.out(notice)
+
+    def _user_text(self) -> str:
+        inbound: Inbound = self.ctx.inbound
+        text = inbound.text
+        if inbound.kind == "command" and inbound.command:
+            text = f"/{inbound.command} {text}".rstrip()
+        elif inbound.kind == "button" and inbound.button:
+            text = f"[the user tapped the button {inbound.button!r}]"
+        return user_turn(text, now=self.agent.clock(), tz=self.ctx.settings.get("tz"),
+                         attachments=inbound.attachments)
+
+    async def _call_model(
+        self, provider: Provider, request: ModelRequest
+    ) -> AsyncIterator[Outbound | ModelResponse]:
+        """Yields partial outbounds, then the response (last)."""
+        self.stream_id, self.streamed = new_id(), ""
+        if not self.config.stream:
+            async with asyncio.timeout_at(self.deadline):
+                yield await provider.complete(request)
+            return
+        response: ModelResponse | None = None
+        shown, last_emit = 0, 0.0
+        async with _closing(provider.stream(request)) as events:
+            while True:
+                async with asyncio.timeout_at(self.deadline):
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
+                if isinstance(event, Finished):
+                    response = event.response
+                elif isinstance(event, TextDelta) and event.text:
+                    self.streamed += event.text
+                    now = self.loop.time()
+                    if (not shown or len(self.streamed) - shown >= self.config.stream_min_chars
+                            or now - last_emit >= self.config.stream_interval_seconds):
+                        shown, last_emit = len(self.streamed), now
+                        yield self.out(self.streamed, final=False, stream=self.stream_id)
+        if response is None:
+            raise ProviderError(f"{provider.name}: the stream ended without a final response")
+        yield response
+
+    async def _run_tools(self, executor: ToolExecutor, response: ModelResponse) -> ToolResultsMessage:
+        started = self.loop.time()
+        planned = await executor.authorize(response.tool_calls)
+        self.deadline += self.loop.time() - started  # waiting for a human is not the run's time
+        async with asyncio.timeout_at(self.deadline):
+            results = await executor.execute(planned)
+        return ToolResultsMessage(results=tuple(results))
+
+    async def _compact_if_needed(self, choice: ResolvedModel, system: str, user: UserMessage) -> None:
+        cfg = self.config.compaction
+        if not cfg.enabled:
+            return
+        items = list(self.ctx.history)
+        window = choice.context_window or cfg.context_window
+        budget = int(window * cfg.budget_fraction)
+        estimate = estimate_tokens(system, [*history.decode(items), user], self.agent.tool_specs)
+        if estimate <= budget:
+            return
+        log.info("conversation %s: ~%d prompt tokens over the budget of %d; compacting",
+                 self.ctx.conversation.key, estimate, budget)
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                result = await compact(items, provider=choice.provider, model=choice.model,
+                                       keep_recent=cfg.keep_recent, max_tokens=cfg.summary_max_tokens)
+        except ProviderError as exc:  # answering matters more than compacting: go on uncompacted
+            log.warning("compaction failed (%s); continuing with the full history", type(exc).__name__)
+            return
+        if result is None:
+            log.warning("history over budget but no user-message boundary to cut at")
+            return
+        self.ctx.record_usage(choice.provider.name, result.model, result.usage)
+        self.ctx.replace_history(result.history)
+
+
+@asynccontextmanager
+async def _closing(events: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+    """Close the provider's stream (its HTTP response) however the loop leaves it."""
+    try:
+        yield events
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def provider_failure_text(exc: ProviderError, incident: str) -> str:
+    """One fixed, secret-free sentence per kind of failure, plus the incident id for the logs."""
+    kind = type(exc).__name__
+    if kind == "AuthError" or exc.status in (401, 403):
+        reason = "the model provider refused the hub's credentials; the operator should check the API key"
+    elif kind == "RateLimited" or exc.status == 429:
+        reason = "the model provider is rate-limiting the hub; please try again in a minute"
+    elif kind == "StreamInterrupted":
+        reason = "the connection to the model broke off in the middle of the answer; please try again"
+    elif kind == "BadRequest":
+        reason = ("the model provider refused the request "
+                  "(the conversation may be too long; /new starts afresh)")
+    else:
+        reason = "the model provider is not answering right now; please try again in a moment"
+    return f"Sorry, I could not finish: {reason}. (incident {incident})"
+
+
+# --------------------------------------------------------------------------- build_agent
+class UnconfiguredAgent:
+    """Answers every run with how to configure a model provider."""
+
+    async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
+        inbound = ctx.inbound
+        yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT,
+                       reply_to=inbound.platform_id or None, in_reply_to=inbound.id)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class ProviderPool:
+    """The default chain (primary + fallbacks) and, lazily, providers picked with ``/model``."""
+
+    def __init__(self, section: Mapping[str, Any], default: str, fallback: Sequence[str]) -> None:
+        from .providers.config import ProviderConfig
+        from .providers.factory import build_chain
+
+        self._section = dict(section)
+        self.default = default
+        self.configs = {name: validate_section(ProviderConfig, raw, f"providers.{name}")
+                        for name, raw in self._section.items()}
+        self._chain = build_chain(default, fallback, self._section)
+        self._single: dict[str, Provider] = {}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._section)
+
+    def resolve(self, setting: str | None) -> ResolvedModel:
+        if not setting:
+            return ResolvedModel(self._chain, None, self.configs[self.default].context_window)
+        choice = parse_model_choice(setting, providers=self.names, default=self.default)
+        window = self.configs[choice.provider].context_window
+        if choice.provider == self.default:  # the chain drops the override for its fallbacks
+            return ResolvedModel(self._chain, choice.model, window)
+        provider = self._single.get(choice.provider)
+        if provider is None:
+            from .providers.factory import build_provider
+
+            provider = self._single[choice.provider] = build_provider(choice.provider,
+                                                                      self._section[choice.provider])
+        return ResolvedModel(provider, choice.model, window)
+
+    async def aclose(self) -> None:
+        for provider in (self._chain, *self._single.values()):
+            try:
+                await provider.aclose()
+            except Exception:  # closing the rest matters more than one client's close error
+                log.warning("closing provider %s failed", provider.name, exc_info=True)
+
+
+def resolve_provider_settings(
+    config: AgentConfig, providers: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[str | None, dict[str, Any]]:
+    """The default provider's name and the provider tables, filling in what config leaves out.
+
+    ``[agent] provider`` unset: the only ``[providers.*]`` table if there is exactly one; with
+    no tables, a default provider for the vendor whose API key is in the environment
+    (``OPENAI_API_KEY`` first, then ``ANTHROPIC_API_KEY``); else None (unconfigured).
+    """
+    section = dict(providers or {})
+    if config.provider is not None:
+        return config.provider, section
+    if len(section) == 1:
+        return next(iter(section)), section
+    if section:
+        return None, section
+    for kind in ("openai", "anthropic"):
+        if environ.get(f"{kind.upper()}_API_KEY"):
+            log.info("no provider configured; using %s (%s) from %s_API_KEY",
+                     kind, DEFAULT_MODELS[kind], kind.upper())
+            return kind, {kind: {"kind": kind, "model": DEFAULT_MODELS[kind]}}
+    return None, section
+
+
+def builtin_tools(tools_config: Any) -> list[Any]:
+    try:
+        from .tools.builtin import builtin_tools as make
+    except ImportError:
+        log.warning("agents.tools.builtin is not available; the agent runs without tools")
+        return []
+    return list(make(tools_config))
+
+
+def build_agent(
+    services: AgentServices, *, environ: Mapping[str, str] | None = None
+) -> LLMAgent | UnconfiguredAgent:
+    """Entry point ``autohands.agents:llm``: the LLM agent from the hub's config sections.
+
+    Registers ``/model`` and ``/persona`` in ``services.commands``. Raises ``ConfigError``
+    naming the key for a bad ``[agent]``, ``[providers.*]`` or ``[tools]`` section.
+    """
+    from .tools.config import ToolsConfig
+
+    config = validate_section(AgentConfig, services.agent_config, "agent")
+    tools_config = validate_section(ToolsConfig, services.tools_config, "tools")
+    default, section = resolve_provider_settings(config, services.providers_config,
+                                                 os.environ if environ is None else environ)
+    if default is None:
+        AgentCommands(config.identity, (), None, {}).register(services.commands)
+        log.warning("no model provider configured: every message gets setup instructions")
+        return UnconfiguredAgent()
+    if default not in section:
+        known = ", ".join(sorted(section)) or "none"
+        raise ConfigError(f"agent.provider: no [providers.{default}] section (configured providers: {known})")
+    pool = ProviderPool(section, default, config.fallback)
+    workspace = tools_config.workspace_for(Path(services.data_dir))
+    workspace.mkdir(parents=True, exist_ok=True)
+    registry = ToolRegistry()
+    registry.extend(builtin_tools(tools_config))
+    if tools_config.approve_medium and not config.approve_medium:
+        config = config.model_copy(update={"approve_medium": True})
+    AgentCommands(
+        config.identity, pool.names, default, {name: c.model for name, c in pool.configs.items()}
+    ).register(services.commands)
+    return LLMAgent(
+        pool.resolve,
+        registry,
+        config,
+        tool_context=default_tool_context(workspace, tools_config, services),
+        closers=(pool.aclose,),
+    )
+

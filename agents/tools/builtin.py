@@ -1,0 +1,36 @@
+"""The built-in tool set, filtered by the categories ``[tools] enabled`` lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import Tool, ToolRegistry
+from .config import Category, ToolsConfig
+from .file import file_tools
+from .math import math_tools
+from .search import search_tools
+from .shell import shell_tools
+from .time import time_tools
+from .web import web_tools
+
+_FACTORIES: dict[Category, Callable[[ToolsConfig], list[Tool]]] = {
+    "file": lambda _config: file_tools(),
+    "shell": shell_tools,
+    "web": web_tools,
+    "search": lambda _config: search_tools(),
+    "math": lambda _config: math_tools(),
+    "time": lambda _config: time_tools(),
+}
+
+
+def builtin_tools(config: ToolsConfig) -> list[Tool]:
+    """The enabled categories' tools, configured (risk, timeouts) from ``config``."""
+    tools: list[Tool] = []
+    for category in dict.fromkeys(config.enabled):
+        tools.extend(_FACTORIES[category](config))
+    return tools
+
+
+def register_builtin(registry: ToolRegistry, config: ToolsConfig) -> None:
+    """Add the enabled built-in tools to ``registry``."""
+    registry.extend(builtin_tools(config))

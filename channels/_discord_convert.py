@@ -1,0 +1,135 @@
+"""discord.py objects → hub envelopes, without I/O (the adapter is ``channels/discord.py``).
+
+Conversations: a guild text channel or a DM is ``ConversationRef(chat=<channel id>)``; a thread
+is its own conversation, ``ConversationRef(chat=<parent channel id>, thread=<thread id>)``.
+Because a Discord thread *is* a channel, ``target_channel_id`` posts to ``thread`` when set.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import discord
+
+from hub.messages import Attachment, ConversationRef, Inbound, Sender, parse_command
+
+_ANSWERABLE = (discord.MessageType.default, discord.MessageType.reply)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelInfo:
+    """What the adapter remembers about a channel it has seen active (persisted as JSON)."""
+
+    id: str
+    guild_id: str | None = None
+    parent_id: str | None = None
+    """Set for threads: the channel the thread lives in."""
+
+    @property
+    def direct(self) -> bool:
+        return self.guild_id is None
+
+    def conversation(self, channel_name: str) -> ConversationRef:
+        if self.parent_id:
+            return ConversationRef(channel=channel_name, chat=self.parent_id, thread=self.id)
+        return ConversationRef(channel=channel_name, chat=self.id)
+
+
+def channel_info(channel: object, guild_id: int | None) -> ChannelInfo:
+    """Describe a message's channel; works for cached channels and ``PartialMessageable``."""
+    cid = str(getattr(channel, "id", ""))
+    gid = str(guild_id) if guild_id else None
+    if isinstance(channel, discord.Thread):
+        return ChannelInfo(id=cid, guild_id=gid, parent_id=str(channel.parent_id))
+    return ChannelInfo(id=cid, guild_id=gid)
+
+
+def target_channel_id(conv: ConversationRef) -> int:
+    """The Discord channel a reply goes to: the thread if the conversation has one."""
+    raw = conv.thread or conv.chat
+    if not raw.isdigit():
+        raise ValueError(f"not a Discord channel id: {raw!r}")
+    return int(raw)
+
+
+def _mention_re(bot_id: int) -> re.Pattern[str]:
+    return re.compile(rf"<@!?{bot_id}>")
+
+
+def addressed_to_bot(message: discord.Message, bot_id: int) -> bool:
+    """Mentioned by user mention, or a reply to one of the bot's messages."""
+    if any(user.id == bot_id for user in message.mentions):
+        return True
+    if _mention_re(bot_id).search(message.content):
+        return True
+    ref = message.reference
+    resolved = ref.resolved if ref else None
+    return isinstance(resolved, discord.Message) and resolved.author.id == bot_id
+
+
+def message_inbound(
+    channel_name: str,
+    message: discord.Message,
+    info: ChannelInfo,
+    *,
+    bot_id: int,
+    admins: Collection[str],
+) -> Inbound | None:
+    """The ``Inbound`` for a user's message, or ``None`` for messages the hub never answers
+    (bots including ourselves, system messages such as joins and pins)."""
+    if message.author.bot or message.author.id == bot_id or message.type not in _ANSWERABLE:
+        return None
+    text = _mention_re(bot_id).sub("", message.content).strip()
+    author = message.author
+    sender = Sender(
+        id=str(author.id),
+        name=author.display_name,
+        username=author.name,
+        is_bot=author.bot,
+        is_admin=str(author.id) in admins,
+    )
+    parsed = parse_command(text)
+    return Inbound(
+        kind="command" if parsed else "message",
+        conversation=info.conversation(channel_name),
+        sender=sender,
+        text=parsed[1] if parsed else text,
+        command=parsed[0] if parsed else None,
+        platform_id=str(message.id),
+        mentioned=info.direct or addressed_to_bot(message, bot_id),
+        direct=info.direct,
+        reply_to=str(message.id),
+        attachments=tuple(
+            Attachment(name=a.filename, mime_type=a.content_type or "application/octet-stream", size=a.size)
+            for a in message.attachments
+        ),
+    )
+
+
+def button_inbound(
+    channel_name: str, interaction: discord.Interaction, info: ChannelInfo, *, admins: Collection[str]
+) -> Inbound | None:
+    """A component click → ``Inbound(kind="button")`` carrying the clicking user."""
+    data = interaction.data or {}
+    custom_id = data.get("custom_id")
+    if interaction.type is not discord.InteractionType.component or not isinstance(custom_id, str):
+        return None
+    user = interaction.user
+    message = interaction.message
+    return Inbound(
+        kind="button",
+        conversation=info.conversation(channel_name),
+        sender=Sender(id=str(user.id), name=user.display_name, username=user.name, is_bot=user.bot,
+                      is_admin=str(user.id) in admins),
+        button=custom_id,
+        platform_id=f"interaction:{interaction.id}",
+        mentioned=True,
+        direct=info.direct,
+        reply_to=str(message.id) if message else None,
+    )
+
+
+__all__ = ["ChannelInfo", "addressed_to_bot", "button_inbound", "channel_info", "message_inbound",
+           "target_channel_id"]

@@ -1,0 +1,210 @@
+"""Pure conversions between Slack payloads and the hub's envelopes (no I/O, no Bolt objects).
+
+Kept apart from ``channels/slack.py`` so the rules (what is ignored, what a conversation is,
+how a subcommand is recognised, how buttons become Block Kit) read and test on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from hub.messages import Button, ConversationRef, Inbound, Sender
+
+SECTION_LIMIT = 3000
+"""Block Kit section text is limited to 3,000 characters (PLATFORMS.md §1.2)."""
+MAX_BLOCKS = 50
+
+# Subtypes that are still a person writing: everything else (message_changed, message_deleted,
+# bot_message, channel_join, …) is a notification about a message, not a new one.
+_USER_SUBTYPES = frozenset({"file_share", "thread_broadcast"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotIdentity:
+    """Who the bot is on Slack, learned from ``auth.test`` at start."""
+
+    user_id: str
+    bot_id: str | None = None
+    team_id: str | None = None
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    """Remove ``<@UBOT>`` / ``<@UBOT|name>`` so the agent sees only what was asked."""
+    pattern = rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>"
+    return re.sub(r"\s{2,}", " ", re.sub(pattern, "", text)).strip()
+
+
+def split_command(text: str, commands: Collection[str]) -> tuple[str, str] | None:
+    """``"remind in 10m x"`` → ``("remind", "in 10m x")`` when the first word names a hub command.
+
+    A leading ``/`` is accepted too (``/ask /new``), and names compare case-insensitively.
+    """
+    head, _, rest = text.strip().partition(" ")
+    name = head.removeprefix("/").lower()
+    if name and name in commands:
+        return name, rest.strip()
+    return None
+
+
+def is_ignored_message(event: dict[str, Any], bot: BotIdentity) -> bool:
+    """True for messages the hub must not answer: its own, other bots', edits and notices."""
+    subtype = event.get("subtype")
+    if subtype and subtype not in _USER_SUBTYPES:
+        return True
+    if event.get("bot_id") or event.get("bot_profile"):
+        return True  # other bots too: two bots answering each other never stop
+    user = event.get("user")
+    return not user or user == bot.user_id
+
+
+def _sender(user_id: str, name: str, admins: Collection[str]) -> Sender:
+    return Sender(id=user_id, name=name, username=name or None, is_admin=user_id in admins)
+
+
+def _kind_and_text(text: str, commands: Collection[str]) -> tuple[str, str | None, str]:
+    found = split_command(text, commands) if text.startswith("/") else None
+    if found:
+        return "command", found[0], found[1]
+    return "message", None, text
+
+
+def event_inbound(
+    channel_name: str,
+    event: dict[str, Any],
+    *,
+    event_id: str,
+    bot: BotIdentity,
+    commands: Collection[str],
+    admins: Collection[str],
+) -> Inbound | None:
+    """An ``app_mention`` or ``message.im`` → ``Inbound``; ``None`` when the hub should not answer."""
+    etype = event.get("type")
+    if is_ignored_message(event, bot):
+        return None
+    ts = str(event.get("ts") or "")
+    chat = str(event.get("channel") or "")
+    if not chat:
+        return None
+    if etype == "app_mention":
+        # A mention is answered in its thread, and that thread is its own conversation.
+        thread = str(event.get("thread_ts") or ts)
+        text = strip_mention(str(event.get("text") or ""), bot.user_id)
+        mentioned, direct = True, False
+    elif etype == "message" and event.get("channel_type") == "im":
+        # In a DM only a threaded reply starts a separate conversation.
+        thread = str(event["thread_ts"]) if event.get("thread_ts") else None
+        text = str(event.get("text") or "").strip()
+        mentioned, direct = False, True
+    else:
+        # Channel messages reach the hub through app_mention; a message.channels copy of a
+        # mention would otherwise answer twice, and un-mentioned chatter is not addressed to us.
+        return None
+    kind, command, body = _kind_and_text(text, commands)
+    return Inbound(
+        kind=kind,  # type: ignore[arg-type]
+        conversation=ConversationRef(channel=channel_name, chat=chat, thread=thread),
+        sender=_sender(str(event["user"]), "", admins),
+        text=body,
+        command=command,
+        platform_id=event_id,
+        mentioned=mentioned,
+        direct=direct,
+        reply_to=ts or None,
+    )
+
+
+def command_inbound(
+    channel_name: str,
+    body: dict[str, Any],
+    *,
+    commands: Collection[str],
+    admins: Collection[str],
+) -> Inbound:
+    """A slash command → ``Inbound``: ``/ask status`` is the hub command ``status``, else a message."""
+    text = str(body.get("text") or "").strip()
+    found = split_command(text, commands)
+    chat = str(body.get("channel_id") or "")
+    kind, command, rest = ("command", found[0], found[1]) if found else ("message", None, text)
+    return Inbound(
+        kind=kind,  # type: ignore[arg-type]
+        conversation=ConversationRef(channel=channel_name, chat=chat),
+        sender=_sender(str(body.get("user_id") or ""), str(body.get("user_name") or ""), admins),
+        text=rest,
+        command=command,
+        platform_id=f"cmd:{body.get('trigger_id') or ''}",
+        mentioned=True,  # a slash command is addressed to the app by definition
+        direct=chat.startswith("D"),
+    )
+
+
+def action_inbound(channel_name: str, body: dict[str, Any], *, admins: Collection[str]) -> Inbound | None:
+    """The first action of a ``block_actions`` payload → a ``button`` inbound from the clicking user."""
+    actions = body.get("actions") or []
+    if not actions:
+        return None
+    action = actions[0]
+    button = str(action.get("action_id") or action.get("value") or "")
+    user = body.get("user") or {}
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    chat = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    if not button or not chat or not user.get("id"):
+        return None
+    thread = container.get("thread_ts") or message.get("thread_ts")
+    key = body.get("trigger_id") or action.get("action_ts") or ""
+    return Inbound(
+        kind="button",
+        conversation=ConversationRef(channel=channel_name, chat=chat, thread=str(thread) if thread else None),
+        sender=_sender(str(user["id"]), str(user.get("username") or user.get("name") or ""), admins),
+        text=str(action.get("value") or ""),
+        button=button,
+        platform_id=f"act:{key}",
+        mentioned=True,
+        direct=chat.startswith("D"),
+        reply_to=str(container.get("message_ts") or message.get("ts") or "") or None,
+    )
+
+
+def chunk(text: str, limit: int) -> list[str]:
+    """Cut ``text`` into pieces ≤ ``limit``, preferring line then space boundaries (no numbering)."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n ")
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def button_blocks(text: str, buttons: Collection[Button], *, rich: bool) -> list[dict[str, Any]]:
+    """Section blocks for the text (≤ 3,000 chars each) and one actions block of buttons.
+
+    Each element's ``action_id`` is the hub's button id, so a click comes back as that id.
+    """
+    kind = "mrkdwn" if rich else "plain_text"
+    sections = [
+        {"type": "section", "text": {"type": kind, "text": part}}
+        for part in chunk(text, SECTION_LIMIT)
+        if part.strip()
+    ]
+    elements: list[dict[str, Any]] = []
+    for b in list(buttons)[:25]:
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": b.id,
+            "value": b.id,
+            "text": {"type": "plain_text", "text": b.label[:75] or b.id[:75]},
+        }
+        if b.style in ("primary", "danger"):
+            element["style"] = b.style
+        elements.append(element)
+    return [*sections[: MAX_BLOCKS - 1], {"type": "actions", "elements": elements}]

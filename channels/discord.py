@@ -1,0 +1,451 @@
+"""Discord on discord.py: gateway in, REST out through the shared ``Deliverer``.
+
+Inbound: guild messages are passed on only when they mention the bot or reply to it (the
+group policy of ``AccessConfig`` decides), DMs always; a thread is its own conversation
+(``chat`` = parent channel, ``thread`` = thread id) and replies are posted *into the thread*,
+since a Discord thread is a channel. Button clicks arrive as ``Inbound(kind="button")`` after
+the interaction is deferred (Discord's 3-second deadline).
+
+Discord cannot be acknowledged, so the adapter remembers the last message id seen per active
+channel in ``context.state``; after a session that could not RESUME (every READY), it reads the
+channel history since then and feeds what it missed to the inbox, which deduplicates on the
+message id. Liveness: discord.py's own keep-alive closes and RESUMEs a connection that stopped
+answering heartbeats (``heartbeat_timeout``); in addition every message we post must come back
+as a gateway MESSAGE_CREATE within ``liveness_timeout_seconds``, else the gateway is deemed deaf
+and the connection is closed (code 4000) so discord.py RESUMEs and the missed events replay.
+
+Outbound: every post carries ``nonce`` = the outbound id (+ part number) and discord.py adds
+``enforce_nonce`` itself, so a retried send returns the first message instead of a second one.
+``allowed_mentions`` lets a reply ping only the user replied to: model text cannot ping
+``@everyone``, roles or users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar
+
+import aiohttp
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+from pydantic import ConfigDict, Field, SecretStr
+
+from channels._discord_convert import ChannelInfo, button_inbound, channel_info, message_inbound, target_channel_id
+from channels.access import AccessConfig, AccessPolicy
+from channels.delivery import Deliverer
+from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
+from hub.errors import ChannelError
+from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
+from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
+
+logger = logging.getLogger(__name__)
+
+_INDEX_KEY = "active_channels"
+_SEEN_MAX = 10_000
+_NO_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
+_STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger,
+           "default": discord.ButtonStyle.secondary}
+
+
+class DiscordConfig(AccessConfig):
+    """``[channels.discord]``; ``allow_chats`` are channel ids, ``allow_users`` user ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    token: SecretStr
+    api_base: str = "https://discord.com/api/v10"
+    """REST base URL (process-global in discord.py; see ``point_sdk_at``)."""
+    gateway_url: str = "wss://gateway.discord.gg"
+    """Gateway WebSocket URL (process-global in discord.py; see ``point_sdk_at``)."""
+    allow_guilds: list[str] = Field(default_factory=list)
+    """Guild ids served; empty serves every guild the bot is in."""
+    liveness_timeout_seconds: float = Field(default=60.0, gt=0)
+    """No heartbeat ACK, or no gateway echo of a message we posted, for this long → reconnect."""
+    identify_delay_seconds: float = Field(default=5.0, ge=0)
+    """Pause before a re-IDENTIFY (discord.py's default, protecting the 1000/day IDENTIFY budget)."""
+    guild_ready_timeout_seconds: float = Field(default=2.0, ge=0)
+    """How long discord.py waits for GUILD_CREATEs after READY before it is ready."""
+    backfill_limit: int = Field(default=100, ge=0, le=1000)
+    """Most messages read back per channel after a session that could not resume."""
+
+
+def point_sdk_at(api_base: str, gateway_url: str) -> None:
+    """Point discord.py at ``api_base`` and ``gateway_url``: the one place the override lives.
+
+    discord.py has no setting for either: REST URLs are built from the class attribute
+    ``discord.http.Route.BASE`` and a plain ``Client`` connects (and reconnects after an
+    INVALID_SESSION) to the class attribute ``DiscordWebSocket.DEFAULT_GATEWAY``. Both are
+    **process-global**: every discord.py client in this process uses the last values set, so
+    one process can serve one Discord endpoint (two bot tokens on the same endpoint are fine).
+    """
+    base = api_base.rstrip("/")
+    if Route.BASE not in (base, "https://discord.com/api/v10"):
+        logger.warning("discord: REST base changed from %s to %s for the whole process", Route.BASE, base)
+    Route.BASE = base
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url.rstrip("/") + "/")
+
+
+@contextlib.contextmanager
+def _map_errors(what: str) -> Iterator[None]:
+    """discord.py exceptions → ``ChannelError`` (429 → retry_after, 5xx transient, 4xx permanent)."""
+    try:
+        yield
+    except discord.RateLimited as exc:  # discord.py retries short 429s itself; long ones land here
+        raise RetryAfter(f"discord {what}: rate limited", retry_after=exc.retry_after) from exc
+    except discord.HTTPException as exc:
+        status = exc.status
+        if status == 429:
+            header = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            retry = float(header) if header and header.replace(".", "", 1).isdigit() else 1.0
+            raise RetryAfter(f"discord {what}: rate limited", retry_after=retry) from exc
+        transient = status >= 500 or status == 408
+        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status) from exc
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", transient=True) from exc
+
+
+def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
+    """Buttons as a ``discord.ui.View`` whose ``custom_id`` is the hub's button id.
+
+    The view is stopped before it is sent: discord.py then only serialises it and does not keep
+    it in its in-memory view store; clicks are handled in ``on_interaction`` for every message,
+    including those posted before a restart.
+    """
+    if not buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(discord.ui.Button(label=button.label[:80], custom_id=button.id[:100],
+                                        style=_STYLES.get(button.style, discord.ButtonStyle.secondary)))
+    view.stop()
+    return view
+
+
+class DiscordOps:
+    """``PlatformOps`` on a discord.py client; the ``Deliverer`` composes them."""
+
+    def __init__(self, client: discord.Client, on_posted: Any) -> None:
+        self._client = client
+        self._on_posted = on_posted
+
+    def _target(self, conv: ConversationRef) -> discord.PartialMessageable:
+        try:
+            return self._client.get_partial_messageable(target_channel_id(conv))
+        except ValueError as exc:
+            raise ChannelError(f"discord: {exc}", transient=False) from None
+
+    async def post(self, conv: ConversationRef, text: str, *, rich: bool, reply_to: str | None = None,
+                   buttons: Sequence[Button] = (), nonce: str | None = None) -> str:
+        channel = self._target(conv)
+        reference = None
+        if reply_to and reply_to.isdigit():
+            reference = discord.MessageReference(message_id=int(reply_to), channel_id=channel.id,
+                                                 fail_if_not_exists=False)
+        kwargs: dict[str, Any] = {"allowed_mentions": _NO_PINGS}
+        if reference is not None:
+            kwargs["reference"] = reference
+        if nonce:
+            kwargs["nonce"] = nonce[:25]  # discord.py sends enforce_nonce with every nonce
+        view = _view(buttons)
+        if view is not None:
+            kwargs["view"] = view
+        with _map_errors("create message"):
+            message = await channel.send(text, **kwargs)
+        self._on_posted(message.id)
+        return str(message.id)
+
+    async def edit(self, conv: ConversationRef, message_id: str, text: str, *, rich: bool,
+                   buttons: Sequence[Button] = ()) -> None:
+        partial = self._target(conv).get_partial_message(int(message_id))
+        with _map_errors("edit message"):
+            await partial.edit(content=text, view=_view(buttons), allowed_mentions=_NO_PINGS)
+
+    async def typing(self, conv: ConversationRef) -> None:
+        with _map_errors("typing"):
+            await self._target(conv).typing()
+
+
+class _Client(discord.Client):
+    """A discord.Client whose events go to the owning ``DiscordChannel``."""
+
+    def __init__(self, owner: DiscordChannel, config: DiscordConfig) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
+        super().__init__(
+            intents=intents,
+            heartbeat_timeout=config.liveness_timeout_seconds,
+            guild_ready_timeout=config.guild_ready_timeout_seconds,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_ratelimit_timeout=30.0,
+            max_messages=None,
+            chunk_guilds_at_startup=False,
+        )
+        self._owner = owner
+        self._identify_delay = config.identify_delay_seconds
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(self._identify_delay)
+
+    async def on_ready(self) -> None:
+        await self._owner._on_ready()
+
+    async def on_resumed(self) -> None:
+        logger.info("discord %s: session resumed", self._owner.name)
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self._owner._on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await self._owner._on_interaction(interaction)
+
+
+class DiscordChannel:
+    """The Discord adapter (``autohands.channels`` entry point ``discord``)."""
+
+    config_model: ClassVar[type[DiscordConfig]] = DiscordConfig
+    manifest: ClassVar[Manifest] = Manifest(
+        id="discord", description="Discord bot on discord.py (gateway + REST)",
+        permissions=("network",), secrets=("token",))
+    capabilities = Capabilities(max_length=2000, dialect="discord_markdown", edits=True, buttons=True,
+                                threads=True, typing=True)
+
+    def __init__(self, name: str, config: DiscordConfig, context: ChannelContext) -> None:
+        self.name = name
+        self._config = config
+        self._context = context
+        self._access = AccessPolicy(config)
+        self._admins = frozenset(str(a) for a in (config.admins or ()))
+        self._client: _Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._inbox: Inbox | None = None
+        self._ready = asyncio.Event()
+        self._readies = 0
+        self._active: dict[str, ChannelInfo] = {}
+        self._last_seen: dict[str, int] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._echoes: dict[int, asyncio.TimerHandle] = {}
+        self._backfill: asyncio.Task[None] | None = None
+        self._deliverer: Deliverer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, inbox: Inbox) -> None:
+        """Log in, connect to the gateway and return once READY (guilds loaded)."""
+        if self._task is not None:
+            raise RuntimeError(f"discord channel {self.name!r} is already started")
+        self._inbox = inbox
+        await self._load_index()
+        point_sdk_at(self._config.api_base, self._config.gateway_url)
+        client = self._client = _Client(self, self._config)
+        ops = DiscordOps(client, self._expect_echo)
+        self._deliverer = Deliverer(ops, self.capabilities, RateLimiter(RateLimits.discord()))
+        self._task = asyncio.create_task(self._run(client), name=f"discord:{self.name}")
+        ready = asyncio.create_task(self._ready.wait(), name=f"discord:{self.name}:ready")
+        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            error = self._task.exception()
+            self._task = None
+            await client.close()
+            raise error or ChannelError("discord: the client stopped before READY", transient=True)
+        logger.info("discord %s: connected as %s", self.name, client.user)
+
+    async def _run(self, client: _Client) -> None:
+        token = self._config.token.get_secret_value()
+        try:
+            await client.start(token)
+        except discord.LoginFailure:
+            raise ChannelError("discord: the bot token was rejected; check channels.discord.token",
+                               transient=False, status=401) from None
+        except discord.PrivilegedIntentsRequired:
+            raise ChannelError("discord: enable the Message Content intent for this bot in the Developer "
+                               "Portal (Bot → Privileged Gateway Intents)", transient=False) from None
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        for handle in self._echoes.values():
+            handle.cancel()
+        self._echoes.clear()
+        if self._backfill is not None:
+            self._backfill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._backfill
+        assert self._client is not None
+        await self._client.close()
+        task, self._task = self._task, None
+        with contextlib.suppress(ChannelError):
+            await task
+        logger.info("discord %s: stopped", self.name)
+
+    async def send(self, msg: Outbound) -> Delivery:
+        if self._deliverer is None:
+            raise RuntimeError(f"discord channel {self.name!r} is not started")
+        return await self._deliverer.send(msg)
+
+    # ------------------------------------------------------------------ gateway events
+    async def _on_ready(self) -> None:
+        self._readies += 1
+        if self._readies > 1:
+            logger.info("discord %s: new session (could not resume); reading missed history", self.name)
+        # Every READY is a session that replays nothing: the first after a restart, later ones
+        # after an INVALID_SESSION. Read what the active channels got meanwhile.
+        if self._active and (self._backfill is None or self._backfill.done()):
+            self._backfill = asyncio.create_task(self._read_missed(), name=f"discord:{self.name}:backfill")
+        self._ready.set()
+
+    async def _on_message(self, message: discord.Message) -> None:
+        client = self._client
+        if client is None or client.user is None:
+            return
+        if message.author.id == client.user.id:
+            handle = self._echoes.pop(message.id, None)
+            if handle is not None:
+                handle.cancel()
+            return
+        await self._handle(message)
+
+    async def _handle(self, message: discord.Message) -> None:
+        key = str(message.id)
+        if key in self._seen:
+            logger.debug("discord %s: message %s seen before", self.name, key)
+            return
+        assert self._client is not None and self._client.user is not None
+        guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
+        info = self._active.get(str(message.channel.id)) or channel_info(message.channel, guild_id)
+        if info.guild_id and self._config.allow_guilds and info.guild_id not in self._config.allow_guilds:
+            return
+        inbound = message_inbound(self.name, message, info, bot_id=self._client.user.id, admins=self._admins)
+        if inbound is not None and await self._admit(inbound):
+            await self._mark_active(info)
+        self._remember(key)
+        await self._mark_seen(info.id, message.id)
+
+    async def _on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.component or interaction.channel_id is None:
+            return
+        # Discord invalidates the token after 3 s without an initial response: defer first
+        # (type 6, "deferred update": the message stays as it is).
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.response.defer()
+        cid = str(interaction.channel_id)
+        info = self._active.get(cid) or channel_info(interaction.channel or discord.Object(interaction.channel_id),
+                                                     interaction.guild_id)
+        inbound = button_inbound(self.name, interaction, info, admins=self._admins)
+        if inbound is not None:
+            await self._admit(inbound)
+
+    async def _admit(self, inbound: Inbound) -> bool:
+        """Access policy, then commit through the inbox. True when the hub took it."""
+        assert self._inbox is not None
+        verdict = self._access.decide(inbound)
+        if verdict.action == "ignore":
+            return False
+        if verdict.action == "refuse":
+            if verdict.message:
+                await self._refuse(inbound, verdict.message)
+            return False
+        inbound = verdict.inbound if verdict.inbound is not None else inbound
+        if not await self._inbox(inbound):
+            logger.debug("discord %s: redelivery of %s ignored", self.name, inbound.platform_id)
+        return True
+
+    async def _refuse(self, inbound: Inbound, text: str) -> None:
+        assert self._client is not None
+        ops = DiscordOps(self._client, self._expect_echo)
+        try:
+            await ops.post(inbound.conversation, text, rich=False, reply_to=inbound.reply_to)
+        except ChannelError as exc:
+            logger.warning("discord %s: could not send a refusal: %s", self.name, exc)
+
+    def _remember(self, key: str) -> None:
+        self._seen[key] = None
+        if len(self._seen) > _SEEN_MAX:
+            self._seen.popitem(last=False)
+
+    # ------------------------------------------------------------------ liveness
+    def _expect_echo(self, message_id: int) -> None:
+        """A message we posted must come back on the gateway; if not, the gateway is deaf."""
+        loop = asyncio.get_running_loop()
+        self._echoes[message_id] = loop.call_later(self._config.liveness_timeout_seconds, self._deaf, message_id)
+
+    def _deaf(self, message_id: int) -> None:
+        self._echoes.pop(message_id, None)
+        for handle in self._echoes.values():
+            handle.cancel()
+        self._echoes.clear()
+        ws = self._client.ws if self._client is not None else None
+        if ws is None or not ws.open:
+            return
+        logger.warning("discord %s: the gateway did not deliver our own message within %.0f s; reconnecting",
+                       self.name, self._config.liveness_timeout_seconds)
+        # Close code 4000 (not 1000/1001) keeps the session resumable: discord.py RESUMEs and the
+        # gateway replays what it did not send.
+        task = asyncio.create_task(ws.close(code=4000), name=f"discord:{self.name}:reconnect")
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    # ------------------------------------------------------------------ last seen + backfill
+    async def _load_index(self) -> None:
+        raw = await self._context.state.get(_INDEX_KEY)
+        try:
+            entries = json.loads(raw) if raw else []
+            for entry in entries:
+                info = ChannelInfo(id=str(entry["id"]), guild_id=entry.get("guild_id"),
+                                   parent_id=entry.get("parent_id"))
+                self._active[info.id] = info
+                last = await self._context.state.get(f"last_seen:{info.id}")
+                if last and last.isdigit():
+                    self._last_seen[info.id] = int(last)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("discord %s: the stored channel index is unreadable; starting afresh", self.name)
+            self._active.clear()
+
+    async def _mark_active(self, info: ChannelInfo) -> None:
+        if info.id in self._active:
+            return
+        self._active[info.id] = info
+        entries = [{"id": i.id, "guild_id": i.guild_id, "parent_id": i.parent_id} for i in self._active.values()]
+        await self._context.state.set(_INDEX_KEY, json.dumps(entries))
+
+    async def _mark_seen(self, channel_id: str, message_id: int) -> None:
+        if channel_id not in self._active or message_id <= self._last_seen.get(channel_id, 0):
+            return
+        self._last_seen[channel_id] = message_id
+        await self._context.state.set(f"last_seen:{channel_id}", str(message_id))
+
+    async def _read_missed(self) -> None:
+        for info in list(self._active.values()):
+            after = self._last_seen.get(info.id)
+            if after is None:
+                continue
+            try:
+                await self._read_channel(info, after)
+            except ChannelError as exc:
+                logger.warning("discord %s: could not read history of channel %s: %s", self.name, info.id, exc)
+
+    async def _read_channel(self, info: ChannelInfo, after: int) -> None:
+        assert self._client is not None
+        channel = self._client.get_channel(int(info.id)) or self._client.get_partial_messageable(
+            int(info.id), guild_id=int(info.guild_id) if info.guild_id else None)
+        count = 0
+        with _map_errors("read history"):
+            async for message in channel.history(after=discord.Object(after), limit=self._config.backfill_limit,
+                                                 oldest_first=True):
+                count += 1
+                if self._client.user is not None and message.author.id != self._client.user.id:
+                    await self._handle(message)
+                else:
+                    await self._mark_seen(info.id, message.id)
+        if count:
+            logger.info("discord %s: read %d missed message(s) in channel %s", self.name, count, info.id)
+
+
+__all__ = ["DiscordChannel", "DiscordConfig", "DiscordOps", "point_sdk_at"]

@@ -1,0 +1,423 @@
+"""Slack on slack-bolt's ``AsyncApp``: slash commands, mentions, DMs and Block Kit buttons.
+
+Ingress (HTTP mode) is one route on the hub's aiohttp server, ``POST /slack/events``, for slash
+commands, Events API callbacks and interactions alike. Our own handler checks the v0 signature
+first (so a forged or replayed request gets 401 before anything is parsed or logged), then
+hands the request to Bolt through ``slack_bolt.adapter.aiohttp``. Bolt runs with
+``process_before_response=True``: its default acks with 200 *before* the listener runs, so a
+failed listener is never retried (PLATFORMS.md §0.2, bolt-python #1061). With it, Slack's 200
+is sent only after ``inbox()`` returned, i.e. after the inbound was committed; a redelivery
+(``X-Slack-Retry-Num``, Slack's SDK does not dedupe) is answered 200 and goes no further
+because the inbox dedupes on ``event_id`` / ``cmd:<trigger_id>`` / ``act:<trigger_id>``.
+
+Socket Mode (``mode = "socket"``) uses Bolt's ``AsyncSocketModeHandler``; the same listeners
+run, and the envelope is acked after they return.
+
+Replies go through ``channels.delivery.Deliverer`` with ``chat.postMessage`` / ``chat.update``.
+Slash-command answers are posted with ``chat.postMessage`` into the command's channel rather
+than through ``response_url``: a ``response_url`` takes only 5 posts in 30 minutes and its
+messages cannot be edited with ``chat.update``, which progressive answers need. The price is
+that the bot must be a member of that channel (Slack answers ``not_in_channel`` otherwise,
+surfaced as a permanent ``ChannelError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr, model_validator
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from channels._slack_convert import (
+    BotIdentity,
+    action_inbound,
+    button_blocks,
+    command_inbound,
+    event_inbound,
+)
+from channels.access import AccessConfig, AccessPolicy
+from channels.delivery import Deliverer, FormattingRejected
+from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
+from hub.errors import ChannelError, ConfigError
+from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
+from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SOCKET_CONNECT_TIMEOUT = 30.0
+
+# Slack truncates `text` above 40,000 chars but recommends staying under 4,000, and the
+# rendered mrkdwn (escapes included) is what is measured; 3,900 leaves room for the "(1/3)"
+# part numbers the splitter adds. Button messages are cut further into 3,000-char sections.
+MAX_LENGTH = 3900
+
+_FORMATTING_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "invalid_attachments"}
+)
+_TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+class SlackConfig(AccessConfig):
+    """``[channels.slack]``."""
+
+    enabled: bool = False
+    bot_token: SecretStr
+    """The bot token (``xoxb-…``)."""
+    signing_secret: SecretStr | None = None
+    """Verifies HTTP requests from Slack; required in ``http`` mode."""
+    app_token: SecretStr | None = None
+    """App-level token (``xapp-…``); required in ``socket`` mode."""
+    mode: Literal["http", "socket"] = "http"
+    api_url: str = "https://slack.com/api/"
+    """Web API base URL (tests point it at a local fake)."""
+    command: str = "/ask"
+    ack_text: str = "Working on it…"
+    ack_visibility: Literal["ephemeral", "in_channel"] = "ephemeral"
+
+    @model_validator(mode="after")
+    def _mode_needs_its_secret(self) -> SlackConfig:
+        if self.mode == "http" and not (self.signing_secret and self.signing_secret.get_secret_value()):
+            raise ValueError(
+                "mode 'http' needs signing_secret (Slack app → Basic Information → Signing Secret)"
+            )
+        if self.mode == "socket" and not (self.app_token and self.app_token.get_secret_value()):
+            raise ValueError("mode 'socket' needs app_token (an xapp- token with connections:write)")
+        if not self.command.startswith("/") or " " in self.command:
+            raise ValueError("command must look like '/ask'")
+        if not self.api_url.endswith("/"):
+            self.api_url += "/"
+        return self
+
+
+@asynccontextmanager
+async def slack_errors(what: str) -> AsyncIterator[None]:
+    """Translate slack_sdk / network failures into ``ChannelError`` (one place, one policy)."""
+    try:
+        yield
+    except SlackApiError as exc:
+        raise _api_error(what, exc) from None
+    except (aiohttp.ClientError, TimeoutError, SlackClientError) as exc:
+        raise ChannelError(f"slack {what}: network error ({type(exc).__name__})", transient=True) from None
+
+
+def _api_error(what: str, exc: SlackApiError) -> ChannelError:
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    code = str(response.get("error") or "") if isinstance(response.data, dict) else ""
+    if status == 429 or code == "ratelimited":
+        headers = response.headers or {}
+        raw = headers.get("Retry-After") or headers.get("retry-after")
+        try:
+            retry_after = float(raw) if raw is not None else 1.0
+        except (TypeError, ValueError):
+            retry_after = 1.0
+        return RetryAfter(f"slack {what}: rate limited", retry_after=retry_after)
+    if code in _FORMATTING_ERRORS:
+        return FormattingRejected(f"slack {what}: {code}", transient=False, status=code)
+    transient = status >= 500 or code in _TRANSIENT_ERRORS
+    return ChannelError(f"slack {what}: {code or status}", transient=transient, status=code or status)
+
+
+class _SlackOps:
+    """``PlatformOps`` on ``AsyncWebClient``: the three primitives the Deliverer composes."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def post(
+        self,
+        conv: ConversationRef,
+        text: str,
+        *,
+        rich: bool,
+        reply_to: str | None = None,
+        buttons: Sequence[Button] = (),
+        nonce: str | None = None,
+    ) -> str:
+        # Slack has no idempotency key and no reply-to outside threads: `nonce` and `reply_to`
+        # are unused; the conversation's thread places the answer.
+        kwargs: dict[str, Any] = {
+            "channel": conv.chat,
+            "text": text,
+            "mrkdwn": rich,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if conv.thread:
+            kwargs["thread_ts"] = conv.thread
+        if buttons:
+            kwargs["blocks"] = button_blocks(text, buttons, rich=rich)
+        async with slack_errors("chat.postMessage"):
+            resp = await self._client.chat_postMessage(**kwargs)
+        return str(resp["ts"])
+
+    async def edit(
+        self,
+        conv: ConversationRef,
+        message_id: str,
+        text: str,
+        *,
+        rich: bool,
+        buttons: Sequence[Button] = (),
+    ) -> None:
+        # `blocks=[]` clears buttons of an earlier version (an answered approval).
+        blocks = button_blocks(text, buttons, rich=rich) if buttons else []
+        async with slack_errors("chat.update"):
+            await self._client.chat_update(channel=conv.chat, ts=message_id, text=text, blocks=blocks)
+
+    async def typing(self, conv: ConversationRef) -> None:
+        """Slack bots have no typing indicator (it exists only for RTM): nothing to do."""
+
+
+class SlackChannel:
+    """The Slack adapter. ``SlackChannel(name, config, context)``; see the module docstring."""
+
+    config_model: ClassVar[type[SlackConfig]] = SlackConfig
+    manifest: ClassVar[Manifest] = Manifest(
+        id="slack",
+        description="Slack: slash commands, app mentions, DMs and Block Kit buttons (slack-bolt)",
+        permissions=("network", "http_route"),
+        secrets=("bot_token", "signing_secret", "app_token"),
+    )
+    capabilities: Capabilities = Capabilities(
+        max_length=MAX_LENGTH, dialect="slack_mrkdwn", edits=True, buttons=True, threads=True, typing=False
+    )
+
+    def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
+        self.name = name
+        self._config = config
+        self._context = context
+        self._access = AccessPolicy(config)
+        self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
+        self._ops = _SlackOps(self._client)
+        self._deliverer = Deliverer(self._ops, self.capabilities, RateLimiter(RateLimits.slack()))
+        secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
+        self._verifier = SignatureVerifier(signing_secret=secret) if secret else None
+        self._bot: BotIdentity | None = None
+        self._inbox: Inbox | None = None
+        self._app = self._build_app(secret)
+        self._socket: Any = None
+        self._running = False
+        if config.mode == "http":
+            context.add_route("POST", EVENTS_PATH, self._handle_http)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, inbox: Inbox) -> None:
+        if self._running:
+            raise RuntimeError(f"channel {self.name!r} is already started")
+        async with slack_errors("auth.test"):
+            try:
+                auth = await self._client.auth_test()
+            except SlackApiError as exc:
+                if exc.response.get("error") in ("invalid_auth", "not_authed", "account_inactive"):
+                    raise ConfigError(
+                        f"channels.{self.name}.bot_token: Slack refused the token "
+                        f"({exc.response.get('error')}); use the app's xoxb- Bot User OAuth Token"
+                    ) from None
+                raise
+        self._bot = BotIdentity(
+            user_id=str(auth["user_id"]), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
+        )
+        self._inbox = inbox
+        if self._config.mode == "socket":
+            await self._start_socket()
+        self._running = True
+        log.info(
+            "slack channel %s started (mode %s, bot user %s)", self.name, self._config.mode, self._bot.user_id
+        )
+
+    async def _start_socket(self) -> None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        assert self._config.app_token is not None  # checked by SlackConfig
+        app_token = self._config.app_token.get_secret_value()
+        # The SDK's connect() retries a refused token forever; ask once ourselves so a bad
+        # app_token stops start-up with a clear message instead.
+        try:
+            async with slack_errors("apps.connections.open"):
+                await self._client.apps_connections_open(app_token=app_token)
+        except ChannelError as exc:
+            if exc.status in ("invalid_auth", "not_authed", "not_allowed_token_type"):
+                raise ConfigError(
+                    f"channels.{self.name}.app_token: Slack refused it ({exc.status}); use an "
+                    "app-level xapp- token with the connections:write scope"
+                ) from None
+            raise
+        self._socket = AsyncSocketModeHandler(self._app, app_token=app_token, web_client=self._client)
+        try:
+            async with asyncio.timeout(SOCKET_CONNECT_TIMEOUT):
+                await self._socket.connect_async()
+        except TimeoutError:
+            await self._socket.close_async()
+            self._socket = None
+            raise ChannelError("slack socket mode: could not connect", transient=True) from None
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        self._inbox = None
+        if self._socket is not None:
+            try:
+                await self._socket.close_async()
+            finally:
+                self._socket = None
+        log.info("slack channel %s stopped", self.name)
+
+    # ------------------------------------------------------------------ outbound
+    async def send(self, msg: Outbound) -> Delivery:
+        if msg.ephemeral_to and not msg.typing:
+            return await self._send_ephemeral(msg)
+        return await self._deliverer.send(msg)
+
+    async def _send_ephemeral(self, msg: Outbound) -> Delivery:
+        from channels.formatting import render
+
+        rich = msg.format == "markdown"
+        text = render(msg.text, "slack_mrkdwn") if rich else msg.text
+        kwargs: dict[str, Any] = {"channel": msg.conversation.chat, "user": msg.ephemeral_to, "text": text}
+        if msg.conversation.thread:
+            kwargs["thread_ts"] = msg.conversation.thread
+        if msg.buttons:
+            kwargs["blocks"] = button_blocks(text, msg.buttons, rich=rich)
+        async with slack_errors("chat.postEphemeral"):
+            resp = await self._client.chat_postEphemeral(**kwargs)
+        return Delivery(platform_ids=(str(resp.get("message_ts") or ""),))
+
+    # ------------------------------------------------------------------ inbound (HTTP)
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        body = await request.text()
+        if self._verifier is None or not self._verifier.is_valid(
+            body,
+            request.headers.get("X-Slack-Request-Timestamp", ""),
+            request.headers.get("X-Slack-Signature", ""),
+        ):
+            # Bad or stale (> 5 min) signature: refuse before parsing; never log the body.
+            log.warning("slack %s: refused a request with an invalid or stale signature", self.name)
+            return web.json_response({"error": "invalid request"}, status=401)
+        if not self._running:
+            # Not committed, so not acked: Slack retries later.
+            return web.json_response({"error": "not ready"}, status=503)
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self._app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    # ------------------------------------------------------------------ Bolt wiring
+    def _build_app(self, signing_secret: str) -> AsyncApp:
+        # Bolt passes authorize's arguments by parameter name, so a bound method (with `self`)
+        # does not fit; a closure does.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return self._authorize_result(enterprise_id, team_id)
+
+        app = AsyncApp(
+            name=f"autohands-{self.name}",
+            logger=logging.getLogger(f"{__name__}.bolt"),
+            # The HTTP answer waits for our listener, i.e. for the commit (bolt-python #1061).
+            process_before_response=True,
+            signing_secret=signing_secret,
+            # Socket Mode has no signature; in HTTP mode Bolt re-checks what we checked.
+            request_verification_enabled=self._config.mode == "http",
+            # A tokenless client plus `authorize` keeps Bolt from calling auth.test itself:
+            # start() already did, against `api_url`.
+            client=AsyncWebClient(base_url=self._config.api_url),
+            authorize=authorize,
+        )
+        app.command(self._config.command)(self._on_command)
+        app.event("app_mention")(self._on_event)
+        app.event("message")(self._on_event)
+        app.action(re.compile(".*"))(self._on_action)
+        # Any other subscribed event is acked, not answered 404: Slack disables subscriptions
+        # that fail 5% of deliveries in an hour (PLATFORMS.md §1.2).
+        app.event(re.compile(".*"))(self._on_other_event)
+        return app
+
+    def _authorize_result(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        bot = self._bot or BotIdentity(user_id="")
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id or bot.team_id,
+            bot_user_id=bot.user_id or None,
+            bot_id=bot.bot_id,
+            bot_token=self._config.bot_token.get_secret_value(),
+        )
+
+    @property
+    def _commands(self) -> set[str]:
+        return {c.name for c in self._context.commands}
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        inbound = command_inbound(self.name, body, commands=self._commands, admins=self._admins)
+        decision = await self._deliver_inbound(inbound)
+        if decision is not None:
+            await ack(text=decision, response_type="ephemeral")
+            return
+        await ack(text=self._config.ack_text, response_type=self._config.ack_visibility)
+
+    async def _on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        assert self._bot is not None
+        inbound = event_inbound(
+            self.name,
+            event,
+            event_id=str(body.get("event_id") or ""),
+            bot=self._bot,
+            commands=self._commands,
+            admins=self._admins,
+        )
+        if inbound is None:
+            return  # acked by Bolt, nothing to do
+        refusal = await self._deliver_inbound(inbound)
+        if refusal is not None:
+            await self._refuse(inbound, refusal)
+
+    async def _on_other_event(self, event: dict[str, Any]) -> None:
+        log.debug("slack %s: ignored event type %s", self.name, event.get("type"))
+
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        inbound = action_inbound(self.name, body, admins=self._admins)
+        if inbound is not None:
+            # The hub checks the clicking user against the run's user; we only pass it on.
+            await self._deliver_inbound(inbound)
+        await ack()
+
+    @property
+    def _admins(self) -> frozenset[str]:
+        return frozenset(str(a) for a in (self._config.admins or ()))
+
+    async def _deliver_inbound(self, inbound: Inbound) -> str | None:
+        """Access check, then commit through the inbox. Returns a refusal text, or None."""
+        inbox = self._inbox
+        if inbox is None:
+            raise RuntimeError("slack channel received a request before start()")
+        verdict = self._access.check(inbound)
+        if verdict.ignore:
+            log.debug("slack %s: ignored %s from %s", self.name, inbound.kind, inbound.sender.id)
+            return None
+        if not verdict.allowed:
+            return verdict.reply or "Sorry, you are not allowed to use this bot."
+        if not await inbox(inbound):
+            log.debug("slack %s: redelivery of %s ignored", self.name, inbound.platform_id)
+        return None
+
+    async def _refuse(self, inbound: Inbound, text: str) -> None:
+        try:
+            await self._ops.post(inbound.conversation, text, rich=False)
+        except ChannelError as exc:
+            log.warning("slack %s: could not send a refusal: %s", self.name, exc)
+
+
+__all__ = ["EVENTS_PATH", "SlackChannel", "SlackConfig", "slack_errors"]

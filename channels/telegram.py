@@ -1,0 +1,547 @@
+"""Telegram channel on python-telegram-bot v22 (``Bot`` only, no ``Updater``).
+
+Ingress keeps the hub's rule "commit first, acknowledge second" (PLATFORMS.md §1.1): PTB's
+``Updater`` confirms a batch on its next poll while handlers may not have run, so we drive
+``getUpdates`` ourselves: every update of a batch is converted and ``await inbox(...)``-ed
+before the next call's ``offset`` confirms it. We start without an offset so the backlog
+Telegram kept while we were down is processed, and never drop pending updates. Update ids can
+jump ("chosen randomly after a week"), so redeliveries are recognised by a bounded set of seen
+ids (and by the store's ``(channel, platform_id)`` key), never by a ``> last_id`` check.
+
+Webhook mode mounts ``POST <webhook_path>`` on the hub's server: the secret header is compared
+in constant time (PTB's own handler uses ``!=`` and logs the wrong value), and 200 is returned
+only after the inbox committed the update.
+
+``/start`` is answered here with a short greeting (the hub has no such command); other
+commands go to the inbox as ``kind="command"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import ClassVar, Literal
+
+from aiohttp import web
+from pydantic import ConfigDict, Field, SecretStr, model_validator
+from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from channels._telegram_convert import ALLOWED_UPDATES, Parsed, parse_update, with_attachment
+from channels.access import AccessConfig, AccessPolicy
+from channels.delivery import Deliverer, FormattingRejected
+from channels.ratelimit import RateLimiter, RateLimits
+from hub.errors import ChannelError
+from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
+from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
+
+__all__ = ["TelegramChannel", "TelegramConfig", "TokenRedactor"]
+
+logger = logging.getLogger(__name__)
+
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_SEEN_MAX = 10_000
+_COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
+_GREETING = "Hello! I'm an AutoHands assistant. Just write to me; send /help to see the commands."
+_UNSUPPORTED = "Sorry, I can't read {what} yet. Please send text, or a text file (.txt, .md, .csv, .json …)."
+_TOO_BIG = "That file is too large for me ({size} KB; the limit is {limit} KB)."
+_LOGGERS = ("telegram", "httpx", "httpcore", __name__)
+
+
+class TelegramConfig(AccessConfig):
+    """``[channels.telegram]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    token: SecretStr
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    """The public HTTPS URL Telegram posts to (ends with ``webhook_path``)."""
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: SecretStr | None = None
+    poll_timeout: int = Field(default=30, ge=0, le=50)
+    """Long-poll seconds per ``getUpdates``."""
+    max_document_bytes: int = Field(default=1_000_000, ge=0, le=20_000_000)
+    """Text-like documents up to this size are downloaded (the Bot API serves at most 20 MB)."""
+
+    @model_validator(mode="after")
+    def _check_webhook(self) -> TelegramConfig:
+        if self.mode != "webhook":
+            return self
+        if not self.webhook_url:
+            raise ValueError("mode = 'webhook' needs webhook_url (the public https URL Telegram posts to)")
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if not _SECRET_RE.fullmatch(secret):
+            raise ValueError("mode = 'webhook' needs webhook_secret: 1-256 characters from A-Z a-z 0-9 _ -")
+        return self
+
+
+class TokenRedactor(logging.Filter):
+    """Replaces the bot token with ``***`` in records (PTB and httpx log URLs that contain it).
+
+    Logger filters only see records created on that very logger, so ``install`` attaches it to
+    every existing ``telegram.*`` / ``httpx`` / ``httpcore`` logger, not only the parents.
+    """
+
+    def __init__(self, *secrets: str) -> None:
+        super().__init__()
+        self._secrets = tuple(s for s in secrets if s)
+        self._installed: list[logging.Logger] = []
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            formatted = logging.Formatter().formatException(record.exc_info)
+            record.exc_text, record.exc_info = self.redact(formatted), None
+        return True
+
+    def install(self) -> None:
+        names = [n for n in logging.root.manager.loggerDict if n.startswith(_LOGGERS)]
+        for name in {*_LOGGERS, *names}:
+            target = logging.getLogger(name)
+            target.addFilter(self)
+            self._installed.append(target)
+
+    def uninstall(self) -> None:
+        for target in self._installed:
+            target.removeFilter(self)
+        self._installed.clear()
+
+
+def _seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # int vs timedelta transition in PTB 22.2+
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@contextlib.contextmanager
+def _map_errors(what: str) -> Iterator[None]:
+    """PTB exceptions → ``ChannelError`` (order matters: BadRequest and TimedOut are NetworkErrors)."""
+    try:
+        yield
+    except RetryAfter as exc:
+        raise ChannelError(f"telegram {what}: rate limited", retry_after=_seconds(exc), status=429) from exc
+    except BadRequest as exc:
+        if "can't parse entities" in exc.message.lower():
+            raise FormattingRejected(f"telegram {what}: {exc.message}") from exc
+        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=400) from exc
+    except Forbidden as exc:
+        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=403) from exc
+    except InvalidToken as exc:
+        raise ChannelError(f"telegram {what}: token rejected", transient=False, status=401) from exc
+    except ChatMigrated as exc:
+        raise ChannelError(
+            f"telegram {what}: the group became supergroup {exc.new_chat_id}", transient=False, status=400
+        ) from exc
+    except (TimedOut, NetworkError) as exc:
+        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
+    except TelegramError as exc:
+        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
+
+
+def _chat_id(conv: ConversationRef) -> int | str:
+    return int(conv.chat) if conv.chat.lstrip("-").isdigit() else conv.chat
+
+
+def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+    if not buttons:
+        return None
+    # callback_data is limited to 64 bytes; button ids are short hub ids.
+    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.id) for b in buttons]])
+
+
+class TelegramOps:
+    """``PlatformOps`` on a PTB ``Bot``: the primitives the shared ``Deliverer`` composes."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def post(
+        self,
+        conv: ConversationRef,
+        text: str,
+        *,
+        rich: bool,
+        reply_to: str | None = None,
+        buttons: Sequence[Button] = (),
+        nonce: str | None = None,
+    ) -> str:
+        chat = _chat_id(conv)
+        # Threading a reply under the user's message helps only in groups (negative chat ids).
+        reply = None
+        if reply_to and reply_to.isdigit() and isinstance(chat, int) and chat < 0:
+            reply = ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True)
+        with _map_errors("sendMessage"):
+            message = await self._bot.send_message(
+                chat_id=chat,
+                text=text,
+                parse_mode=ParseMode.HTML if rich else None,
+                message_thread_id=int(conv.thread) if conv.thread else None,
+                reply_parameters=reply,
+                reply_markup=_keyboard(buttons),
+            )
+        return str(message.message_id)
+
+    async def edit(
+        self, conv: ConversationRef, message_id: str, text: str, *, rich: bool, buttons: Sequence[Button] = ()
+    ) -> None:
+        try:
+            with _map_errors("editMessageText"):
+                await self._bot.edit_message_text(
+                    text=text,
+                    chat_id=_chat_id(conv),
+                    message_id=int(message_id),
+                    parse_mode=ParseMode.HTML if rich else None,
+                    reply_markup=_keyboard(buttons),
+                )
+        except ChannelError as exc:
+            # The Bot API refuses an edit that changes nothing; the message already says it.
+            if "message is not modified" not in str(exc).lower():
+                raise
+
+    async def typing(self, conv: ConversationRef) -> None:
+        with _map_errors("sendChatAction"):
+            await self._bot.send_chat_action(
+                chat_id=_chat_id(conv),
+                action=ChatAction.TYPING,
+                message_thread_id=int(conv.thread) if conv.thread else None,
+            )
+
+
+class TelegramChannel:
+    """A Telegram bot: long polling (default) or webhook ingress, ``Deliverer`` egress."""
+
+    config_model: ClassVar[type[TelegramConfig]] = TelegramConfig
+    manifest: ClassVar[Manifest] = Manifest(
+        id="telegram",
+        description="Telegram bot (python-telegram-bot): polling or webhook, edits, buttons, topics",
+        permissions=("network",),
+        secrets=("token", "webhook_secret"),
+    )
+    capabilities = Capabilities(
+        max_length=4096, dialect="telegram_html", edits=True, buttons=True, threads=True, typing=True
+    )
+
+    def __init__(self, name: str, config: TelegramConfig, context: ChannelContext) -> None:
+        self.name = name
+        self._config = config
+        self._context = context
+        token = config.token.get_secret_value()
+        secret = config.webhook_secret.get_secret_value() if config.webhook_secret else ""
+        self._redactor = TokenRedactor(token, secret)
+        self._bot = Bot(
+            token,
+            base_url=config.base_url,
+            base_file_url=config.base_file_url,
+            request=HTTPXRequest(connection_pool_size=16),
+            # A separate connection for the long poll, so sends never queue behind it.
+            get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0),
+        )
+        self._access = AccessPolicy(config)
+        limiter = RateLimiter(RateLimits.telegram())
+        self._deliverer = Deliverer(TelegramOps(self._bot), self.capabilities, limiter)
+        self._inbox: Inbox | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._offset: int | None = None
+        self._bot_id = 0
+        self._username = ""
+        if config.mode == "webhook":
+            context.add_route("POST", config.webhook_path, self._handle_webhook)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, inbox: Inbox) -> None:
+        """Connect (getMe), register commands, then poll or set the webhook; returns once running."""
+        if self._inbox is not None:
+            raise RuntimeError(f"telegram channel {self.name!r} is already started")
+        self._redactor.install()
+        try:
+            await self._connect()
+        except BaseException:
+            await self._shutdown_bot()
+            raise
+        self._inbox = inbox
+        self._stopping.clear()
+        if self._config.mode == "polling":
+            self._poller = asyncio.create_task(self._poll_loop(), name=f"telegram-poll:{self.name}")
+        logger.info("telegram %s: started as @%s (%s)", self.name, self._username, self._config.mode)
+
+    async def _connect(self) -> None:
+        try:
+            with _map_errors("getMe"):
+                await self._bot.initialize()
+        except ChannelError as exc:
+            if exc.status == 401:
+                raise ChannelError(
+                    f"telegram {self.name}: the bot token was rejected (401 Unauthorized); "
+                    f"check channels.{self.name}.token",
+                    transient=False,
+                    status=401,
+                ) from None
+            raise
+        self._bot_id, self._username = self._bot.id, self._bot.username
+        with _map_errors("setMyCommands"):
+            await self._bot.set_my_commands(self._commands())
+        if self._config.mode == "webhook":
+            secret = self._config.webhook_secret
+            with _map_errors("setWebhook"):
+                await self._bot.set_webhook(
+                    self._config.webhook_url,
+                    secret_token=secret.get_secret_value() if secret else None,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    drop_pending_updates=False,
+                )
+        else:
+            with _map_errors("deleteWebhook"):  # getUpdates answers 409 while a webhook is set
+                await self._bot.delete_webhook(drop_pending_updates=False)
+
+    def _commands(self) -> list[BotCommand]:
+        commands = [BotCommand("start", "Start talking to the assistant")]
+        for info in self._context.commands:
+            if not _COMMAND_RE.fullmatch(info.name) or info.name == "start":
+                logger.warning("telegram %s: command /%s is not a valid Telegram command name", self.name,
+                               info.name)
+                continue
+            commands.append(BotCommand(info.name, (info.description or info.name)[:256]))
+        return commands[:100]
+
+    async def stop(self) -> None:
+        """Stop polling, confirm what was committed, and close the HTTP clients."""
+        if self._inbox is None:
+            return
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+            await self._confirm_handled()
+        await self._shutdown_bot()
+        self._inbox = None
+        logger.info("telegram %s: stopped", self.name)
+
+    async def _confirm_handled(self) -> None:
+        # Like PTB on a graceful stop: one short call whose offset confirms every committed update.
+        if self._offset is None:
+            return
+        try:
+            await self._bot.get_updates(offset=self._offset, limit=1, timeout=0)
+        except TelegramError as exc:
+            logger.info("telegram %s: could not confirm the last updates (%s); they will be deduped",
+                        self.name, exc)
+
+    async def _shutdown_bot(self) -> None:
+        try:
+            await self._bot.shutdown()
+        finally:
+            self._redactor.uninstall()
+
+    async def __aenter__(self) -> TelegramChannel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ egress
+    async def send(self, msg: Outbound) -> Delivery:
+        return await self._deliverer.send(msg)
+
+    # ------------------------------------------------------------------ ingress: polling
+    async def _poll_loop(self) -> None:
+        delay = _Backoff()
+        while not self._stopping.is_set():
+            try:
+                updates = await self._bot.get_updates(
+                    offset=self._offset, timeout=self._config.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+            except RetryAfter as exc:
+                await self._sleep(_seconds(exc))
+                continue
+            except Conflict:
+                logger.warning("telegram %s: another instance is polling this token (409 Conflict); "
+                               "backing off", self.name)
+                await self._sleep(delay.next())
+                continue
+            except (InvalidToken, Forbidden):
+                logger.error("telegram %s: the bot token was rejected; polling stopped. "
+                             "Check channels.%s.token and restart.", self.name, self.name)
+                return
+            except TimedOut:
+                continue  # the long poll outlived the read timeout: poll again at once
+            except TelegramError as exc:  # NetworkError, 5xx
+                logger.warning("telegram %s: getUpdates failed (%s); retrying", self.name, exc)
+                await self._sleep(delay.next())
+                continue
+            delay.reset()
+            for update in updates:
+                try:
+                    await self._process(update)
+                except Exception:
+                    # Not acknowledged: the next getUpdates starts at this update again.
+                    logger.exception("telegram %s: update %d could not be recorded; will retry",
+                                     self.name, update.update_id)
+                    await self._sleep(delay.next())
+                    break
+                self._offset = update.update_id + 1
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    # ------------------------------------------------------------------ ingress: webhook
+    async def _handle_webhook(self, request: web.Request) -> web.Response:
+        expected = self._config.webhook_secret
+        presented = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if expected is None or not hmac.compare_digest(
+            presented.encode(), expected.get_secret_value().encode()
+        ):
+            logger.warning("telegram %s: webhook request with a missing or wrong secret token from %s",
+                           self.name, request.remote)
+            return web.Response(status=403, text="forbidden")
+        if self._inbox is None:
+            return web.Response(status=503, text="not started")  # Telegram will retry
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self._bot)
+        except Exception:
+            logger.warning("telegram %s: webhook body is not a Telegram update; ignored", self.name)
+            return web.Response(status=400, text="bad update")
+        try:
+            await self._process(update)
+        except Exception:
+            logger.exception("telegram %s: update %d could not be recorded", self.name, update.update_id)
+            return web.Response(status=500, text="not recorded")  # Telegram retries later
+        return web.Response(text="ok")
+
+    # ------------------------------------------------------------------ one update
+    async def _process(self, update: Update) -> None:
+        """Record ``update`` through the inbox (or answer it directly); raises if the inbox failed."""
+        if update.update_id in self._seen:
+            logger.debug("telegram %s: update %d seen before; skipped", self.name, update.update_id)
+            return
+        try:
+            parsed = parse_update(update, channel=self.name, bot_username=self._username, bot_id=self._bot_id)
+        except Exception:  # a malformed update must not block the queue forever
+            logger.exception("telegram %s: update %d could not be understood; skipped",
+                             self.name, update.update_id)
+            parsed = None
+        if parsed is not None:
+            try:
+                await self._dispatch(parsed)
+            finally:
+                if parsed.callback_id:
+                    await self._answer_callback(parsed.callback_id)
+        self._seen[update.update_id] = None
+        if len(self._seen) > _SEEN_MAX:
+            self._seen.popitem(last=False)
+
+    async def _dispatch(self, parsed: Parsed) -> None:
+        inbound = parsed.inbound
+        verdict = self._access.decide(inbound)
+        if verdict.action == "ignore":
+            return
+        if verdict.action == "refuse":
+            if verdict.message:
+                await self._reply_directly(inbound, verdict.message)
+            return
+        inbound = verdict.inbound if verdict.inbound is not None else inbound
+        if inbound.kind == "command" and inbound.command == "start":
+            await self._reply_directly(inbound, _GREETING)
+            return
+        if parsed.unsupported is not None:
+            what = "documents of this type" if parsed.unsupported == "document" else f"{parsed.unsupported}s"
+            await self._reply_directly(inbound, _UNSUPPORTED.format(what=what.replace("_", " ")))
+            return
+        if parsed.document is not None:
+            inbound = await self._attach(parsed, inbound)
+            if inbound is None:
+                return
+        assert self._inbox is not None
+        await self._inbox(inbound)
+
+    async def _attach(self, parsed: Parsed, inbound: Inbound) -> Inbound | None:
+        doc = parsed.document
+        assert doc is not None
+        limit = self._config.max_document_bytes
+        if (doc.file_size or 0) > limit:
+            await self._reply_directly(
+                inbound, _TOO_BIG.format(size=(doc.file_size or 0) // 1024, limit=limit // 1024)
+            )
+            return None
+        try:
+            with _map_errors("getFile"):
+                file = await doc.get_file()
+                data = bytes(await file.download_as_bytearray())
+        except ChannelError as exc:
+            if exc.transient:
+                raise  # not acknowledged: the update comes back and the download is retried
+            logger.warning("telegram %s: document could not be downloaded (%s)", self.name, exc)
+            await self._reply_directly(inbound, "Sorry, I could not download that file.")
+            return None
+        return with_attachment(inbound, doc, data[:limit].decode("utf-8", errors="replace"))
+
+    async def _reply_directly(self, inbound: Inbound, text: str) -> None:
+        """A fixed answer that does not go through the hub (refusals, greetings, notes)."""
+        out = Outbound(conversation=inbound.conversation, text=text, reply_to=inbound.reply_to,
+                       format="plain")
+        try:
+            await self._deliverer.send(out)
+        except ChannelError as exc:
+            logger.warning("telegram %s: direct reply failed (%s)", self.name, exc)
+
+    async def _answer_callback(self, callback_id: str) -> None:
+        # Always answered, or the user's client shows a spinner on the button.
+        try:
+            with _map_errors("answerCallbackQuery"):
+                await self._bot.answer_callback_query(callback_id)
+        except ChannelError as exc:
+            logger.debug("telegram %s: callback query not answered (%s)", self.name, exc)
+
+
+class _Backoff:
+    """Exponential back-off: 1, 2, 4 … 30 s."""
+
+    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
+        self._first, self._cap, self._next = first, cap, first
+
+    def next(self) -> float:
+        value, self._next = self._next, min(self._cap, self._next * 2)
+        return value
+
+    def reset(self) -> None:
+        self._next = self._first
+
+

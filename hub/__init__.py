@@ -1,0 +1,1 @@
+"""The AutoHands hub core: bus, store, sessions, scheduler, gateway, config and CLI."""

@@ -1,0 +1,209 @@
+"""``Hub``: builds the parts from settings, starts them in order and stops them in reverse.
+
+    async with Hub(settings) as hub:
+        await hub.wait_stopped()
+
+The only place that wires parts together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+from .agent import Agent, AgentServices
+from .bus import Bus
+from .commands import CommandRegistry
+from .config import Settings, validate_section
+from .errors import ConfigError, PluginError
+from .gateway import Gateway
+from .messages import Inbound
+from .outbox import OutboxDispatcher
+from .plugins import Channel, ChannelContext, load_entry_point
+from .sessions import SessionLimits, SessionManager
+from .store import ScopedState, Store
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, persist: bool = True, agent: Agent | None = None) -> None:
+        self.settings = settings
+        self.persist = persist
+        self._agent_override = agent
+        self.bus = Bus()
+        self.commands = CommandRegistry()
+        self.store: Any = None
+        self.agent: Agent | None = None
+        self.channels: dict[str, Channel] = {}
+        self.sessions: SessionManager | None = None
+        self.outbox: OutboxDispatcher | None = None
+        self.gateway: Gateway | None = None
+        self.scheduler: Any = None
+        self._started_channels: set[str] = set()
+        self._stack: AsyncExitStack | None = None
+        self._stopped = asyncio.Event()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> Hub:
+        if self._stack is not None:
+            raise RuntimeError("Hub already started")
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        self._stack = stack
+        try:
+            await self._start(stack)
+        except BaseException:
+            self._stack = None
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+        self._stopped.set()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        s = self.settings
+        data_dir = s.data_dir
+        # 1. the store: the database is the source of truth, everything else starts after it
+        if self.persist:
+            self.store = Store(s.store_url, synchronous=s.store.synchronous)
+        else:
+            from .store_memory import MemoryStore
+
+            self.store = MemoryStore()
+        await self.store.start()
+        stack.push_async_callback(self.store.stop)
+
+        # 2. the agent (it registers its commands) and the scheduler
+        self.agent = self._agent_override or self._build_agent()
+        self.scheduler = await self._build_scheduler(stack)
+
+        # 3. channels are built (routes registered) before anything is published to them
+        self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
+        for name, section in s.enabled_channels().items():
+            self.channels[name] = self._build_channel(name, section, data_dir)
+
+        # 4. delivery and sessions, then what a crash left behind
+        limits = SessionLimits(**s.sessions.model_dump())
+        self.outbox = OutboxDispatcher(self.store, self.bus, self.channels)
+        await self.outbox.start()
+        stack.push_async_callback(self.outbox.stop)
+        self.sessions = SessionManager(self.store, self.bus, self.agent, self.commands, limits)
+        await self.sessions.start()
+        stack.push_async_callback(self.sessions.stop)
+        await self.outbox.resume()
+        await self.sessions.resume()
+
+        # 5. the HTTP server (webhook routes must answer once platforms are told about them)
+        if self.gateway is not None:
+            await self.gateway.start()
+            stack.push_async_callback(self.gateway.stop)
+
+        # 6. channels: inbound starts flowing
+        for name, channel in self.channels.items():
+            await channel.start(self.inbox)
+            self._started_channels.add(name)
+            stack.push_async_callback(self._stop_channel, name, channel)
+            log.info("channel %s started", name)
+        if self.scheduler is not None and hasattr(self.scheduler, "start"):
+            await self.scheduler.start()
+            stack.push_async_callback(self.scheduler.stop)
+
+    async def _stop_channel(self, name: str, channel: Channel) -> None:
+        self._started_channels.discard(name)
+        try:
+            await channel.stop()
+        except Exception:
+            log.exception("channel %s failed to stop cleanly", name)
+
+    # ----------------------------------------------------------------- parts
+    async def inbox(self, inbound: Inbound) -> bool:
+        """Record durably, then publish. Returns False for a platform redelivery."""
+        recorded = await self.store.record_inbound(inbound)
+        if recorded is None:
+            return False
+        await self.bus.publish("inbound", recorded)
+        return True
+
+    def _build_channel(self, name: str, section: dict[str, Any], data_dir: Any) -> Channel:
+        kind = section.get("kind", name)
+        cls = load_entry_point("autohands.channels", kind)
+        body = {k: v for k, v in section.items() if k != "kind"}
+        config = validate_section(cls.config_model, body, f"channels.{name}")
+        context = ChannelContext(state=ScopedState(self.store, f"channel:{name}") if self.persist
+                                 else _MemoryState(), commands=self.commands.infos(), data_dir=data_dir)
+        channel: Channel = cls(name, config, context)
+        for method, path, handler in context.routes:
+            if self.gateway is None:
+                raise ConfigError(f"channels.{name} needs the HTTP server for {path}; set [server] enabled = true")
+            self.gateway.add_route(method, path, handler)
+        return channel
+
+    def _build_agent(self) -> Agent:
+        s = self.settings
+        runtime = str(s.agent.get("runtime", "llm"))
+        factory = load_entry_point("autohands.agents", runtime)
+        services = AgentServices(
+            agent_config={k: v for k, v in s.agent.items() if k != "runtime"},
+            providers_config=s.providers, tools_config=s.tools, commands=self.commands,
+            data_dir=s.data_dir, scheduler=self.scheduler,
+        )
+        agent: Agent = factory(services)
+        return agent
+
+    async def _build_scheduler(self, stack: AsyncExitStack) -> Any:
+        try:
+            from . import scheduler as scheduler_module
+        except ImportError:
+            return None
+        build = getattr(scheduler_module, "build_scheduler", None)
+        if build is None or not self.persist:
+            return None
+        return build(self)
+
+    def health(self) -> dict[str, object]:
+        expected = set(self.channels)
+        started = self._started_channels & expected
+        return {"ok": started == expected and self._stack is not None,
+                "channels": {n: n in started for n in sorted(expected)}}
+
+
+class _MemoryState:
+    def __init__(self) -> None:
+        self._d: dict[str, str] = {}
+
+    async def get(self, key: str) -> str | None:
+        return self._d.get(key)
+
+    async def set(self, key: str, value: str) -> None:
+        self._d[key] = value
+
+
+async def run_until_signalled(hub_settings: Settings) -> None:
+    """``autohands run``: start, wait for SIGINT/SIGTERM, stop cleanly."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    async with Hub(hub_settings) as hub:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, hub.request_stop)
+        log.info("AutoHands is running (%d channel(s)); press Ctrl+C to stop", len(hub.channels))
+        await hub.wait_stopped()
+        log.info("stopping")
+
+
+__all__ = ["Hub", "PluginError", "run_until_signalled"]

@@ -1,0 +1,264 @@
+"""The ``autohands`` command line.
+
+Every error the user can fix ends with one line on stderr and a non-zero exit, never a
+traceback: ``autohands: error: <what is wrong and how to fix it>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from .config import Settings, load_settings, validate_section
+from .errors import AutoHandsError, ConfigError, PluginError, StoreError
+from .logs import setup_logging
+from .plugins import find_entry_point, list_entry_points, load_entry_point
+
+log = logging.getLogger("autohands")
+
+EXIT_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"autohands: error: {message} (see 'autohands --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default ~/.autohands/config.toml)")
+    common.add_argument("--log-format", choices=["text", "json"], help="log line format")
+    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    p = _Parser(prog="autohands", description="A self-hosted, multi-channel AI agent hub.",
+                parents=[common])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("run", parents=[common], help="start the hub with every enabled channel")
+    sub.add_parser("chat", parents=[common], help="chat with the agent in this terminal")
+    cfg = sub.add_parser("config", parents=[common], help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    cfg_sub.add_parser("check", parents=[common], help="validate the configuration")
+    sub.add_parser("doctor", parents=[common], help="check config, database, channels and providers")
+    sub.add_parser("extensions", parents=[common], help="list installed extensions")
+    jobs = sub.add_parser("jobs", parents=[common], help="scheduled jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=_Parser)
+    jobs_sub.add_parser("list", parents=[common], help="list scheduled jobs")
+    cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a job")
+    cancel.add_argument("job_id")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        settings = load_settings(args.config)
+        level = args.log_level or settings.log.level
+        setup_logging(level, args.log_format or settings.log.format, secrets=_secrets(settings))
+        return _dispatch(args, settings, parser)
+    except AutoHandsError as exc:
+        print(f"autohands: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
+    if args.command == "run":
+        from .app import run_until_signalled
+
+        if not settings.enabled_channels():
+            log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
+                        "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
+        asyncio.run(run_until_signalled(settings))
+        return 0
+    if args.command == "chat":
+        return asyncio.run(_chat(settings))
+    if args.command == "config":
+        if args.config_command != "check":
+            parser.error("'config' needs an action: check")
+        problems = check_config(settings)
+        if problems:
+            for p in problems:
+                print(f"autohands: error: {p}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"config OK ({len(settings.enabled_channels())} channel(s) enabled)")
+        return 0
+    if args.command == "doctor":
+        return asyncio.run(_doctor(settings))
+    if args.command == "extensions":
+        _print_extensions()
+        return 0
+    if args.command == "jobs":
+        return asyncio.run(_jobs(args, settings, parser))
+    parser.error(f"unknown command {args.command!r}")
+
+
+def _secrets(settings: Settings) -> list[str]:
+    """Every credential-looking value in the config, so the log filter can mask it."""
+    out: list[str] = []
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, str) and any(w in key.lower() for w in ("token", "secret", "key", "password")):
+            out.append(node)
+
+    walk(settings.model_dump(mode="json"))
+    out.extend(v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and v)
+    return out
+
+
+def check_config(settings: Settings) -> list[str]:
+    """Validate every enabled extension's section; returns one line per problem."""
+    problems: list[str] = []
+    for name, section in settings.enabled_channels().items():
+        try:
+            cls = load_entry_point("autohands.channels", section.get("kind", name))
+            validate_section(cls.config_model, {k: v for k, v in section.items() if k != "kind"},
+                             f"channels.{name}")
+        except (ConfigError, PluginError) as exc:
+            problems.append(str(exc))
+    try:
+        from .agent import AgentServices
+        from .commands import CommandRegistry
+
+        runtime = str(settings.agent.get("runtime", "llm"))
+        factory = load_entry_point("autohands.agents", runtime)
+        factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
+                              providers_config=settings.providers, tools_config=settings.tools,
+                              commands=CommandRegistry(), data_dir=settings.data_dir))
+    except (ConfigError, PluginError) as exc:
+        problems.append(str(exc))
+    return problems
+
+
+async def _chat(settings: Settings) -> int:
+    from .app import Hub
+
+    # The terminal chat talks to the same core, without starting the platform channels
+    # (a second Telegram poller on the same token would conflict with a running hub).
+    chat_settings = settings.model_copy(update={
+        "channels": {"terminal": {**settings.channels.get("terminal", {}), "enabled": True}},
+        "server": settings.server.model_copy(update={"enabled": False}),
+    })
+    async with Hub(chat_settings) as hub:
+        terminal = hub.channels["terminal"]
+        print("AutoHands terminal chat — /help for commands, Ctrl+D to leave.", file=sys.stderr)
+        closed = getattr(terminal, "closed", None)
+        waiters = [asyncio.ensure_future(hub.wait_stopped())]
+        if closed is not None:
+            waiters.append(asyncio.ensure_future(closed.wait()))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+    return 0
+
+
+async def _doctor(settings: Settings) -> int:
+    rows: list[tuple[str, str, str]] = [("config", "ok", str(len(settings.enabled_channels())) + " channel(s)")]
+    ok = True
+    problems = check_config(settings)
+    for p in problems:
+        rows.append(("config", "ERROR", p))
+        ok = False
+    from .store import Store
+
+    try:
+        async with Store(settings.store_url, synchronous=settings.store.synchronous) as store:
+            counts = await store.count_messages()
+        rows.append(("database", "ok", f"{_mask_url(settings.store_url)} ({sum(counts.values())} messages)"))
+    except StoreError as exc:
+        rows.append(("database", "ERROR", str(exc)))
+        ok = False
+    for name, section in settings.channels.items():
+        enabled = bool(section.get("enabled"))
+        kind = section.get("kind", name)
+        try:
+            ep = find_entry_point("autohands.channels", kind)
+            cls = ep.load() if enabled else None
+        except (PluginError, Exception) as exc:  # noqa: BLE001 - reported in the table
+            rows.append((f"channel {name}", "ERROR" if enabled else "off", str(exc)))
+            ok = ok and not enabled
+            continue
+        if not enabled:
+            rows.append((f"channel {name}", "off", "enabled = false"))
+            continue
+        secrets = getattr(getattr(cls, "manifest", None), "secrets", ())
+        missing = [k for k in secrets if not section.get(k)]
+        status = "ok" if not missing else "MISSING"
+        ok = ok and not missing
+        rows.append((f"channel {name}", status, "credentials present" if not missing
+                     else "missing: " + ", ".join(f"channels.{name}.{k}" for k in missing)))
+    provider = settings.agent.get("provider")
+    for name, section in settings.providers.items():
+        kind = section.get("kind", "?")
+        has_key = bool(section.get("api_key")) or bool(
+            os.environ.get("ANTHROPIC_API_KEY" if kind == "anthropic" else "OPENAI_API_KEY"))
+        detail = f"kind={kind} model={section.get('model', '?')} key={'present' if has_key else 'missing'}"
+        if section.get("base_url"):
+            detail += f" base_url={section['base_url']}"
+        rows.append((f"provider {name}" + (" (default)" if name == provider else ""),
+                     "ok" if has_key or section.get("base_url") else "MISSING", detail))
+    if not settings.providers:
+        env = [v for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY") if os.environ.get(v)]
+        rows.append(("provider", "ok" if env else "none",
+                     f"from environment: {', '.join(env)}" if env else "no model provider configured"))
+    width = max(len(r[0]) for r in rows)
+    for what, status, detail in rows:
+        print(f"{what:<{width}}  {status:<8} {detail}")
+    return 0 if ok else 1
+
+
+def _mask_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+def _print_extensions() -> None:
+    for group in ("autohands.channels", "autohands.agents", "autohands.providers", "autohands.tools",
+                  "autohands.memory"):
+        eps = list_entry_points(group)
+        if not eps:
+            continue
+        print(group)
+        for ep in eps:
+            desc = ""
+            with contextlib.suppress(Exception):
+                manifest = getattr(ep.load(), "manifest", None)
+                desc = getattr(manifest, "description", "") or ""
+            print(f"  {ep.name:<12} {ep.value:<45} {desc}")
+
+
+async def _jobs(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
+    try:
+        from . import scheduler
+    except ImportError:
+        print("autohands: error: the scheduler is not available in this build", file=sys.stderr)
+        return EXIT_ERROR
+    handler = getattr(scheduler, "cli_jobs", None)
+    if handler is None:
+        print("autohands: error: the scheduler is not available in this build", file=sys.stderr)
+        return EXIT_ERROR
+    if args.jobs_command not in ("list", "cancel"):
+        parser.error("'jobs' needs an action: list or cancel")
+    result: int = await handler(settings, args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,665 @@
+"""The durable store: the source of truth for everything that must survive a restart.
+
+One writer thread owns the write connection and *group-commits*: every write request queued
+while a transaction runs goes into the next transaction, with same-statement requests run as
+one ``executemany``. Callers await a future resolved after the commit, so "recorded" always
+means "committed". Reads run on a second small thread pool; history loads are batched the
+same way. SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` for writes (PLATFORMS.md §3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import delete as sa_delete
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+from .agent import HistoryItem, Usage
+from .codec import inbound_from_json, inbound_to_json, outbound_from_json, outbound_to_json
+from .errors import HubLockedError, StoreError
+from .messages import Inbound, Outbound, utcnow
+from .store_tables import (
+    AuditRow,
+    ConversationRow,
+    HistoryRow,
+    HubLockRow,
+    MessageRow,
+    OutboxRow,
+    StateRow,
+    UsageRow,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+_history = HistoryRow.__table__  # type: ignore[attr-defined]
+_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
+_usage = UsageRow.__table__  # type: ignore[attr-defined]
+_state = StateRow.__table__  # type: ignore[attr-defined]
+
+# Phases fix the order inside one group commit: rows are inserted before they are updated.
+_P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _P_FN = range(8)
+
+
+@dataclass(slots=True)
+class _Op:
+    phase: int
+    stmt: str
+    params: dict[str, Any] | None = None
+    fn: Callable[[Connection], Any] | None = None
+    future: asyncio.Future[Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSnapshot:
+    """What a session needs from the store when it (re)enters memory."""
+
+    history: list[HistoryItem] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'autohands.db'}"
+
+
+class Store:
+    """Async API over the hub's database. ``async with Store(url) as store: ...``."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", persist: bool = True) -> None:
+        self.url = url
+        self._synchronous = synchronous
+        self._is_sqlite = url.startswith("sqlite")
+        self._writer: Engine | None = None
+        self._reader: Engine | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._pending: list[_Op] = []
+        self._wake = asyncio.Event()
+        self._writer_task: asyncio.Task[None] | None = None
+        self._history_waiters: dict[str, list[asyncio.Future[SessionSnapshot]]] = {}
+        self._history_task: asyncio.Task[None] | None = None
+        self._next_message_id = 0
+        self._lock_file: Any = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self._owner = uuid.uuid4().hex
+        self._closing = False
+        self.batches = 0
+        """Number of group commits so far (for benchmarks)."""
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> Store:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._writer_task is not None:
+            raise RuntimeError("Store already started")
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._read_pool = ThreadPoolExecutor(2, thread_name_prefix="store-reader")
+        try:
+            await self._in_writer(self._open)
+            if self._is_sqlite:
+                self._take_file_lock()
+            else:
+                await self._in_writer(self._take_lease)
+                self._lease_task = asyncio.create_task(self._renew_lease(), name="store-lease")
+        except BaseException:
+            await self._dispose()
+            raise
+        self._writer_task = asyncio.create_task(self._write_loop(), name="store-writer")
+        self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
+
+    async def stop(self) -> None:
+        if self._writer_task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        await self._writer_task  # drains what is queued
+        if self._history_task:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._history_task
+        if self._lease_task:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+            await self._in_writer(self._release_lease)
+        self._writer_task = None
+        await self._dispose()
+
+    async def _dispose(self) -> None:
+        if self._writer:
+            self._writer.dispose()
+        if self._reader:
+            self._reader.dispose()
+        for pool in (self._write_pool, self._read_pool):
+            if pool:
+                pool.shutdown(wait=True)
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def _open(self) -> None:
+        if self._is_sqlite:
+            path = self._sqlite_path()
+            if path is not None:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot create the database folder {path.parent}: {exc.strerror}; "
+                                     "fix its permissions or set [store] url") from None
+                if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+                    raise StoreError(f"the database {path} is not writable; fix its permissions "
+                                     "or set [store] url to a writable place")
+            self._writer = create_engine(self.url, poolclass=NullPool if path is None else None)
+            self._reader = create_engine(self.url)
+            self._install_sqlite_pragmas(self._writer, immediate=True)
+            self._install_sqlite_pragmas(self._reader, immediate=False)
+        else:
+            self._writer = create_engine(self.url, pool_pre_ping=True)
+            self._reader = self._writer
+        try:
+            SQLModel.metadata.create_all(self._writer)
+            with self._writer.connect() as conn:
+                self._next_message_id = conn.execute(select(func.max(_messages.c.id))).scalar() or 0
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: "
+                             f"{str(exc).splitlines()[0]}") from None
+
+    def _sqlite_path(self) -> Path | None:
+        raw = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+        if not raw or raw == ":memory:":
+            return None
+        return Path(raw.split("?", 1)[0])
+
+    def _safe_url(self) -> str:
+        # never print a password embedded in a URL
+        if "@" in self.url and "://" in self.url:
+            scheme, rest = self.url.split("://", 1)
+            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return self.url
+
+    def _install_sqlite_pragmas(self, engine: Engine, *, immediate: bool) -> None:
+        sync = self._synchronous
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sync}")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # A deferred transaction that reads then writes can fail with SQLITE_BUSY without
+            # the busy handler being consulted; writers take the lock up front.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _take_file_lock(self) -> None:
+        path = self._sqlite_path()
+        if path is None:
+            return
+        import fcntl
+
+        lock_path = path.with_name(path.name + ".lock")
+        f = open(lock_path, "a+")  # noqa: SIM115 - held for the hub's lifetime
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise HubLockedError(
+                f"another AutoHands hub ({holder}) is already running on {path}; stop it first, "
+                "or give this one its own [store] url"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        self._lock_file = f
+
+    def _take_lease(self) -> None:
+        assert self._writer is not None
+        now = utcnow()
+        with self._writer.begin() as conn:
+            row = conn.execute(select(HubLockRow.__table__)).first()  # type: ignore[attr-defined]
+            stale = now - timedelta(seconds=30)
+            if row is not None and row.owner != self._owner:
+                beat = row.heartbeat_at if row.heartbeat_at.tzinfo else row.heartbeat_at.replace(tzinfo=UTC)
+                if beat > stale:
+                    raise HubLockedError(f"another AutoHands hub (pid {row.pid} on {row.host}) is running "
+                                         "on this database; stop it first")
+            conn.execute(sa_delete(HubLockRow.__table__))  # type: ignore[attr-defined]
+            conn.execute(insert(HubLockRow.__table__).values(  # type: ignore[attr-defined]
+                id=1, owner=self._owner, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now))
+
+    def _release_lease(self) -> None:
+        assert self._writer is not None
+        with self._writer.begin() as conn:
+            conn.execute(sa_delete(HubLockRow.__table__).where(  # type: ignore[attr-defined]
+                HubLockRow.__table__.c.owner == self._owner))  # type: ignore[attr-defined]
+
+    async def _renew_lease(self) -> None:
+        table = HubLockRow.__table__  # type: ignore[attr-defined]
+        while True:
+            await asyncio.sleep(10)
+            await self.run_write(lambda c: c.execute(
+                update(table).where(table.c.owner == self._owner).values(heartbeat_at=utcnow())))
+
+    # ----------------------------------------------------------------- the writer
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._write_pool, fn)
+
+    def _submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
+        if self._writer_task is None or self._closing:
+            raise RuntimeError("Store is not running")
+        if wait:
+            op.future = asyncio.get_running_loop().create_future()
+        self._pending.append(op)
+        self._wake.set()
+        return op.future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            batch, self._pending = self._pending, []
+            try:
+                await self._in_writer(lambda b=batch: self._commit(b))  # type: ignore[misc]
+                self.batches += 1
+                for op in batch:
+                    if op.future is not None and not op.future.done():
+                        op.future.set_result(op.params.get("_result") if op.params else getattr(op, "_r", None))
+            except Exception:
+                # Isolate the failing request: commit each alone so one bad row fails one caller.
+                for op in batch:
+                    try:
+                        await self._in_writer(lambda o=op: self._commit([o]))  # type: ignore[misc]
+                        if op.future is not None and not op.future.done():
+                            op.future.set_result(op.params.get("_result") if op.params else None)
+                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                        if op.future is not None and not op.future.done():
+                            op.future.set_exception(_as_store_error(exc))
+                        else:
+                            log.error("store write %s failed: %s", op.stmt, exc)
+            if self._pending:
+                self._wake.set()
+
+    def _commit(self, batch: list[_Op]) -> None:
+        assert self._writer is not None
+        ordered = sorted(batch, key=lambda o: o.phase)
+        with self._writer.begin() as conn:
+            i = 0
+            while i < len(ordered):
+                op = ordered[i]
+                if op.fn is not None:
+                    result = op.fn(conn)
+                    if op.params is None:
+                        op.params = {}
+                    op.params["_result"] = result
+                    i += 1
+                    continue
+                j = i
+                while j < len(ordered) and ordered[j].fn is None and ordered[j].stmt == op.stmt:
+                    j += 1
+                group = ordered[i:j]
+                self._execute_group(conn, op.stmt, group)
+                i = j
+
+    def _execute_group(self, conn: Connection, stmt: str, group: list[_Op]) -> None:
+        rows = [{k: v for k, v in o.params.items() if not k.startswith("_")} for o in group if o.params]
+        if stmt == "insert_conversation":
+            conn.execute(_insert_ignore(conn, _conversations, ["key"]), rows)
+        elif stmt == "insert_inbound":
+            conn.execute(_insert_ignore(conn, _messages, ["channel", "platform_id"]), rows)
+            ids = [r["id"] for r in rows]
+            present = set(conn.execute(select(_messages.c.id).where(_messages.c.id.in_(ids))).scalars())
+            for o in group:
+                assert o.params is not None
+                o.params["_result"] = o.params["id"] in present
+        elif stmt == "insert_outbox":
+            conn.execute(_insert_ignore(conn, _outbox, ["id"]), rows)
+        elif stmt == "insert_history":
+            conn.execute(insert(_history), rows)
+        elif stmt == "insert_usage":
+            conn.execute(insert(_usage), rows)
+        elif stmt == "set_status":
+            conn.execute(
+                update(_messages).where(_messages.c.id == _bp("mid")).values(
+                    status=_bp("status"), updated_at=_bp("at"), attempts=_messages.c.attempts + _bp("inc")),
+                rows,
+            )
+        elif stmt == "set_outbox":
+            conn.execute(
+                update(_outbox).where(_outbox.c.id == _bp("oid")).values(
+                    status=_bp("status"), platform_ids=_bp("pids"), error=_bp("err"),
+                    sent_at=_bp("sent_at"), attempts=_outbox.c.attempts + 1),
+                rows,
+            )
+        else:  # pragma: no cover - programming error
+            raise AssertionError(stmt)
+
+    # ----------------------------------------------------------------- generic access
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` inside the next group commit and return its result."""
+        fut = self._submit(_Op(_P_FN, "fn", fn=fn))
+        assert fut is not None
+        return await fut  # type: ignore[no-any-return]
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` on a reader connection (sees every committed write)."""
+        assert self._reader is not None
+        engine = self._reader
+
+        def _read() -> T:
+            with engine.connect() as conn:
+                return fn(conn)
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._read_pool, _read)
+        except SQLAlchemyError as exc:
+            raise _as_store_error(exc) from None
+
+    # ----------------------------------------------------------------- inbound
+    async def record_inbound(self, inbound: Inbound) -> Inbound | None:
+        """Commit an inbound; returns it with its ``id``, or None if it was already recorded."""
+        from dataclasses import replace
+
+        self._next_message_id += 1
+        mid = self._next_message_id
+        conv = inbound.conversation
+        platform_id = inbound.platform_id or f"auto:{uuid.uuid4().hex}"
+        if not inbound.platform_id:
+            inbound = replace(inbound, platform_id=platform_id)
+        now = utcnow()
+        self._submit(_Op(_P_CONV, "insert_conversation", {
+            "key": conv.key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
+            "settings": "{}", "input_tokens": 0, "output_tokens": 0, "created_at": now}), wait=False)
+        fut = self._submit(_Op(_P_INBOUND, "insert_inbound", {
+            "id": mid, "channel": conv.channel, "platform_id": platform_id, "conversation_key": conv.key,
+            "kind": inbound.kind, "payload": inbound_to_json(inbound), "status": "received", "attempts": 0,
+            "created_at": now, "updated_at": now}))
+        assert fut is not None
+        inserted = await fut
+        return replace(inbound, id=mid) if inserted else None
+
+    def mark_processing(self, inbound_id: int) -> None:
+        """Note that a run started (not awaited: the state is informational until answered)."""
+        self._submit(_Op(_P_STATUS, "set_status", {
+            "mid": inbound_id, "status": "processing", "at": utcnow(), "inc": 1}), wait=False)
+
+    async def set_inbound_status(self, inbound_id: int, status: str) -> None:
+        fut = self._submit(_Op(_P_STATUS, "set_status", {
+            "mid": inbound_id, "status": status, "at": utcnow(), "inc": 0}))
+        await fut  # type: ignore[misc]
+
+    async def finish_run(
+        self,
+        inbound: Inbound | None,
+        *,
+        reply: Outbound | None,
+        remember: Sequence[HistoryItem] = (),
+        replace_history: Sequence[HistoryItem] | None = None,
+        usage: Sequence[tuple[str, str, Usage]] = (),
+        status: str = "answered",
+    ) -> None:
+        """One transaction: the last reply into the outbox, history, usage, inbound answered."""
+        key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
+        futs: list[asyncio.Future[Any] | None] = []
+        if replace_history is not None:
+            futs.append(self._submit(_Op(_P_HISTORY, "fn", fn=lambda c, k=key: c.execute(
+                sa_delete(_history).where(_history.c.conversation_key == k)))))
+        for item in (*(replace_history or ()), *remember):
+            futs.append(self._submit(_Op(_P_HISTORY + 0, "insert_history", _history_row(key, item)), wait=False))
+        for provider, model, u in usage:
+            futs.append(self._submit(_Op(_P_USAGE, "insert_usage", {
+                "conversation_key": key, "inbound_id": inbound.id if inbound else 0, "provider": provider,
+                "model": model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
+                "created_at": utcnow()}), wait=False))
+        if usage:
+            total_in = sum(u.input_tokens for _, _, u in usage)
+            total_out = sum(u.output_tokens for _, _, u in usage)
+            futs.append(self._submit(_Op(_P_FN, "fn", fn=lambda c: c.execute(
+                update(_conversations).where(_conversations.c.key == key).values(
+                    input_tokens=_conversations.c.input_tokens + total_in,
+                    output_tokens=_conversations.c.output_tokens + total_out))), wait=False))
+        if reply is not None:
+            futs.append(self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply)), wait=False))
+        if inbound is not None and inbound.id:
+            futs.append(self._submit(_Op(_P_STATUS, "set_status", {
+                "mid": inbound.id, "status": status, "at": utcnow(), "inc": 0})))
+        elif reply is None:
+            return
+        # Everything above was queued in one synchronous stretch, so it lands in one commit.
+        # Await the last waitable future (if the batch failed and was split, errors surface here).
+        waits = [f for f in futs if f is not None]
+        if waits:
+            await asyncio.gather(*waits)
+        elif reply is not None:
+            await self.run_write(lambda c: None)
+
+    async def pending_inbound(self) -> list[tuple[Inbound, int]]:
+        """Inbounds received or processing but not answered, oldest first, with their attempts."""
+        def _q(c: Connection) -> list[tuple[Inbound, int]]:
+            rows = c.execute(select(_messages.c.id, _messages.c.payload, _messages.c.attempts)
+                             .where(_messages.c.status.in_(("received", "processing")))
+                             .order_by(_messages.c.id)).all()
+            return [(inbound_from_json(r.payload, row_id=r.id), r.attempts) for r in rows]
+        return await self.run_read(_q)
+
+    # ----------------------------------------------------------------- outbound
+    async def record_outbound(self, outbound: Outbound) -> None:
+        fut = self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(outbound)))
+        await fut  # type: ignore[misc]
+
+    def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
+        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
+            "oid": outbound_id, "status": "sent", "pids": ",".join(platform_ids), "err": "",
+            "sent_at": utcnow()}))
+
+    def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
+        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
+            "oid": outbound_id, "status": "failed", "pids": "", "err": error[:500], "sent_at": None}))
+
+    async def pending_outbound(self) -> list[Outbound]:
+        def _q(c: Connection) -> list[Outbound]:
+            rows = c.execute(select(_outbox.c.payload).where(_outbox.c.status == "pending")
+                             .order_by(_outbox.c.created_at)).all()
+            return [outbound_from_json(r.payload) for r in rows]
+        return await self.run_read(_q)
+
+    async def outbox_status(self, outbound_id: str) -> tuple[str, str] | None:
+        def _q(c: Connection) -> tuple[str, str] | None:
+            row = c.execute(select(_outbox.c.status, _outbox.c.platform_ids)
+                            .where(_outbox.c.id == outbound_id)).first()
+            return (row.status, row.platform_ids) if row else None
+        return await self.run_read(_q)
+
+    # ----------------------------------------------------------------- sessions
+    async def load_session(self, key: str) -> SessionSnapshot:
+        """History and settings of a conversation; concurrent loads share one query."""
+        fut: asyncio.Future[SessionSnapshot] = asyncio.get_running_loop().create_future()
+        self._history_waiters.setdefault(key, []).append(fut)
+        self._wake_history.set()
+        return await fut
+
+    @property
+    def _wake_history(self) -> asyncio.Event:
+        ev = getattr(self, "_history_event", None)
+        if ev is None:
+            ev = asyncio.Event()
+            self._history_event = ev
+        return ev
+
+    async def _history_loop(self) -> None:
+        while True:
+            await self._wake_history.wait()
+            self._wake_history.clear()
+            waiters, self._history_waiters = self._history_waiters, {}
+            if not waiters:
+                continue
+            keys = list(waiters)
+            try:
+                snaps = await self.run_read(lambda c: _load_sessions(c, keys))
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                for futs in waiters.values():
+                    for f in futs:
+                        if not f.done():
+                            f.set_exception(exc)
+                continue
+            for k, futs in waiters.items():
+                for f in futs:
+                    if not f.done():
+                        f.set_result(snaps.get(k, SessionSnapshot()))
+
+    async def clear_history(self, key: str) -> None:
+        await self.run_write(lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key)))
+
+    async def set_setting(self, key: str, name: str, value: str | None) -> dict[str, str]:
+        def _fn(c: Connection) -> dict[str, str]:
+            raw = c.execute(select(_conversations.c.settings).where(_conversations.c.key == key)).scalar()
+            settings = json.loads(raw) if raw else {}
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
+            if raw is None:
+                ch, _, rest = key.partition(":")
+                chat, _, thread = rest.partition(":")
+                c.execute(insert(_conversations).values(key=key, channel=ch, chat=chat, thread=thread or None,
+                                                        settings=json.dumps(settings), created_at=utcnow()))
+            else:
+                c.execute(update(_conversations).where(_conversations.c.key == key)
+                          .values(settings=json.dumps(settings)))
+            return dict(settings)
+        return await self.run_write(_fn)
+
+    async def conversation_usage(self, key: str) -> tuple[int, int]:
+        def _q(c: Connection) -> tuple[int, int]:
+            row = c.execute(select(_conversations.c.input_tokens, _conversations.c.output_tokens)
+                            .where(_conversations.c.key == key)).first()
+            return (row.input_tokens, row.output_tokens) if row else (0, 0)
+        return await self.run_read(_q)
+
+    # ----------------------------------------------------------------- state and audit
+    async def state_get(self, key: str) -> str | None:
+        return await self.run_read(lambda c: c.execute(select(_state.c.value).where(_state.c.key == key)).scalar())
+
+    async def state_set(self, key: str, value: str) -> None:
+        def _fn(c: Connection) -> None:
+            if c.execute(update(_state).where(_state.c.key == key).values(value=value)).rowcount == 0:
+                c.execute(insert(_state).values(key=key, value=value))
+        await self.run_write(_fn)
+
+    async def audit(self, actor: str, action: str, **detail: Any) -> None:
+        table = AuditRow.__table__  # type: ignore[attr-defined]
+        payload = json.dumps(detail, default=str)
+        await self.run_write(lambda c: c.execute(insert(table).values(
+            at=utcnow(), actor=actor, action=action, detail=payload)))
+
+    async def count_messages(self) -> dict[str, int]:
+        def _q(c: Connection) -> dict[str, int]:
+            rows = c.execute(select(_messages.c.status, func.count()).group_by(_messages.c.status)).all()
+            return {r[0]: r[1] for r in rows}
+        return await self.run_read(_q)
+
+
+class ScopedState:
+    """A ``KeyValueState`` for one channel, namespaced in the ``state`` table."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    async def get(self, key: str) -> str | None:
+        return await self._store.state_get(f"{self._prefix}:{key}")
+
+    async def set(self, key: str, value: str) -> None:
+        await self._store.state_set(f"{self._prefix}:{key}", value)
+
+
+def _bp(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as d_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases: plain insert, duplicates raise IntegrityError
+        return insert(table)
+    return d_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
+    return {"conversation_key": key, "kind": item.kind, "data": json.dumps(item.data, separators=(",", ":")),
+            "created_at": item.created_at}
+
+
+def _outbox_row(o: Outbound) -> dict[str, Any]:
+    return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
+            "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
+            "platform_ids": "", "attempts": 0, "error": "", "created_at": utcnow(), "sent_at": None}
+
+
+def _load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
+    hist: dict[str, list[HistoryItem]] = defaultdict(list)
+    settings: dict[str, dict[str, str]] = {}
+    for chunk_start in range(0, len(keys), 500):
+        chunk = keys[chunk_start:chunk_start + 500]
+        for r in c.execute(select(_history.c.conversation_key, _history.c.kind, _history.c.data,
+                                  _history.c.created_at)
+                           .where(_history.c.conversation_key.in_(chunk)).order_by(_history.c.id)):
+            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+            hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
+        for r in c.execute(select(_conversations.c.key, _conversations.c.settings)
+                           .where(_conversations.c.key.in_(chunk))):
+            if r.settings and r.settings != "{}":
+                settings[r.key] = json.loads(r.settings)
+    return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
+
+
+def _as_store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, IntegrityError | OperationalError):
+        return StoreError(f"database error: {str(exc).splitlines()[0]}")
+    return exc
+
+
+def utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,0 +1,99 @@
+"""A non-durable stand-in for ``Store`` (benchmarks measure the cost of durability with it).
+
+It keeps the same contract in memory: ids, dedupe on (channel, platform_id), statuses."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .agent import HistoryItem, Usage
+from .messages import Inbound, Outbound
+from .store import SessionSnapshot
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._seen: set[tuple[str, str]] = set()
+        self.status: dict[int, str] = {}
+        self.outbox: dict[str, str] = {}
+        self.history: dict[str, list[HistoryItem]] = {}
+        self.settings: dict[str, dict[str, str]] = {}
+        self.state: dict[str, str] = {}
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def record_inbound(self, inbound: Inbound) -> Inbound | None:
+        key = (inbound.conversation.channel, inbound.platform_id)
+        if inbound.platform_id and key in self._seen:
+            return None
+        self._seen.add(key)
+        mid = next(self._ids)
+        self.status[mid] = "received"
+        return replace(inbound, id=mid)
+
+    def mark_processing(self, inbound_id: int) -> None:
+        self.status[inbound_id] = "processing"
+
+    async def set_inbound_status(self, inbound_id: int, status: str) -> None:
+        self.status[inbound_id] = status
+
+    async def finish_run(self, inbound: Inbound | None, *, reply: Outbound | None,
+                         remember: Sequence[HistoryItem] = (),
+                         replace_history: Sequence[HistoryItem] | None = None,
+                         usage: Sequence[tuple[str, str, Usage]] = (), status: str = "answered") -> None:
+        if reply is not None:
+            self.outbox[reply.id] = "pending"
+        key = (reply or inbound).conversation.key if (reply or inbound) else ""  # type: ignore[union-attr]
+        if replace_history is not None:
+            self.history[key] = list(replace_history)
+        if remember:
+            self.history.setdefault(key, []).extend(remember)
+        if inbound is not None and inbound.id:
+            self.status[inbound.id] = status
+
+    async def pending_inbound(self) -> list[tuple[Inbound, int]]:
+        return []
+
+    async def record_outbound(self, outbound: Outbound) -> None:
+        self.outbox[outbound.id] = "pending"
+
+    async def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> None:
+        self.outbox[outbound_id] = "sent"
+
+    async def mark_failed(self, outbound_id: str, error: str) -> None:
+        self.outbox[outbound_id] = "failed"
+
+    async def pending_outbound(self) -> list[Outbound]:
+        return []
+
+    async def load_session(self, key: str) -> SessionSnapshot:
+        return SessionSnapshot(history=list(self.history.get(key, [])), settings=dict(self.settings.get(key, {})))
+
+    async def clear_history(self, key: str) -> None:
+        self.history.pop(key, None)
+
+    async def set_setting(self, key: str, name: str, value: str | None) -> dict[str, str]:
+        s = self.settings.setdefault(key, {})
+        if value is None:
+            s.pop(name, None)
+        else:
+            s[name] = value
+        return dict(s)
+
+    async def state_get(self, key: str) -> str | None:
+        return self.state.get(key)
+
+    async def state_set(self, key: str, value: str) -> None:
+        self.state[key] = value
+
+    async def audit(self, actor: str, action: str, **detail: Any) -> None: ...
+
+    async def run_write(self, fn: Callable[[Any], Any]) -> Any:
+        raise RuntimeError("MemoryStore has no SQL")
+
+    run_read = run_write

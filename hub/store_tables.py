@@ -1,0 +1,111 @@
+"""The store's tables (sqlmodel). Only ``hub/store*.py`` touch them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .messages import utcnow
+
+
+class ConversationRow(SQLModel, table=True):
+    __tablename__ = "conversations"
+    key: str = Field(primary_key=True)
+    channel: str
+    chat: str
+    thread: str | None = None
+    settings: str = "{}"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageRow(SQLModel, table=True):
+    """Inbound messages: received → processing → answered (or failed)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "platform_id", name="uq_messages_platform"),
+        Index("ix_messages_status", "status"),
+    )
+    id: int = Field(primary_key=True)
+    channel: str
+    platform_id: str
+    conversation_key: str = Field(index=True)
+    kind: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "received"
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxRow(SQLModel, table=True):
+    """Outbound messages: pending → sent (with the platform's ids) or failed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status", "status"),)
+    id: str = Field(primary_key=True)
+    channel: str
+    conversation_key: str
+    inbound_id: int = 0
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = "pending"
+    platform_ids: str = ""
+    attempts: int = 0
+    error: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class HistoryRow(SQLModel, table=True):
+    __tablename__ = "history"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_key: str = Field(index=True)
+    kind: str
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UsageRow(SQLModel, table=True):
+    __tablename__ = "usage"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_key: str = Field(index=True)
+    inbound_id: int = 0
+    provider: str = ""
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = ""
+    action: str
+    detail: str = "{}"
+
+
+class StateRow(SQLModel, table=True):
+    """Small durable key/value state for channels and other parts."""
+
+    __tablename__ = "state"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class HubLockRow(SQLModel, table=True):
+    """A lease for databases without a lock file (non-SQLite URLs)."""
+
+    __tablename__ = "hub_lock"
+    id: int = Field(default=1, primary_key=True)
+    owner: str
+    pid: int
+    host: str
+    heartbeat_at: datetime

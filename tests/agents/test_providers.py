@@ -1,0 +1,409 @@
+"""Providers through the real openai / anthropic SDKs against the local fakes."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+
+import pytest
+
+from agents.providers.base import (
+    AssistantMessage,
+    Finished,
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    ToolResultsMessage,
+    ToolSpec,
+    UserMessage,
+)
+from agents.providers.chain import ProviderChain
+from agents.providers.errors import (
+    AuthError,
+    BadRequest,
+    RateLimited,
+    ServerError,
+    StreamInterrupted,
+    parse_retry_after,
+)
+from agents.providers.factory import build_chain, build_provider
+from hub.errors import ConfigError, PluginError, ProviderError
+from tests.fakes.llm_script import LLMScript, ScriptedCall, split_text
+
+from .conftest import LLMVendor
+
+TOOLS = (
+    ToolSpec(
+        name="get_time",
+        description="Current time in a zone.",
+        parameters={"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
+    ),
+    ToolSpec(
+        name="add",
+        description="Add two numbers.",
+        parameters={"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}},
+    ),
+)
+
+
+def ask(text: str = "Hi there", **kwargs: object) -> ModelRequest:
+    return ModelRequest(system="You are a test assistant.", messages=[UserMessage(text=text)], **kwargs)  # type: ignore[arg-type]
+
+
+async def collect(provider: Provider, request: ModelRequest) -> tuple[list[str], ModelResponse]:
+    deltas: list[str] = []
+    finished: list[ModelResponse] = []
+    async for event in provider.stream(request):
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        else:
+            assert isinstance(event, Finished)
+            finished.append(event.response)
+    assert len(finished) == 1, "every stream ends with exactly one Finished"
+    return deltas, finished[0]
+
+
+async def test_plain_streamed_answer(llm_vendor: LLMVendor) -> None:
+    text = "Hello there, this is a streamed answer."
+    llm_vendor.script.reply(text, chunks=4)
+    provider = llm_vendor.provider()
+
+    deltas, response = await collect(provider, ask())
+
+    assert deltas == split_text(text, 4)
+    assert response.text == text
+    assert response.stop_reason == "end"
+    assert response.tool_calls == ()
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+    sent = llm_vendor.script.requests[0]
+    assert sent.stream and sent.body["model"] == f"{llm_vendor.kind}-test-model"
+    if llm_vendor.kind == "openai":
+        assert sent.body["stream_options"] == {"include_usage": True}
+    llm_vendor.script.assert_done()
+
+
+async def test_two_tool_calls_assembled_from_split_deltas(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.tool_calls(
+        ScriptedCall("get_time", {"tz": "Europe/Paris"}, id="call_a"),
+        ScriptedCall("add", {"a": 1, "b": 2}, id="call_b"),
+        text="Let me check.",
+        chunks=5,
+    )
+    llm_vendor.script.reply("It is noon and 1+2=3.")
+    provider = llm_vendor.provider()
+
+    _, first = await collect(provider, ask("time and sum?", tools=TOOLS))
+
+    assert first.stop_reason == "tool_use"
+    assert first.text == "Let me check."
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in first.tool_calls] == [
+        ("call_a", "get_time", {"tz": "Europe/Paris"}),
+        ("call_b", "add", {"a": 1, "b": 2}),
+    ]
+
+    follow_up = ModelRequest(
+        system="sys",
+        tools=TOOLS,
+        messages=[
+            UserMessage(text="time and sum?"),
+            AssistantMessage(text=first.text, tool_calls=first.tool_calls),
+            ToolResultsMessage(
+                results=(
+                    ToolResult(call_id="call_a", name="get_time", content="12:00"),
+                    ToolResult(call_id="call_b", name="add", content="3"),
+                )
+            ),
+        ],
+    )
+    _, second = await collect(provider, follow_up)
+    assert second.text == "It is noon and 1+2=3."
+    body = llm_vendor.script.requests[1].body
+    if llm_vendor.kind == "openai":
+        assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool", "tool"]
+        assert body["messages"][2]["tool_calls"][1]["function"]["name"] == "add"
+        assert body["messages"][4] == {"role": "tool", "tool_call_id": "call_b", "content": "3"}
+    else:
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+        assert body["messages"][1]["content"][2] == {
+            "type": "tool_use",
+            "id": "call_b",
+            "name": "add",
+            "input": {"a": 1, "b": 2},
+        }
+        assert [b["tool_use_id"] for b in body["messages"][2]["content"]] == ["call_a", "call_b"]
+    llm_vendor.script.assert_done()
+
+
+async def test_429_waits_for_retry_after_then_succeeds(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.error(429, retry_after=0.2).reply("finally")
+    provider = llm_vendor.provider()
+
+    started = time.monotonic()
+    _, response = await collect(provider, ask())
+    waited = time.monotonic() - started
+
+    assert response.text == "finally"
+    assert waited >= 0.2
+    assert len(llm_vendor.script.requests) == 2
+    llm_vendor.script.assert_done()
+
+
+async def test_server_errors_are_retried(llm_vendor: LLMVendor) -> None:
+    overloaded = 529 if llm_vendor.kind == "anthropic" else 503
+    llm_vendor.script.error(500).error(overloaded).reply("recovered")
+    provider = llm_vendor.provider()
+
+    _, response = await collect(provider, ask())
+
+    assert response.text == "recovered"
+    assert len(llm_vendor.script.requests) == 3
+
+
+async def test_retries_give_up_after_max_retries(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.error(500).error(500)
+    provider = llm_vendor.provider(max_retries=1)
+
+    with pytest.raises(ServerError) as caught:
+        await collect(provider, ask())
+
+    assert caught.value.status == 500
+    assert len(llm_vendor.script.requests) == 2
+
+
+async def test_retry_after_longer_than_allowed_fails_at_once(llm_vendor: LLMVendor) -> None:
+    # The openai SDK would give up silently on anything above 120 s; we say why.
+    llm_vendor.script.error(429, retry_after=300)
+    provider = llm_vendor.provider(retry_max_wait_seconds=30)
+
+    with pytest.raises(RateLimited) as caught:
+        await collect(provider, ask())
+
+    assert caught.value.retry_after == pytest.approx(300)
+    assert "retry_max_wait_seconds" in str(caught.value)
+    assert len(llm_vendor.script.requests) == 1
+
+
+async def test_connection_dropped_mid_stream_is_interrupted(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.drop(after_chunks=2)
+    provider = llm_vendor.provider()
+
+    deltas: list[str] = []
+    with pytest.raises(StreamInterrupted):
+        async for event in provider.stream(ask()):
+            if isinstance(event, TextDelta):
+                deltas.append(event.text)
+
+    assert len(deltas) == 2
+    assert len(llm_vendor.script.requests) == 1, "a stream that already showed text is not retried"
+
+
+async def test_drop_before_any_text_is_retried(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.drop(after_chunks=0).reply("second try")
+    provider = llm_vendor.provider()
+
+    _, response = await collect(provider, ask())
+
+    assert response.text == "second try"
+    assert len(llm_vendor.script.requests) == 2
+
+
+async def test_slow_first_token_times_out_and_is_retried(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.reply("too late", first_token_delay=1.0).reply("on time")
+    provider = llm_vendor.provider(timeout_seconds=0.3)
+
+    _, response = await collect(provider, ask())
+
+    assert response.text == "on time"
+
+
+async def test_auth_error_is_not_retried(llm_vendor: LLMVendor) -> None:
+    provider = llm_vendor.provider(api_key="sk-wrong")
+
+    with pytest.raises(AuthError) as caught:
+        await collect(provider, ask())
+
+    assert caught.value.status == 401
+    assert "sk-wrong" not in str(caught.value)
+    assert len(llm_vendor.script.requests) == 1
+
+
+async def test_malformed_tool_arguments_are_passed_through_raw(llm_vendor: LLMVendor) -> None:
+    broken = '{"a": 1, "b": '
+    llm_vendor.script.tool_calls(ScriptedCall("add", broken, id="call_x")).reply("sorry")
+    provider = llm_vendor.provider()
+
+    _, response = await collect(provider, ask("add", tools=TOOLS))
+    assert response.tool_calls == (ToolCall(id="call_x", name="add", arguments=broken),)
+
+    # The loop reports the bad arguments back; the broken call must replay without error.
+    retry = ModelRequest(
+        system="sys",
+        tools=TOOLS,
+        messages=[
+            UserMessage(text="add"),
+            AssistantMessage(tool_calls=response.tool_calls),
+            ToolResultsMessage(
+                results=(ToolResult(call_id="call_x", name="add", content="invalid JSON", is_error=True),)
+            ),
+        ],
+    )
+    _, answer = await collect(provider, retry)
+    assert answer.text == "sorry"
+    body = llm_vendor.script.requests[1].body
+    if llm_vendor.kind == "anthropic":
+        assert body["messages"][2]["content"][0]["is_error"] is True
+    else:
+        assert body["messages"][-1]["content"].startswith("ERROR:")
+
+
+async def test_non_streaming_complete(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.error(429, retry_after=0.05).reply("plain answer")
+    llm_vendor.script.tool_calls(ScriptedCall("get_time", {"tz": "UTC"}, id="call_t"))
+    provider = llm_vendor.provider()
+
+    answer = await provider.complete(ask())
+    calls = await provider.complete(ask("time?", tools=TOOLS))
+
+    assert answer.text == "plain answer" and answer.stop_reason == "end"
+    assert answer.usage.input_tokens > 0
+    assert calls.stop_reason == "tool_use"
+    assert [(c.name, json.loads(c.arguments)) for c in calls.tool_calls] == [("get_time", {"tz": "UTC"})]
+    assert not any(r.stream for r in llm_vendor.script.requests)
+    llm_vendor.script.assert_done()
+
+
+async def test_unexpected_call_fails_loudly(llm_vendor: LLMVendor) -> None:
+    provider = llm_vendor.provider()
+
+    with pytest.raises(BadRequest, match="unexpected request"):
+        await collect(provider, ask())
+
+    assert len(llm_vendor.script.unexpected) == 1
+
+
+async def test_anthropic_caches_the_stable_prefix(llm_anthropic: LLMVendor) -> None:
+    llm_anthropic.script.reply("one").reply("two")
+    provider = llm_anthropic.provider()
+
+    _, first = await collect(provider, ask("first", tools=TOOLS))
+    _, second = await collect(provider, ask("second", tools=TOOLS))
+
+    body = llm_anthropic.script.requests[0].body
+    assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in body["tools"][0]
+    headers = llm_anthropic.script.requests[0].headers
+    assert "sk-test-key" in (headers.get("x-api-key") or headers["authorization"])
+    assert "anthropic-version" in headers
+    assert first.usage.cache_write_tokens > 0 and first.usage.cache_read_tokens == 0
+    assert second.usage.cache_read_tokens == first.usage.cache_write_tokens
+    assert second.usage.input_tokens >= second.usage.cache_read_tokens
+
+
+async def test_chain_falls_over_to_the_fallback(llm_openai: LLMVendor, llm_anthropic: LLMVendor) -> None:
+    llm_openai.script.error(500).error(500)
+    llm_anthropic.script.reply("from the fallback")
+    chain = ProviderChain(llm_openai.provider("gpt", max_retries=1), [llm_anthropic.provider("claude")])
+
+    deltas, response = await collect(chain, ask(model="gpt-special"))
+
+    assert response.text == "from the fallback" and "".join(deltas) == response.text
+    assert len(llm_openai.script.requests) == 2
+    # The model override belongs to the primary; the fallback uses its own model.
+    assert llm_anthropic.script.requests[0].body["model"] == "anthropic-test-model"
+    assert llm_openai.script.requests[0].body["model"] == "gpt-special"
+
+
+async def test_chain_does_not_fall_over_after_text_was_shown(
+    llm_openai: LLMVendor, llm_anthropic: LLMVendor
+) -> None:
+    llm_openai.script.drop(after_chunks=1)
+    chain = ProviderChain(llm_openai.provider("gpt"), [llm_anthropic.provider("claude")])
+
+    with pytest.raises(StreamInterrupted):
+        await collect(chain, ask())
+
+    assert llm_anthropic.script.requests == []
+
+
+async def test_chain_raises_the_last_error_and_complete_falls_over(
+    llm_openai: LLMVendor, llm_anthropic: LLMVendor
+) -> None:
+    llm_openai.script.error(400).error(401)
+    llm_anthropic.script.error(529).reply("complete via fallback")
+    chain = ProviderChain(
+        llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude", max_retries=0)]
+    )
+
+    with pytest.raises(ServerError) as caught:
+        await collect(chain, ask())
+    assert caught.value.status == 529
+
+    assert (await chain.complete(ask())).text == "complete via fallback"
+
+
+async def test_build_chain_from_config(llm_openai: LLMVendor, llm_anthropic: LLMVendor) -> None:
+    section = {"gpt": llm_openai.section(), "claude": llm_anthropic.section()}
+    chain = build_chain("gpt", ["claude"], section)
+    try:
+        assert isinstance(chain, ProviderChain)
+        assert [p.name for p in chain.providers] == ["gpt", "claude"]
+        alone = build_chain("claude", [], section)
+        assert not isinstance(alone, ProviderChain) and alone.name == "claude"
+        await alone.aclose()
+    finally:
+        await chain.aclose()
+
+
+def test_build_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=r"agent.fallback: no \[providers.nope\]"):
+        build_chain("a", ["nope"], {"a": {"kind": "openai", "model": "m"}})
+    with pytest.raises(ConfigError, match=r"providers\.a\.temperature"):
+        build_provider("a", {"kind": "openai", "model": "m", "temperature": 1})
+    with pytest.raises(ConfigError, match=r"providers\.a\.kind"):
+        build_provider("a", {"kind": "gemini", "model": "m"})
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        build_provider("a", {"kind": "anthropic", "model": "m"})
+    with pytest.raises(ConfigError) as caught:
+        build_provider("a", {"kind": "openai", "model": "m", "api_key": "sk-secret", "timeout_seconds": -1})
+    assert "sk-secret" not in str(caught.value)
+    assert not issubclass(PluginError, ProviderError)
+
+
+def test_parse_retry_after_seconds_and_http_date() -> None:
+    assert parse_retry_after({"retry-after": "1.5"}) == 1.5
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    in_a_minute = parse_retry_after({"retry-after": formatdate(time.time() + 60, usegmt=True)})
+    assert in_a_minute is not None and 55 <= in_a_minute <= 61
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({}) is None
+
+
+async def test_echo_mode_with_scripted_tool(llm_openai: LLMVendor) -> None:
+    """The manual-demo mode of the fake: a tool call per user message, then an echo."""
+    script: LLMScript = llm_openai.script
+    script.default = "echo"
+    script.echo_tool = ScriptedCall("get_time", {"tz": "UTC"})
+    provider = llm_openai.provider()
+
+    _, call = await collect(provider, ask("what time?", tools=TOOLS))
+    assert call.tool_calls[0].name == "get_time"
+    _, echoed = await collect(
+        provider,
+        ModelRequest(
+            system="s",
+            messages=[
+                UserMessage(text="what time?"),
+                AssistantMessage(tool_calls=call.tool_calls),
+                ToolResultsMessage(
+                    results=(ToolResult(call_id=call.tool_calls[0].id, name="get_time", content="noon"),)
+                ),
+            ],
+        ),
+    )
+    assert echoed.text == "echo: noon"
