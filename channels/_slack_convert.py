@@ -88,6 +88,7 @@ def event_inbound(
     chat = str(event.get("channel") or "")
     if not chat:
         return None
+    thread: str | None
     if etype == "app_mention":
         # A mention is answered in its thread, and that thread is its own conversation.
         thread = str(event.get("thread_ts") or ts)

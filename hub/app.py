@@ -87,9 +87,9 @@ class Hub:
         await self.store.start()
         stack.push_async_callback(self.store.stop)
 
-        # 2. the agent (it registers its commands) and the scheduler
-        self.agent = self._agent_override or self._build_agent()
+        # 2. the scheduler and the agent (both register commands; the agent's tools use the scheduler)
         self.scheduler = await self._build_scheduler(stack)
+        self.agent = self._agent_override or self._build_agent()
 
         # 3. channels are built (routes registered) before anything is published to them
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None

@@ -7,6 +7,7 @@ would), drives it with correctly signed Slack requests and answers through ``cha
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -364,6 +365,27 @@ async def test_ephemeral_outbound_uses_post_ephemeral(hub: Harness) -> None:
     conv = ConversationRef(channel="slack", chat="C1")
     await hub.channel.send(Outbound(conversation=conv, text="only you", ephemeral_to="U1"))
     assert hub.slack.ephemerals[0]["user"] == "U1" and hub.slack.posts == []
+
+
+async def test_secrets_never_reach_the_logs(slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    context = ChannelContext(state=MemoryState(), commands=COMMANDS)
+    channel = SlackChannel("slack", make_config(slack), context)
+    runner, port = await _serve(context)
+    inbox = RecordingInbox()
+    await channel.start(inbox)
+    try:
+        url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
+        await slack.send_event(url, slack.mention_event("hi"))
+        await slack.send_event(url, slack.mention_event("forged"), bad_signature=True)
+        await slack.send_slash_command(url, "status")
+        await channel.send(Outbound(conversation=inbox.inbounds[0].conversation, text="hello"))
+    finally:
+        await channel.stop()
+        await runner.cleanup()
+    assert slack.bot_token not in caplog.text
+    assert slack.signing_secret not in caplog.text
+    assert "forged" not in caplog.text  # a refused body is not logged
 
 
 # ---------------------------------------------------------------------- config and lifecycle
