@@ -248,6 +248,8 @@ class _Run:
             text = f"/{inbound.command} {text}".rstrip()
         elif inbound.kind == "button" and inbound.button:
             text = f"[the user tapped the button {inbound.button!r}]"
+        elif inbound.kind == "job" and inbound.job is not None:
+            text = f"[a scheduled task fired: {inbound.job.description or inbound.job.job_id}]\n{text}"
         return user_turn(text, now=self.agent.clock(), tz=self.ctx.settings.get("tz"),
                          attachments=inbound.attachments)
 
@@ -258,7 +260,8 @@ class _Run:
         self.stream_id, self.streamed = new_id(), ""
         if not self.config.stream:
             async with asyncio.timeout_at(self.deadline):
-                yield await provider.complete(request)
+                complete = await provider.complete(request)
+            yield complete  # outside the timeout block: never yield under our clock
             return
         response: ModelResponse | None = None
         shown, last_emit = 0, 0.0
@@ -415,10 +418,11 @@ def resolve_provider_settings(
     if section:
         return None, section
     for kind in ("openai", "anthropic"):
-        if environ.get(f"{kind.upper()}_API_KEY"):
+        key = environ.get(f"{kind.upper()}_API_KEY")
+        if key:
             log.info("no provider configured; using %s (%s) from %s_API_KEY",
                      kind, DEFAULT_MODELS[kind], kind.upper())
-            return kind, {kind: {"kind": kind, "model": DEFAULT_MODELS[kind]}}
+            return kind, {kind: {"kind": kind, "model": DEFAULT_MODELS[kind], "api_key": key}}
     return None, section
 
 

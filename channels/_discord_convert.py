@@ -8,7 +8,6 @@ Because a Discord thread *is* a channel, ``target_channel_id`` posts to ``thread
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import discord
@@ -58,47 +57,42 @@ def _mention_re(bot_id: int) -> re.Pattern[str]:
     return re.compile(rf"<@!?{bot_id}>")
 
 
-def addressed_to_bot(message: discord.Message, bot_id: int) -> bool:
-    """Mentioned by user mention, or a reply to one of the bot's messages."""
-    if any(user.id == bot_id for user in message.mentions):
-        return True
-    if _mention_re(bot_id).search(message.content):
-        return True
+def mentions_bot(message: discord.Message, bot_id: int) -> bool:
+    return any(user.id == bot_id for user in message.mentions) or bool(
+        _mention_re(bot_id).search(message.content)
+    )
+
+
+def replies_to_bot(message: discord.Message, bot_id: int) -> bool:
     ref = message.reference
     resolved = ref.resolved if ref else None
     return isinstance(resolved, discord.Message) and resolved.author.id == bot_id
 
 
+def _sender(user: discord.User | discord.Member) -> Sender:
+    return Sender(id=str(user.id), name=user.display_name, username=user.name, is_bot=user.bot)
+
+
 def message_inbound(
-    channel_name: str,
-    message: discord.Message,
-    info: ChannelInfo,
-    *,
-    bot_id: int,
-    admins: Collection[str],
+    channel_name: str, message: discord.Message, info: ChannelInfo, *, bot_id: int
 ) -> Inbound | None:
     """The ``Inbound`` for a user's message, or ``None`` for messages the hub never answers
-    (bots including ourselves, system messages such as joins and pins)."""
+    (bots including ourselves, system messages such as joins and pins).
+
+    ``mentioned`` is set for a mention of the bot *or* a reply to one of its messages; the
+    sender's ``is_admin`` is left for the access policy to set."""
     if message.author.bot or message.author.id == bot_id or message.type not in _ANSWERABLE:
         return None
     text = _mention_re(bot_id).sub("", message.content).strip()
-    author = message.author
-    sender = Sender(
-        id=str(author.id),
-        name=author.display_name,
-        username=author.name,
-        is_bot=author.bot,
-        is_admin=str(author.id) in admins,
-    )
     parsed = parse_command(text)
     return Inbound(
         kind="command" if parsed else "message",
         conversation=info.conversation(channel_name),
-        sender=sender,
+        sender=_sender(message.author),
         text=parsed[1] if parsed else text,
         command=parsed[0] if parsed else None,
         platform_id=str(message.id),
-        mentioned=info.direct or addressed_to_bot(message, bot_id),
+        mentioned=mentions_bot(message, bot_id) or replies_to_bot(message, bot_id),
         direct=info.direct,
         reply_to=str(message.id),
         attachments=tuple(
@@ -108,9 +102,7 @@ def message_inbound(
     )
 
 
-def button_inbound(
-    channel_name: str, interaction: discord.Interaction, info: ChannelInfo, *, admins: Collection[str]
-) -> Inbound | None:
+def button_inbound(channel_name: str, interaction: discord.Interaction, info: ChannelInfo) -> Inbound | None:
     """A component click → ``Inbound(kind="button")`` carrying the clicking user."""
     data = interaction.data or {}
     custom_id = data.get("custom_id")
@@ -121,8 +113,7 @@ def button_inbound(
     return Inbound(
         kind="button",
         conversation=info.conversation(channel_name),
-        sender=Sender(id=str(user.id), name=user.display_name, username=user.name, is_bot=user.bot,
-                      is_admin=str(user.id) in admins),
+        sender=_sender(user),
         button=custom_id,
         platform_id=f"interaction:{interaction.id}",
         mentioned=True,
@@ -131,5 +122,12 @@ def button_inbound(
     )
 
 
-__all__ = ["ChannelInfo", "addressed_to_bot", "button_inbound", "channel_info", "message_inbound",
-           "target_channel_id"]
+__all__ = [
+    "ChannelInfo",
+    "button_inbound",
+    "channel_info",
+    "mentions_bot",
+    "message_inbound",
+    "replies_to_bot",
+    "target_channel_id",
+]

@@ -60,8 +60,9 @@ def is_ignored_message(event: dict[str, Any], bot: BotIdentity) -> bool:
     return not user or user == bot.user_id
 
 
-def _sender(user_id: str, name: str, admins: Collection[str]) -> Sender:
-    return Sender(id=user_id, name=name, username=name or None, is_admin=user_id in admins)
+def _sender(user_id: str, name: str) -> Sender:
+    # is_admin is filled in by the adapter's AccessPolicy (admins may be usernames).
+    return Sender(id=user_id, name=name, username=name or None)
 
 
 def _kind_and_text(text: str, commands: Collection[str]) -> tuple[str, str | None, str]:
@@ -78,9 +79,12 @@ def event_inbound(
     event_id: str,
     bot: BotIdentity,
     commands: Collection[str],
-    admins: Collection[str],
 ) -> Inbound | None:
-    """An ``app_mention`` or ``message.im`` → ``Inbound``; ``None`` when the hub should not answer."""
+    """An ``app_mention`` or ``message`` event → ``Inbound``; ``None`` when it is nobody's words.
+
+    Whether a channel message is addressed to the bot is the access policy's call (the adapter
+    asks it); this function only marks ``mentioned`` / ``direct``.
+    """
     etype = event.get("type")
     if is_ignored_message(event, bot):
         return None
@@ -99,15 +103,21 @@ def event_inbound(
         thread = str(event["thread_ts"]) if event.get("thread_ts") else None
         text = str(event.get("text") or "").strip()
         mentioned, direct = False, True
+    elif etype == "message":
+        text = str(event.get("text") or "")
+        if f"<@{bot.user_id}" in text:
+            return None  # the app_mention copy of this message is the one we answer
+        # Answered, when group policy wants it, in the message's thread like a mention.
+        thread = str(event.get("thread_ts") or ts)
+        text = text.strip()
+        mentioned, direct = False, False
     else:
-        # Channel messages reach the hub through app_mention; a message.channels copy of a
-        # mention would otherwise answer twice, and un-mentioned chatter is not addressed to us.
         return None
     kind, command, body = _kind_and_text(text, commands)
     return Inbound(
         kind=kind,  # type: ignore[arg-type]
         conversation=ConversationRef(channel=channel_name, chat=chat, thread=thread),
-        sender=_sender(str(event["user"]), "", admins),
+        sender=_sender(str(event["user"]), ""),
         text=body,
         command=command,
         platform_id=event_id,
@@ -122,7 +132,6 @@ def command_inbound(
     body: dict[str, Any],
     *,
     commands: Collection[str],
-    admins: Collection[str],
 ) -> Inbound:
     """A slash command → ``Inbound``: ``/ask status`` is the hub command ``status``, else a message."""
     text = str(body.get("text") or "").strip()
@@ -132,7 +141,7 @@ def command_inbound(
     return Inbound(
         kind=kind,  # type: ignore[arg-type]
         conversation=ConversationRef(channel=channel_name, chat=chat),
-        sender=_sender(str(body.get("user_id") or ""), str(body.get("user_name") or ""), admins),
+        sender=_sender(str(body.get("user_id") or ""), str(body.get("user_name") or "")),
         text=rest,
         command=command,
         platform_id=f"cmd:{body.get('trigger_id') or ''}",
@@ -141,7 +150,7 @@ def command_inbound(
     )
 
 
-def action_inbound(channel_name: str, body: dict[str, Any], *, admins: Collection[str]) -> Inbound | None:
+def action_inbound(channel_name: str, body: dict[str, Any]) -> Inbound | None:
     """The first action of a ``block_actions`` payload → a ``button`` inbound from the clicking user."""
     actions = body.get("actions") or []
     if not actions:
@@ -159,7 +168,7 @@ def action_inbound(channel_name: str, body: dict[str, Any], *, admins: Collectio
     return Inbound(
         kind="button",
         conversation=ConversationRef(channel=channel_name, chat=chat, thread=str(thread) if thread else None),
-        sender=_sender(str(user["id"]), str(user.get("username") or user.get("name") or ""), admins),
+        sender=_sender(str(user["id"]), str(user.get("username") or user.get("name") or "")),
         text=str(action.get("value") or ""),
         button=button,
         platform_id=f"act:{key}",

@@ -48,6 +48,9 @@ class Parsed:
     """A text-like document to download and attach."""
     unsupported: MediaKind | None = None
     """Media we cannot pass to the agent yet; the user gets a short note instead."""
+    mentioned: bool = False
+    """The bot's @username (or a text mention of it) is in the text."""
+    replied_to_bot: bool = False
 
 
 def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int) -> Parsed | None:
@@ -66,7 +69,9 @@ def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int
         command = parse_command(text, bot_username)
         if command is None:  # ``/cmd@otherbot``: addressed to another bot in the group
             return None
-    mentioned = command is not None or _mentions(message, text, entities, bot_username, bot_id)
+    mentioned = _mentions(text, entities, bot_username, bot_id)
+    replied = message.reply_to_message
+    replied_to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot_id
     inbound = Inbound(
         kind="command" if command else "message",
         conversation=conversation_of(message, channel),
@@ -74,14 +79,21 @@ def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int
         text=command[1] if command else _strip_mention(text, bot_username),
         command=command[0] if command else None,
         platform_id=platform_id,
-        mentioned=mentioned or direct,
+        mentioned=mentioned or replied_to_bot,
         direct=direct,
         reply_to=str(message.message_id),
     )
     document, unsupported = _media_of(message)
     if not text and document is None and unsupported is None:
         return None  # joins, pins, topic edits …
-    return Parsed(inbound=inbound, chat_type=message.chat.type, document=document, unsupported=unsupported)
+    return Parsed(
+        inbound=inbound,
+        chat_type=message.chat.type,
+        document=document,
+        unsupported=unsupported,
+        mentioned=mentioned,
+        replied_to_bot=replied_to_bot,
+    )
 
 
 def conversation_of(message: Message, channel: str) -> ConversationRef:
@@ -134,12 +146,7 @@ def _sender(user: User) -> Sender:
     return Sender(id=str(user.id), name=user.full_name, username=user.username, is_bot=user.is_bot)
 
 
-def _mentions(
-    message: Message, text: str, entities: tuple[MessageEntity, ...], bot_username: str, bot_id: int
-) -> bool:
-    replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.id == bot_id:
-        return True
+def _mentions(text: str, entities: tuple[MessageEntity, ...], bot_username: str, bot_id: int) -> bool:
     handle = f"@{bot_username}".lower()
     for entity in entities:
         if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:

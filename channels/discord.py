@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections import OrderedDict
@@ -37,7 +38,15 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from pydantic import ConfigDict, Field, SecretStr
 
-from channels._discord_convert import ChannelInfo, button_inbound, channel_info, message_inbound, target_channel_id
+from channels._discord_convert import (
+    ChannelInfo,
+    button_inbound,
+    channel_info,
+    mentions_bot,
+    message_inbound,
+    replies_to_bot,
+    target_channel_id,
+)
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
 from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
@@ -49,9 +58,13 @@ logger = logging.getLogger(__name__)
 
 _INDEX_KEY = "active_channels"
 _SEEN_MAX = 10_000
+_ECHOED_MAX = 256
 _NO_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-_STYLES = {"primary": discord.ButtonStyle.primary, "danger": discord.ButtonStyle.danger,
-           "default": discord.ButtonStyle.secondary}
+_STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "danger": discord.ButtonStyle.danger,
+    "default": discord.ButtonStyle.secondary,
+}
 
 
 class DiscordConfig(AccessConfig):
@@ -107,8 +120,10 @@ def _map_errors(what: str) -> Iterator[None]:
             retry = float(header) if header and header.replace(".", "", 1).isdigit() else 1.0
             raise RetryAfter(f"discord {what}: rate limited", retry_after=retry) from exc
         transient = status >= 500 or status == 408
-        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status) from exc
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise ChannelError(
+            f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status
+        ) from exc
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", transient=True) from exc
 
 
@@ -123,8 +138,13 @@ def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
         return None
     view = discord.ui.View(timeout=None)
     for button in buttons:
-        view.add_item(discord.ui.Button(label=button.label[:80], custom_id=button.id[:100],
-                                        style=_STYLES.get(button.style, discord.ButtonStyle.secondary)))
+        view.add_item(
+            discord.ui.Button(
+                label=button.label[:80],
+                custom_id=button.id[:100],
+                style=_STYLES.get(button.style, discord.ButtonStyle.secondary),
+            )
+        )
     view.stop()
     return view
 
@@ -142,13 +162,22 @@ class DiscordOps:
         except ValueError as exc:
             raise ChannelError(f"discord: {exc}", transient=False) from None
 
-    async def post(self, conv: ConversationRef, text: str, *, rich: bool, reply_to: str | None = None,
-                   buttons: Sequence[Button] = (), nonce: str | None = None) -> str:
+    async def post(
+        self,
+        conv: ConversationRef,
+        text: str,
+        *,
+        rich: bool,
+        reply_to: str | None = None,
+        buttons: tuple[Button, ...] = (),
+        nonce: str | None = None,
+    ) -> str:
         channel = self._target(conv)
         reference = None
         if reply_to and reply_to.isdigit():
-            reference = discord.MessageReference(message_id=int(reply_to), channel_id=channel.id,
-                                                 fail_if_not_exists=False)
+            reference = discord.MessageReference(
+                message_id=int(reply_to), channel_id=channel.id, fail_if_not_exists=False
+            )
         kwargs: dict[str, Any] = {"allowed_mentions": _NO_PINGS}
         if reference is not None:
             kwargs["reference"] = reference
@@ -162,8 +191,15 @@ class DiscordOps:
         self._on_posted(message.id)
         return str(message.id)
 
-    async def edit(self, conv: ConversationRef, message_id: str, text: str, *, rich: bool,
-                   buttons: Sequence[Button] = ()) -> None:
+    async def edit(
+        self,
+        conv: ConversationRef,
+        message_id: str,
+        text: str,
+        *,
+        rich: bool,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
         partial = self._target(conv).get_partial_message(int(message_id))
         with _map_errors("edit message"):
             await partial.edit(content=text, view=_view(buttons), allowed_mentions=_NO_PINGS)
@@ -213,17 +249,20 @@ class DiscordChannel:
 
     config_model: ClassVar[type[DiscordConfig]] = DiscordConfig
     manifest: ClassVar[Manifest] = Manifest(
-        id="discord", description="Discord bot on discord.py (gateway + REST)",
-        permissions=("network",), secrets=("token",))
-    capabilities = Capabilities(max_length=2000, dialect="discord_markdown", edits=True, buttons=True,
-                                threads=True, typing=True)
+        id="discord",
+        description="Discord bot on discord.py (gateway + REST)",
+        permissions=("network",),
+        secrets=("token",),
+    )
+    capabilities = Capabilities(
+        max_length=2000, dialect="discord_markdown", edits=True, buttons=True, threads=True, typing=True
+    )
 
     def __init__(self, name: str, config: DiscordConfig, context: ChannelContext) -> None:
         self.name = name
         self._config = config
         self._context = context
         self._access = AccessPolicy(config)
-        self._admins = frozenset(str(a) for a in (config.admins or ()))
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._inbox: Inbox | None = None
@@ -233,6 +272,7 @@ class DiscordChannel:
         self._last_seen: dict[str, int] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._echoes: dict[int, asyncio.TimerHandle] = {}
+        self._echoed: OrderedDict[int, None] = OrderedDict()
         self._backfill: asyncio.Task[None] | None = None
         self._deliverer: Deliverer | None = None
 
@@ -263,11 +303,17 @@ class DiscordChannel:
         try:
             await client.start(token)
         except discord.LoginFailure:
-            raise ChannelError("discord: the bot token was rejected; check channels.discord.token",
-                               transient=False, status=401) from None
+            raise ChannelError(
+                "discord: the bot token was rejected; check channels.discord.token",
+                transient=False,
+                status=401,
+            ) from None
         except discord.PrivilegedIntentsRequired:
-            raise ChannelError("discord: enable the Message Content intent for this bot in the Developer "
-                               "Portal (Bot → Privileged Gateway Intents)", transient=False) from None
+            raise ChannelError(
+                "discord: enable the Message Content intent for this bot in the Developer "
+                "Portal (Bot → Privileged Gateway Intents)",
+                transient=False,
+            ) from None
 
     async def stop(self) -> None:
         if self._task is None:
@@ -279,6 +325,8 @@ class DiscordChannel:
             self._backfill.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._backfill
+        if self._deliverer is not None:
+            await self._deliverer.aclose()
         assert self._client is not None
         await self._client.close()
         task, self._task = self._task, None
@@ -310,6 +358,10 @@ class DiscordChannel:
             handle = self._echoes.pop(message.id, None)
             if handle is not None:
                 handle.cancel()
+            else:  # the echo can beat the REST answer that tells us the id
+                self._echoed[message.id] = None
+                if len(self._echoed) > _ECHOED_MAX:
+                    self._echoed.popitem(last=False)
             return
         await self._handle(message)
 
@@ -319,41 +371,61 @@ class DiscordChannel:
             logger.debug("discord %s: message %s seen before", self.name, key)
             return
         assert self._client is not None and self._client.user is not None
+        bot_id = self._client.user.id
         guild_id = message.guild.id if message.guild else getattr(message.channel, "guild_id", None)
         info = self._active.get(str(message.channel.id)) or channel_info(message.channel, guild_id)
-        if info.guild_id and self._config.allow_guilds and info.guild_id not in self._config.allow_guilds:
-            return
-        inbound = message_inbound(self.name, message, info, bot_id=self._client.user.id, admins=self._admins)
-        if inbound is not None and await self._admit(inbound):
+        inbound = None
+        if self._guild_allowed(info):
+            inbound = message_inbound(self.name, message, info, bot_id=bot_id)
+        if (
+            inbound is not None
+            and self._access.addressed(
+                inbound.direct,
+                mentions_bot(message, bot_id),
+                replies_to_bot(message, bot_id),
+                inbound.kind == "command",
+                inbound.conversation.chat,
+            )
+            and await self._admit(inbound)
+        ):
             await self._mark_active(info)
         self._remember(key)
         await self._mark_seen(info.id, message.id)
+
+    def _guild_allowed(self, info: ChannelInfo) -> bool:
+        allowed = self._config.allow_guilds
+        return info.guild_id is None or not allowed or info.guild_id in allowed
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         if interaction.type is not discord.InteractionType.component or interaction.channel_id is None:
             return
         # Discord invalidates the token after 3 s without an initial response: defer first
-        # (type 6, "deferred update": the message stays as it is).
-        with contextlib.suppress(discord.HTTPException):
+        # (type 6, "deferred update": the message stays as it is), then record the click.
+        try:
             await interaction.response.defer()
+        except discord.HTTPException as exc:
+            logger.warning(
+                "discord %s: could not acknowledge interaction %s: %s", self.name, interaction.id, exc
+            )
         cid = str(interaction.channel_id)
-        info = self._active.get(cid) or channel_info(interaction.channel or discord.Object(interaction.channel_id),
-                                                     interaction.guild_id)
-        inbound = button_inbound(self.name, interaction, info, admins=self._admins)
-        if inbound is not None:
+        info = self._active.get(cid) or channel_info(interaction.channel, interaction.guild_id)
+        inbound = button_inbound(self.name, interaction, info)
+        if inbound is not None and self._guild_allowed(info):
             await self._admit(inbound)
 
     async def _admit(self, inbound: Inbound) -> bool:
-        """Access policy, then commit through the inbox. True when the hub took it."""
+        """Access policy, then commit through the inbox. True when the hub took it.
+
+        The inbox deduplicates on ``(channel, platform_id)``, so a redelivery returns False and
+        is not answered twice; it still counts as taken here (the channel is active)."""
         assert self._inbox is not None
-        verdict = self._access.decide(inbound)
-        if verdict.action == "ignore":
+        decision = self._access.decide(inbound.sender, inbound.conversation.chat, inbound.direct)
+        if decision == "ignore":
             return False
-        if verdict.action == "refuse":
-            if verdict.message:
-                await self._refuse(inbound, verdict.message)
+        if decision == "refuse":
+            await self._refuse(inbound, self._access.refusal_for(inbound.sender))
             return False
-        inbound = verdict.inbound if verdict.inbound is not None else inbound
+        inbound = dataclasses.replace(inbound, sender=self._access.with_admin(inbound.sender))
         if not await self._inbox(inbound):
             logger.debug("discord %s: redelivery of %s ignored", self.name, inbound.platform_id)
         return True
@@ -374,8 +446,12 @@ class DiscordChannel:
     # ------------------------------------------------------------------ liveness
     def _expect_echo(self, message_id: int) -> None:
         """A message we posted must come back on the gateway; if not, the gateway is deaf."""
+        if self._echoed.pop(message_id, False) is None:
+            return  # already came back
         loop = asyncio.get_running_loop()
-        self._echoes[message_id] = loop.call_later(self._config.liveness_timeout_seconds, self._deaf, message_id)
+        self._echoes[message_id] = loop.call_later(
+            self._config.liveness_timeout_seconds, self._deaf, message_id
+        )
 
     def _deaf(self, message_id: int) -> None:
         self._echoes.pop(message_id, None)
@@ -385,8 +461,11 @@ class DiscordChannel:
         ws = self._client.ws if self._client is not None else None
         if ws is None or not ws.open:
             return
-        logger.warning("discord %s: the gateway did not deliver our own message within %.0f s; reconnecting",
-                       self.name, self._config.liveness_timeout_seconds)
+        logger.warning(
+            "discord %s: the gateway did not deliver our own message within %.1f s; reconnecting",
+            self.name,
+            self._config.liveness_timeout_seconds,
+        )
         # Close code 4000 (not 1000/1001) keeps the session resumable: discord.py RESUMEs and the
         # gateway replays what it did not send.
         task = asyncio.create_task(ws.close(code=4000), name=f"discord:{self.name}:reconnect")
@@ -398,8 +477,9 @@ class DiscordChannel:
         try:
             entries = json.loads(raw) if raw else []
             for entry in entries:
-                info = ChannelInfo(id=str(entry["id"]), guild_id=entry.get("guild_id"),
-                                   parent_id=entry.get("parent_id"))
+                info = ChannelInfo(
+                    id=str(entry["id"]), guild_id=entry.get("guild_id"), parent_id=entry.get("parent_id")
+                )
                 self._active[info.id] = info
                 last = await self._context.state.get(f"last_seen:{info.id}")
                 if last and last.isdigit():
@@ -412,7 +492,9 @@ class DiscordChannel:
         if info.id in self._active:
             return
         self._active[info.id] = info
-        entries = [{"id": i.id, "guild_id": i.guild_id, "parent_id": i.parent_id} for i in self._active.values()]
+        entries = [
+            {"id": i.id, "guild_id": i.guild_id, "parent_id": i.parent_id} for i in self._active.values()
+        ]
         await self._context.state.set(_INDEX_KEY, json.dumps(entries))
 
     async def _mark_seen(self, channel_id: str, message_id: int) -> None:
@@ -429,16 +511,20 @@ class DiscordChannel:
             try:
                 await self._read_channel(info, after)
             except ChannelError as exc:
-                logger.warning("discord %s: could not read history of channel %s: %s", self.name, info.id, exc)
+                logger.warning(
+                    "discord %s: could not read history of channel %s: %s", self.name, info.id, exc
+                )
 
     async def _read_channel(self, info: ChannelInfo, after: int) -> None:
         assert self._client is not None
         channel = self._client.get_channel(int(info.id)) or self._client.get_partial_messageable(
-            int(info.id), guild_id=int(info.guild_id) if info.guild_id else None)
+            int(info.id), guild_id=int(info.guild_id) if info.guild_id else None
+        )
         count = 0
         with _map_errors("read history"):
-            async for message in channel.history(after=discord.Object(after), limit=self._config.backfill_limit,
-                                                 oldest_first=True):
+            async for message in channel.history(
+                after=discord.Object(after), limit=self._config.backfill_limit, oldest_first=True
+            ):
                 count += 1
                 if self._client.user is not None and message.author.id != self._client.user.id:
                     await self._handle(message)

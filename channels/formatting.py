@@ -340,9 +340,7 @@ def _esc(text: str) -> str:
 
 
 def _plain_inline(nodes: Sequence[_Inline]) -> str:
-    return "".join(
-        n.text if isinstance(n, _Text | _Code) else _plain_inline(n.children) for n in nodes
-    )
+    return "".join(n.text if isinstance(n, _Text | _Code) else _plain_inline(n.children) for n in nodes)
 
 
 @dataclass(frozen=True, slots=True)

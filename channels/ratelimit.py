@@ -139,6 +139,7 @@ class RateLimiter:
         self._group: dict[str, _Bucket] = {}
         self._bot: _Bucket | None = None
         self._halts: dict[str | None, float] = {}
+        self._prune_at = _MAX_IDLE_BUCKETS
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
@@ -220,13 +221,15 @@ class RateLimiter:
             raise
 
     def _prune(self, now: float) -> None:
-        if len(self._chat) < _MAX_IDLE_BUCKETS:
+        if len(self._chat) < self._prune_at:
             return
         for key in [k for k, b in self._chat.items() if b.idle(now) and self._halt_wait(k, now) <= 0]:
             del self._chat[key]
             self._halts.pop(key, None)
         for key in [k for k, b in self._group.items() if b.idle(now)]:
             del self._group[key]
+        # Amortised: when most buckets are busy, do not rescan them on every new chat.
+        self._prune_at = max(_MAX_IDLE_BUCKETS, 2 * len(self._chat))
 
 
 def scope_of(exc: ChannelError, chat_key: str) -> str | None:

@@ -10,6 +10,15 @@ is sent only after ``inbox()`` returned, i.e. after the inbound was committed; a
 (``X-Slack-Retry-Num``, Slack's SDK does not dedupe) is answered 200 and goes no further
 because the inbox dedupes on ``event_id`` / ``cmd:<trigger_id>`` / ``act:<trigger_id>``.
 
+Conversations: a slash command's is its channel; a mention's is its thread (``thread_ts`` or
+the mention's own ``ts``), answered in that thread; a DM is one conversation (a threaded DM
+reply, its own). Channel messages without a mention are ignored unless the chat's
+``group_policy`` is ``all`` (then answered in their thread); the ``message.channels`` copy of
+a mention is always dropped in favour of its ``app_mention``. A follow-up in a thread needs a
+new mention: Slack does not tell us, without a lookup, that a thread is one the bot is in.
+Access (``channels.access``) runs before the inbox: strangers are refused once in a DM,
+ignored in channels, and told their id ephemerally when they use the slash command.
+
 Socket Mode (``mode = "socket"``) uses Bolt's ``AsyncSocketModeHandler``; the same listeners
 run, and the envelope is acked after they return.
 
@@ -24,6 +33,7 @@ surfaced as a permanent ``ChannelError``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -32,7 +42,7 @@ from typing import Any, ClassVar, Literal
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr, model_validator
+from pydantic import ConfigDict, SecretStr, field_validator, model_validator
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
@@ -49,6 +59,7 @@ from channels._slack_convert import (
 )
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer, FormattingRejected
+from channels.formatting import render
 from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
@@ -67,6 +78,9 @@ MAX_LENGTH = 3900
 _FORMATTING_ERRORS = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "invalid_attachments"}
 )
+_REFUSED_TOKEN = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type"}
+)
 _TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
@@ -74,6 +88,8 @@ _TRANSIENT_ERRORS = frozenset(
 
 class SlackConfig(AccessConfig):
     """``[channels.slack]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
     bot_token: SecretStr
@@ -99,9 +115,15 @@ class SlackConfig(AccessConfig):
             raise ValueError("mode 'socket' needs app_token (an xapp- token with connections:write)")
         if not self.command.startswith("/") or " " in self.command:
             raise ValueError("command must look like '/ask'")
-        if not self.api_url.endswith("/"):
-            self.api_url += "/"
         return self
+
+    @field_validator("api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # AsyncWebClient joins base_url + method name by plain concatenation.
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("api_url must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
 
 
 @asynccontextmanager
@@ -128,7 +150,7 @@ def _api_error(what: str, exc: SlackApiError) -> ChannelError:
             retry_after = 1.0
         return RetryAfter(f"slack {what}: rate limited", retry_after=retry_after)
     if code in _FORMATTING_ERRORS:
-        return FormattingRejected(f"slack {what}: {code}", transient=False, status=code)
+        return FormattingRejected(f"slack {what}: {code}", status=code)
     transient = status >= 500 or code in _TRANSIENT_ERRORS
     return ChannelError(f"slack {what}: {code or status}", transient=transient, status=code or status)
 
@@ -205,7 +227,8 @@ class SlackChannel:
         self._access = AccessPolicy(config)
         self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
         self._ops = _SlackOps(self._client)
-        self._deliverer = Deliverer(self._ops, self.capabilities, RateLimiter(RateLimits.slack()))
+        self._limiter = RateLimiter(RateLimits.slack())
+        self._deliverer = self._new_deliverer()
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
         self._verifier = SignatureVerifier(signing_secret=secret) if secret else None
         self._bot: BotIdentity | None = None
@@ -216,20 +239,23 @@ class SlackChannel:
         if config.mode == "http":
             context.add_route("POST", EVENTS_PATH, self._handle_http)
 
+    def _new_deliverer(self) -> Deliverer:
+        return Deliverer(self._ops, self.capabilities, self._limiter)
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
         if self._running:
             raise RuntimeError(f"channel {self.name!r} is already started")
-        async with slack_errors("auth.test"):
-            try:
+        try:
+            async with slack_errors("auth.test"):
                 auth = await self._client.auth_test()
-            except SlackApiError as exc:
-                if exc.response.get("error") in ("invalid_auth", "not_authed", "account_inactive"):
-                    raise ConfigError(
-                        f"channels.{self.name}.bot_token: Slack refused the token "
-                        f"({exc.response.get('error')}); use the app's xoxb- Bot User OAuth Token"
-                    ) from None
-                raise
+        except ChannelError as exc:
+            if exc.status in _REFUSED_TOKEN:
+                raise ConfigError(
+                    f"channels.{self.name}.bot_token: Slack refused the token ({exc.status}); "
+                    "use the app's xoxb- Bot User OAuth Token"
+                ) from None
+            raise
         self._bot = BotIdentity(
             user_id=str(auth["user_id"]), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
         )
@@ -252,7 +278,7 @@ class SlackChannel:
             async with slack_errors("apps.connections.open"):
                 await self._client.apps_connections_open(app_token=app_token)
         except ChannelError as exc:
-            if exc.status in ("invalid_auth", "not_authed", "not_allowed_token_type"):
+            if exc.status in _REFUSED_TOKEN:
                 raise ConfigError(
                     f"channels.{self.name}.app_token: Slack refused it ({exc.status}); use an "
                     "app-level xapp- token with the connections:write scope"
@@ -272,11 +298,14 @@ class SlackChannel:
             return
         self._running = False
         self._inbox = None
-        if self._socket is not None:
-            try:
+        try:
+            if self._socket is not None:
                 await self._socket.close_async()
-            finally:
-                self._socket = None
+        finally:
+            self._socket = None
+            await self._deliverer.aclose()
+            # A stopped channel may be started again: give it a fresh Deliverer.
+            self._deliverer = self._new_deliverer()
         log.info("slack channel %s stopped", self.name)
 
     # ------------------------------------------------------------------ outbound
@@ -286,8 +315,6 @@ class SlackChannel:
         return await self._deliverer.send(msg)
 
     async def _send_ephemeral(self, msg: Outbound) -> Delivery:
-        from channels.formatting import render
-
         rich = msg.format == "markdown"
         text = render(msg.text, "slack_mrkdwn") if rich else msg.text
         kwargs: dict[str, Any] = {"channel": msg.conversation.chat, "user": msg.ephemeral_to, "text": text}
@@ -361,57 +388,70 @@ class SlackChannel:
         return {c.name for c in self._context.commands}
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
-        inbound = command_inbound(self.name, body, commands=self._commands, admins=self._admins)
-        decision = await self._deliver_inbound(inbound)
-        if decision is not None:
-            await ack(text=decision, response_type="ephemeral")
+        if not str(body.get("text") or "").strip() and "help" not in self._commands:
+            names = "|".join(sorted(self._commands))
+            usage = f"Usage: `{self._config.command} <question>`" + (
+                f" or `{self._config.command} <{names}>`" if names else ""
+            )
+            await ack(text=usage, response_type="ephemeral")
             return
+        if not str(body.get("text") or "").strip():
+            body = {**body, "text": "help"}
+        inbound = self._with_admin(command_inbound(self.name, body, commands=self._commands))
+        chat = inbound.conversation.chat
+        if not self._access.is_allowed(inbound.sender, chat):
+            # Only the user sees an ephemeral answer to their own command: always say why.
+            await ack(text=self._access.refusal_for(inbound.sender), response_type="ephemeral")
+            return
+        if not self._access.addressed(inbound.direct, True, False, True, chat):
+            await ack(text="The assistant is turned off in this channel.", response_type="ephemeral")
+            return
+        await self._commit(inbound)
         await ack(text=self._config.ack_text, response_type=self._config.ack_visibility)
 
     async def _on_event(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         assert self._bot is not None
-        inbound = event_inbound(
-            self.name,
-            event,
-            event_id=str(body.get("event_id") or ""),
-            bot=self._bot,
-            commands=self._commands,
-            admins=self._admins,
+        parsed = event_inbound(
+            self.name, event, event_id=str(body.get("event_id") or ""), bot=self._bot, commands=self._commands
         )
-        if inbound is None:
-            return  # acked by Bolt, nothing to do
-        refusal = await self._deliver_inbound(inbound)
-        if refusal is not None:
-            await self._refuse(inbound, refusal)
+        if parsed is None:
+            return  # Bolt acks it; nobody's words to answer
+        inbound = self._with_admin(parsed)
+        chat = inbound.conversation.chat
+        is_command = inbound.kind == "command"
+        if not self._access.addressed(inbound.direct, inbound.mentioned, False, is_command, chat):
+            return
+        decision = self._access.decide(inbound.sender, chat, inbound.direct)
+        if decision == "ignore":
+            log.debug("slack %s: ignored %s from %s", self.name, inbound.kind, inbound.sender.id)
+            return
+        if decision == "refuse":
+            await self._refuse(inbound, self._access.refusal_for(inbound.sender))
+            return
+        await self._commit(inbound)
 
     async def _on_other_event(self, event: dict[str, Any]) -> None:
         log.debug("slack %s: ignored event type %s", self.name, event.get("type"))
 
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
-        inbound = action_inbound(self.name, body, admins=self._admins)
-        if inbound is not None:
-            # The hub checks the clicking user against the run's user; we only pass it on.
-            await self._deliver_inbound(inbound)
+        parsed = action_inbound(self.name, body)
+        if parsed is not None:
+            inbound = self._with_admin(parsed)
+            # The hub checks that the clicking user is the run's user; we pass the click on.
+            if self._access.is_allowed(inbound.sender, inbound.conversation.chat):
+                await self._commit(inbound)
         await ack()
 
-    @property
-    def _admins(self) -> frozenset[str]:
-        return frozenset(str(a) for a in (self._config.admins or ()))
+    def _with_admin(self, inbound: Inbound) -> Inbound:
+        return dataclasses.replace(inbound, sender=self._access.with_admin(inbound.sender))
 
-    async def _deliver_inbound(self, inbound: Inbound) -> str | None:
-        """Access check, then commit through the inbox. Returns a refusal text, or None."""
+    async def _commit(self, inbound: Inbound) -> None:
+        """Record through the inbox; Bolt answers Slack only after this returns."""
         inbox = self._inbox
         if inbox is None:
             raise RuntimeError("slack channel received a request before start()")
-        verdict = self._access.check(inbound)
-        if verdict.ignore:
-            log.debug("slack %s: ignored %s from %s", self.name, inbound.kind, inbound.sender.id)
-            return None
-        if not verdict.allowed:
-            return verdict.reply or "Sorry, you are not allowed to use this bot."
         if not await inbox(inbound):
-            log.debug("slack %s: redelivery of %s ignored", self.name, inbound.platform_id)
-        return None
+            log.debug("slack %s: redelivery of %s acked again", self.name, inbound.platform_id)
 
     async def _refuse(self, inbound: Inbound, text: str) -> None:
         try:

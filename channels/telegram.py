@@ -26,6 +26,7 @@ import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import ClassVar, Literal
 
@@ -108,7 +109,10 @@ class TokenRedactor(logging.Filter):
 
     def __init__(self, *secrets: str) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
+        # A bot token is ``<bot id>:<secret>``; URLs may carry it percent-encoded (``%3A``), so
+        # the secret half is redacted on its own as well.
+        parts = [s for s in secrets if s] + [s.partition(":")[2] for s in secrets if ":" in s]
+        self._secrets = tuple(sorted({p for p in parts if len(p) >= 4}, key=len, reverse=True))
         self._installed: list[logging.Logger] = []
 
     def redact(self, text: str) -> str:
@@ -117,16 +121,17 @@ class TokenRedactor(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        # Freeze the message now: PTB logs dicts it mutates afterwards (getFile's file_path
+        # becomes a URL with the token), and handlers format records later.
+        record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info and record.exc_info[1] is not None:
             formatted = logging.Formatter().formatException(record.exc_info)
             record.exc_text, record.exc_info = self.redact(formatted), None
         return True
 
     def install(self) -> None:
+        if self._installed:
+            return
         names = [n for n in logging.root.manager.loggerDict if n.startswith(_LOGGERS)]
         for name in {*_LOGGERS, *names}:
             target = logging.getLogger(name)
@@ -175,6 +180,11 @@ def _chat_id(conv: ConversationRef) -> int | str:
     return int(conv.chat) if conv.chat.lstrip("-").isdigit() else conv.chat
 
 
+def _is_group(conv: ConversationRef) -> bool:
+    # Telegram's private chats have positive ids; groups, supergroups and channels negative.
+    return conv.chat.startswith("-")
+
+
 def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
@@ -201,7 +211,7 @@ class TelegramOps:
         chat = _chat_id(conv)
         # Threading a reply under the user's message helps only in groups (negative chat ids).
         reply = None
-        if reply_to and reply_to.isdigit() and isinstance(chat, int) and chat < 0:
+        if reply_to and reply_to.isdigit() and _is_group(conv):
             reply = ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True)
         with _map_errors("sendMessage"):
             message = await self._bot.send_message(
@@ -261,6 +271,7 @@ class TelegramChannel:
         token = config.token.get_secret_value()
         secret = config.webhook_secret.get_secret_value() if config.webhook_secret else ""
         self._redactor = TokenRedactor(token, secret)
+        self._redactor.install()  # before Bot(): its constructor logs the URLs with the token
         self._bot = Bot(
             token,
             base_url=config.base_url,
@@ -270,8 +281,7 @@ class TelegramChannel:
             get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0),
         )
         self._access = AccessPolicy(config)
-        limiter = RateLimiter(RateLimits.telegram())
-        self._deliverer = Deliverer(TelegramOps(self._bot), self.capabilities, limiter)
+        self._deliverer = self._new_deliverer()
         self._inbox: Inbox | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -281,6 +291,10 @@ class TelegramChannel:
         self._username = ""
         if config.mode == "webhook":
             context.add_route("POST", config.webhook_path, self._handle_webhook)
+
+    def _new_deliverer(self) -> Deliverer:
+        limiter = RateLimiter(RateLimits.telegram())
+        return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=_is_group)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
@@ -349,6 +363,8 @@ class TelegramChannel:
                 await self._poller
             self._poller = None
             await self._confirm_handled()
+        await self._deliverer.aclose()
+        self._deliverer = self._new_deliverer()
         await self._shutdown_bot()
         self._inbox = None
         logger.info("telegram %s: stopped", self.name)
@@ -377,6 +393,9 @@ class TelegramChannel:
 
     # ------------------------------------------------------------------ egress
     async def send(self, msg: Outbound) -> Delivery:
+        """Deliver through the shared ``Deliverer``; raises ``ChannelError`` (see ``_map_errors``)."""
+        if self._inbox is None:
+            raise ChannelError(f"telegram channel {self.name!r} is not started", transient=True)
         return await self._deliverer.send(msg)
 
     # ------------------------------------------------------------------ ingress: polling
@@ -470,14 +489,19 @@ class TelegramChannel:
 
     async def _dispatch(self, parsed: Parsed) -> None:
         inbound = parsed.inbound
-        verdict = self._access.decide(inbound)
-        if verdict.action == "ignore":
+        chat, direct = inbound.conversation.chat, inbound.direct
+        sender = self._access.with_admin(inbound.sender)
+        decision = self._access.decide(sender, chat, direct)
+        if decision == "refuse":
+            await self._reply_directly(inbound, self._access.refusal_for(sender))
+        if decision != "allow":
             return
-        if verdict.action == "refuse":
-            if verdict.message:
-                await self._reply_directly(inbound, verdict.message)
-            return
-        inbound = verdict.inbound if verdict.inbound is not None else inbound
+        is_command = inbound.kind == "command"
+        if inbound.kind != "button" and not self._access.addressed(
+            direct, parsed.mentioned, parsed.replied_to_bot, is_command, chat
+        ):
+            return  # group chatter not meant for the bot never reaches the store
+        inbound = replace(inbound, sender=sender)
         if inbound.kind == "command" and inbound.command == "start":
             await self._reply_directly(inbound, _GREETING)
             return
@@ -486,9 +510,10 @@ class TelegramChannel:
             await self._reply_directly(inbound, _UNSUPPORTED.format(what=what.replace("_", " ")))
             return
         if parsed.document is not None:
-            inbound = await self._attach(parsed, inbound)
-            if inbound is None:
+            attached = await self._attach(parsed, inbound)
+            if attached is None:
                 return
+            inbound = attached
         assert self._inbox is not None
         await self._inbox(inbound)
 

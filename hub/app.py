@@ -30,10 +30,19 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, settings: Settings, *, persist: bool = True, agent: Agent | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        persist: bool = True,
+        agent: Agent | None = None,
+        channels: dict[str, Channel] | None = None,
+    ) -> None:
+        """``agent`` and ``channels`` inject prebuilt parts (tests, embedding); config builds the rest."""
         self.settings = settings
         self.persist = persist
         self._agent_override = agent
+        self._extra_channels = dict(channels or {})
         self.bus = Bus()
         self.commands = CommandRegistry()
         self.store: Any = None
@@ -95,6 +104,7 @@ class Hub:
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
         for name, section in s.enabled_channels().items():
             self.channels[name] = self._build_channel(name, section, data_dir)
+        self.channels.update(self._extra_channels)
 
         # 4. delivery and sessions, then what a crash left behind
         limits = SessionLimits(**s.sessions.model_dump())
@@ -201,6 +211,9 @@ async def run_until_signalled(hub_settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, hub.request_stop)
+        if not hub.channels:
+            log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
+                        "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
         log.info("AutoHands is running (%d channel(s)); press Ctrl+C to stop", len(hub.channels))
         await hub.wait_stopped()
         log.info("stopping")

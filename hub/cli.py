@@ -76,9 +76,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.Arg
     if args.command == "run":
         from .app import run_until_signalled
 
-        if not settings.enabled_channels():
-            log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
-                        "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
         asyncio.run(run_until_signalled(settings))
         return 0
     if args.command == "chat":

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-from .agent import RunContext
+from .agent import AgentServices, RunContext
 from .messages import Outbound
 
 NO_PROVIDER_TEXT = (
@@ -23,10 +24,15 @@ class NoProviderAgent:
 
 
 class EchoAgent:
-    """Answers instantly with the inbound's text (benchmarks, tests)."""
+    """Answers with the inbound's text, instantly or after ``delay`` seconds (benchmarks, tests)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
+        if self.delay:
+            await asyncio.sleep(self.delay)
         yield Outbound(conversation=ctx.conversation, text=f"echo: {inbound.text}", format="plain",
                        reply_to=inbound.platform_id or None, in_reply_to=inbound.id)
 
@@ -35,5 +41,5 @@ def build_no_provider(services: object) -> NoProviderAgent:
     return NoProviderAgent()
 
 
-def build_echo(services: object) -> EchoAgent:
-    return EchoAgent()
+def build_echo(services: AgentServices) -> EchoAgent:
+    return EchoAgent(delay=float(services.agent_config.get("echo_delay_seconds", 0)))

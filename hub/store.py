@@ -83,8 +83,10 @@ def default_sqlite_url(data_dir: Path) -> str:
 class Store:
     """Async API over the hub's database. ``async with Store(url) as store: ...``."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL", persist: bool = True) -> None:
+    def __init__(self, url: str, *, synchronous: str = "FULL", persist: bool = True, lock: bool = True) -> None:
         self.url = url
+        self._lock = lock
+        """False: do not take the one-hub lock (brief CLI access beside a running hub)."""
         self._synchronous = synchronous
         self._is_sqlite = url.startswith("sqlite")
         self._writer: Engine | None = None
@@ -119,7 +121,9 @@ class Store:
         self._read_pool = ThreadPoolExecutor(2, thread_name_prefix="store-reader")
         try:
             await self._in_writer(self._open)
-            if self._is_sqlite:
+            if not self._lock:
+                pass
+            elif self._is_sqlite:
                 self._take_file_lock()
             else:
                 await self._in_writer(self._take_lease)
@@ -392,6 +396,11 @@ class Store:
             raise _as_store_error(exc) from None
 
     # ----------------------------------------------------------------- inbound
+    def allocate_message_id(self) -> int:
+        """A fresh ``messages.id`` for a row written through ``run_write`` (the scheduler's fires)."""
+        self._next_message_id += 1
+        return self._next_message_id
+
     async def record_inbound(self, inbound: Inbound) -> Inbound | None:
         """Commit an inbound; returns it with its ``id``, or None if it was already recorded."""
         from dataclasses import replace

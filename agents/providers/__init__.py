@@ -1,4 +1,8 @@
-"""Model providers on the official SDKs, behind one provider-neutral model (``base``)."""
+"""Model providers on the official SDKs, behind one provider-neutral model (``base``).
+
+The SDK-backed classes (``openai.OpenAIProvider``, ``anthropic.AnthropicProvider``) are not
+imported here: ``build_provider`` loads them through the ``autohands.providers`` entry points.
+"""
 
 from .base import (
     AssistantMessage,
@@ -15,19 +19,44 @@ from .base import (
     ToolSpec,
     UserMessage,
 )
+from .chain import ProviderChain
+from .config import ProviderConfig
+from .errors import (
+    AuthError,
+    BadRequest,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+    ServerError,
+    StreamInterrupted,
+)
+from .factory import build_chain, build_provider
+from .retry import RetryPolicy
 
 __all__ = [
     "AssistantMessage",
+    "AuthError",
+    "BadRequest",
     "ChatMessage",
     "Finished",
     "ModelRequest",
     "ModelResponse",
     "Provider",
+    "ProviderChain",
+    "ProviderConfig",
+    "ProviderTimeout",
+    "ProviderUnavailable",
+    "RateLimited",
+    "RetryPolicy",
+    "ServerError",
     "StreamEvent",
+    "StreamInterrupted",
     "TextDelta",
     "ToolCall",
     "ToolResult",
     "ToolResultsMessage",
     "ToolSpec",
     "UserMessage",
+    "build_chain",
+    "build_provider",
 ]

@@ -68,11 +68,11 @@ class ProviderChain:
 
     async def aclose(self) -> None:
         """Close every provider, even when one of them fails to close."""
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
         for provider in self.providers:
             try:
                 await provider.aclose()
             except Exception as exc:  # keep closing the others; report all at the end
                 errors.append(exc)
         if errors:
-            raise ExceptionGroup("closing providers failed", errors)  # type: ignore[type-var]
+            raise ExceptionGroup("closing providers failed", errors)

@@ -51,7 +51,7 @@ class RetryPolicy:
             # A little extra so we never arrive before the server's window reopens.
             wait = float(error.retry_after)
             return wait + random.uniform(0, min(0.1 * wait, 1.0))
-        step = min(self.max_wait, self.initial_wait * (2**attempt))
+        step = min(self.max_wait, self.initial_wait * (2.0**attempt))
         return step / 2 + random.uniform(0, step / 2)
 
 
@@ -72,7 +72,9 @@ def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:
 
 
 async def _pause(label: str, attempt: int, policy: RetryPolicy, delay: float, error: ProviderError) -> None:
-    logger.warning("%s: %s; retry %d/%d in %.2fs", label, error, attempt + 1, policy.max_retries, delay)
+    logger.warning(
+        "%s (provider %s); retry %d/%d in %.2fs", error, label, attempt + 1, policy.max_retries, delay
+    )
     await asyncio.sleep(delay)
 
 

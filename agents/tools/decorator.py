@@ -127,7 +127,8 @@ def _parameter_hints(fn: ToolFunc) -> dict[str, Any]:
     annotations = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k != "return"}
     holder = types.SimpleNamespace(__annotations__=annotations, __globals__=getattr(fn, "__globals__", {}))
     try:
-        return typing.get_type_hints(holder, include_extras=True)
+        # ToolContext resolves even where a module imports it only for type checking.
+        return typing.get_type_hints(holder, localns={"ToolContext": ToolContext}, include_extras=True)
     except NameError as exc:
         raise TypeError(f"@tool function {fn.__name__}: cannot resolve a type hint ({exc})") from None
 
@@ -215,9 +216,7 @@ class FunctionInvoker:
             raise
         except TimeoutError:
             if scope.expired():
-                raise ToolFailed(
-                    f"tool {self.name!r} timed out after {self.timeout_seconds:g}s"
-                ) from None
+                raise ToolFailed(f"tool {self.name!r} timed out after {self.timeout_seconds:g}s") from None
             raise ToolFailed(f"tool {self.name!r} failed: an operation timed out") from None
         except Exception as exc:
             # The message goes to the model; the traceback only to debug logs (it may hold payloads).

@@ -109,7 +109,7 @@ class _Evaluator:
                     f"function {name!r} is not available (or was given keyword arguments); "
                     f"functions: {', '.join(_FUNCTIONS)}"
                 )
-            case ast.Attribute():
+            case ast.Attribute() | ast.Call(func=ast.Attribute()):
                 raise ToolFailed("attribute access is not allowed; write e.g. sqrt(2), not math.sqrt(2)")
             case _:
                 raise ToolFailed(f"{type(node).__name__} is not allowed in an expression")

@@ -114,9 +114,7 @@ async def run_command(ctx: ToolContext, command: str) -> str:
     except TimeoutError:
         _kill_group(proc)
         await proc.wait()
-        raise ToolFailed(
-            f"command timed out after {cfg.timeout_seconds:g}s and was killed"
-        ) from None
+        raise ToolFailed(f"command timed out after {cfg.timeout_seconds:g}s and was killed") from None
     except BaseException:
         # Cancelled (e.g. /stop): never leave the process group running.
         _kill_group(proc)

@@ -149,7 +149,7 @@ class _TextExtractor(HTMLParser):
             self._in_title = False
         elif tag in self._SKIP:
             self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in self._BLOCK:
+        elif tag in self._BLOCK and tag != "li":  # the next item starts its own line
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:

@@ -304,6 +304,26 @@ async def test_anthropic_caches_the_stable_prefix(llm_anthropic: LLMVendor) -> N
     assert second.usage.input_tokens >= second.usage.cache_read_tokens
 
 
+async def test_anthropic_overloaded_event_inside_the_stream_is_retried(llm_anthropic: LLMVendor) -> None:
+    llm_anthropic.script.error(529, mid_stream=True).reply("after the overload")
+    provider = llm_anthropic.provider()
+
+    _, response = await collect(provider, ask())
+
+    assert response.text == "after the overload"
+    assert len(llm_anthropic.script.requests) == 2
+
+
+async def test_anthropic_overloaded_event_maps_to_server_error(llm_anthropic: LLMVendor) -> None:
+    llm_anthropic.script.error(529, mid_stream=True)
+    provider = llm_anthropic.provider(max_retries=0)
+
+    with pytest.raises(ServerError) as caught:
+        await collect(provider, ask())
+
+    assert caught.value.status == 529 and "Overloaded" in str(caught.value)
+
+
 async def test_chain_falls_over_to_the_fallback(llm_openai: LLMVendor, llm_anthropic: LLMVendor) -> None:
     llm_openai.script.error(500).error(500)
     llm_anthropic.script.reply("from the fallback")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agents import history
 from agents.config import AgentConfig
-from agents.providers.base import ToolResultsMessage, UserMessage
+from agents.providers.base import AssistantMessage, ToolResult, ToolResultsMessage, UserMessage
 from agents.runtime import LLMAgent, ResolvedModel
 from agents.tools.base import Risk, Tool, ToolContext, ToolRegistry
-from hub.errors import ProviderError, ToolDenied, ToolFailed
+from hub.agent import Usage
+from hub.errors import ToolDenied, ToolFailed
 from tests.agents.fake_run_context import FakeRunContext, collect, inbound
 from tests.agents.scripted import ScriptedProvider, call
 
@@ -32,11 +32,11 @@ async def _add(args: dict[str, Any], ctx: ToolContext) -> str:
     return str(args["a"] + args["b"])
 
 
-def make_agent(provider: ScriptedProvider, *tools: Tool, tmp_path: Path | None = None, **cfg: Any) -> LLMAgent:
+def make_agent(provider: ScriptedProvider, *tools: Tool, **cfg: Any) -> LLMAgent:
     registry = ToolRegistry()
     registry.extend(tools or [make_tool("add", _add, category="math")])
     config = AgentConfig.model_validate({"stream_min_chars": 1, **cfg})
-    return LLMAgent(lambda setting: ResolvedModel(provider, None, 100_000), registry, config,
+    return LLMAgent(lambda setting: ResolvedModel(provider, None, None), registry, config,
                     clock=lambda: NOW)
 
 
@@ -57,17 +57,13 @@ async def test_plain_answer_is_streamed_then_finished_on_one_stream() -> None:
     assert "AutoHands" in request.system and "2026" not in request.system
     assert request.messages[-1] == UserMessage(text="[sent 2026-11-21 09:30 (Sat) Europe/Berlin]\nhello")
     assert [i.kind for i in ctx.remembered] == ["user", "assistant"]
-    assert ctx.usage == [("scripted", "scripted-model", provider_usage(provider))]
-
-
-def provider_usage(provider: ScriptedProvider) -> Any:
-    from hub.agent import Usage
-    return Usage(input_tokens=100, output_tokens=20)
+    assert ctx.usage == [("scripted", "scripted-model", Usage(input_tokens=100, output_tokens=20))]
 
 
 async def test_partials_are_coalesced() -> None:
     provider = ScriptedProvider().reply("x" * 100, chunks=100)
-    out = await collect(make_agent(provider, stream_min_chars=30, stream_interval_seconds=60), FakeRunContext())
+    agent = make_agent(provider, stream_min_chars=30, stream_interval_seconds=60)
+    out = await collect(agent, FakeRunContext())
     partials = [o for o in out if not o.final and not o.typing]
     assert [len(p.text) for p in partials] == [1, 31, 61, 91]
     assert out[-1].text == "x" * 100
@@ -88,7 +84,7 @@ async def test_two_step_tool_run() -> None:
     assert sum(1 for o in out if o.final) == 1
     second = provider.requests[1]
     assert second.messages[-1] == ToolResultsMessage(results=(
-        history.ToolResult(call_id="c1", name="add", content="3"),))
+        ToolResult(call_id="c1", name="add", content="3"),))
     assert [t.name for t in second.tools] == ["add"]
     assert [i.kind for i in ctx.remembered] == ["user", "assistant", "tool_results", "assistant"]
     decoded = history.decode(ctx.new_history)
@@ -131,12 +127,12 @@ async def test_two_calls_of_one_turn_run_concurrently() -> None:
     [('{"a": 1', "not valid JSON"), ("[1, 2]", "must be a JSON object")],
 )
 async def test_malformed_arguments_go_back_to_the_model(arguments: str, expected: str) -> None:
-    provider = ScriptedProvider().tool_calls(call("add", arguments, id="c1")).reply("Sorry, retrying is moot.")
+    provider = ScriptedProvider().tool_calls(call("add", arguments, id="c1")).reply("Sorry, that failed.")
     out = await collect(make_agent(provider), FakeRunContext())
     results = provider.requests[1].messages[-1]
     assert isinstance(results, ToolResultsMessage)
     assert results.results[0].is_error and expected in results.results[0].content
-    assert out[-1].text == "Sorry, retrying is moot."
+    assert out[-1].text == "Sorry, that failed."
 
 
 async def test_unknown_tool_failures_and_bugs_become_error_results() -> None:
@@ -180,7 +176,8 @@ async def test_long_tool_results_are_cut() -> None:
     await collect(make_agent(provider, make_tool("big", big), max_tool_result_chars=100), FakeRunContext())
     results = provider.requests[1].messages[-1]
     assert isinstance(results, ToolResultsMessage)
-    assert results.results[0].content.startswith("y" * 100) and "5000 characters" in results.results[0].content
+    content = results.results[0].content
+    assert content.startswith("y" * 100) and "5000 characters" in content
 
 
 async def test_max_turns_stops_with_a_note() -> None:
@@ -192,7 +189,7 @@ async def test_max_turns_stops_with_a_note() -> None:
     assert "stopped after 2 steps" in out[-1].text and out[-1].final
     provider.assert_done()
     assert ctx.remembered[-1].kind == "assistant"
-    assert history.decode(ctx.new_history)[-1] == history.AssistantMessage(text=out[-1].text)
+    assert history.decode(ctx.new_history)[-1] == AssistantMessage(text=out[-1].text)
 
 
 async def test_run_timeout_while_the_model_hangs() -> None:
@@ -304,10 +301,32 @@ async def test_attachments_are_appended_to_the_user_turn() -> None:
 
 async def test_history_is_decoded_into_the_request() -> None:
     prior = [history.encode(UserMessage(text="earlier")),
-             history.encode(history.AssistantMessage(text="", tool_calls=(call("add", {}, id="x"),)))]
+             history.encode(AssistantMessage(text="", tool_calls=(call("add", {}, id="x"),)))]
     provider = ScriptedProvider().reply("ok")
     await collect(make_agent(provider), FakeRunContext(history=prior))
     messages = provider.requests[0].messages
     assert messages[0] == UserMessage(text="earlier")
     assert isinstance(messages[2], ToolResultsMessage) and messages[2].results[0].is_error  # repaired
     assert json.loads(messages[1].tool_calls[0].arguments) == {}  # type: ignore[union-attr]
+
+
+async def test_a_slow_consumer_is_never_cancelled_by_the_run_clock() -> None:
+    provider = ScriptedProvider().reply("late")
+    agent = make_agent(provider, timeout_seconds=0.1, stream=False)
+    seen = []
+    async for out in agent.run(FakeRunContext()):
+        seen.append(out)
+        await asyncio.sleep(0.2)  # the consumer's own work, past the deadline: must not be cancelled
+    assert "took longer than" in seen[-1].text
+    assert provider.requests == []  # the deadline had passed before the model was called
+    provider.steps.clear()
+
+
+async def test_scheduled_job_prompt_is_marked() -> None:
+    from hub.messages import JobInfo
+
+    provider = ScriptedProvider().reply("Here is your digest.")
+    job = JobInfo(job_id="j1", action="agent", due_at=NOW, description="daily digest")
+    await collect(make_agent(provider), FakeRunContext(inbound("summarise the news", kind="job", job=job)))
+    text = provider.requests[0].messages[-1]
+    assert isinstance(text, UserMessage) and "[a scheduled task fired: daily digest]\nsummarise" in text.text

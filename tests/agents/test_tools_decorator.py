@@ -83,7 +83,12 @@ def test_schema_types_defaults_enums_descriptions() -> None:
     assert schema["type"] == "object"
     assert schema["required"] == ["count"]
     assert props["count"] == {"type": "integer", "description": "how many times, at least one."}
-    assert props["mode"] == {"type": "string", "enum": ["fast", "slow"], "default": "fast", "description": "how fast."}
+    assert props["mode"] == {
+        "type": "string",
+        "enum": ["fast", "slow"],
+        "default": "fast",
+        "description": "how fast.",
+    }
     # Optional[X] = None collapses to X, not required: the model may omit it.
     assert props["tags"] == {"type": "array", "items": {"type": "string"}, "description": "labels to attach."}
     assert props["weights"] == {"type": "object", "additionalProperties": {"type": "number"}}
@@ -118,7 +123,7 @@ async def test_invoke_validates_and_passes_context(ctx: ToolContext) -> None:
     out = await sample.invoke({"count": "3", "where": {"x": 1}}, ctx)
     assert out == '{"count":3,"mode":"fast","tags":null,"where":{"x":1,"y":0},"user":"u1"}'
     assert await no_ctx.invoke({"a": 1}, ctx) == "3"
-    assert await no_ctx.invoke('{"a": 5, "b": 5}', ctx) == "10"
+    assert await no_ctx.invoke('{"a": 5, "b": 5}', ctx) == "10"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -199,7 +204,7 @@ def test_rejects_sync_functions_and_untyped_parameters() -> None:
     def sync(a: int) -> int:
         return a
 
-    async def untyped(a) -> int:  # type: ignore[no-untyped-def]
+    async def untyped(a) -> int:
         return 1
 
     with pytest.raises(TypeError, match="async def"):

@@ -66,7 +66,9 @@ async def test_workspace_is_created(tmp_path: Path) -> None:
 async def test_read_cap_and_continuation(ctx: ToolContext, ws: Path) -> None:
     (ws / "long.txt").write_text("0123456789" * 5)
     first = await call(read_file, ctx, path="long.txt")
-    assert first.startswith("01234567890123456789\n[truncated: bytes 0-20 of 50 shown; continue with offset=20]")
+    assert first.startswith(
+        "01234567890123456789\n[truncated: bytes 0-20 of 50 shown; continue with offset=20]"
+    )
     last = await call(read_file, ctx, path="long.txt", offset=40)
     assert last == "0123456789"
 
@@ -87,7 +89,7 @@ async def test_list_cap(ctx: ToolContext, ws: Path) -> None:
 async def test_errors_are_clear(ctx: ToolContext, ws: Path) -> None:
     (ws / "d").mkdir()
     (ws / "bin").write_bytes(b"\x00\x01\x02")
-    with pytest.raises(ToolFailed, match="'missing.txt' does not exist"):
+    with pytest.raises(ToolFailed, match=r"'missing\.txt' does not exist"):
         await call(read_file, ctx, path="missing.txt")
     with pytest.raises(ToolFailed, match="is not a file"):
         await call(read_file, ctx, path="d")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ def ws(tmp_path: Path) -> Path:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     (workspace / "a.txt").write_text("alpha\nbeta\n")
-    return workspace
+    return workspace.resolve()
 
 
 def ctx_with(ws: Path, **shell: object) -> ToolContext:
@@ -44,7 +43,7 @@ def test_config_refuses_paths_in_allowlist() -> None:
 async def test_runs_in_workspace(ws: Path) -> None:
     ctx = ctx_with(ws)
     assert await call(run_command, ctx, command="cat a.txt") == "exit code: 0\nalpha\nbeta\n"
-    assert await call(run_command, ctx, command="pwd") == f"exit code: 0\n{ws.resolve()}\n"
+    assert await call(run_command, ctx, command="pwd") == f"exit code: 0\n{ws}\n"
     out = await call(run_command, ctx, command="grep -c nothing a.txt")
     assert out == "exit code: 1\n0\n"
 
@@ -82,10 +81,16 @@ async def test_arguments_outside_workspace_refused(ws: Path, tmp_path: Path) -> 
     (tmp_path / "secret").write_text("s")
     (ws / "link").symlink_to(tmp_path / "secret")
     ctx = ctx_with(ws)
-    for command in ("cat /etc/passwd", "cat ../secret", "grep --file=/etc/passwd a.txt", "cat ~/x", "cat link"):
+    for command in (
+        "cat /etc/passwd",
+        "cat ../secret",
+        "grep --file=/etc/passwd a.txt",
+        "cat ~/x",
+        "cat link",
+    ):
         with pytest.raises(ToolDenied):
             await call(run_command, ctx, command=command)
-    assert (await call(run_command, ctx, command=f"cat {ws.resolve() / 'a.txt'}")).startswith("exit code: 0")
+    assert (await call(run_command, ctx, command=f"cat {ws / 'a.txt'}")).startswith("exit code: 0")
 
 
 async def test_output_cap(ws: Path) -> None:
@@ -123,10 +128,10 @@ async def test_cancellation_kills_the_process(ws: Path) -> None:
     ctx = ctx_with(ws, allow_commands=("sh",), timeout_seconds=30)
     task = asyncio.create_task(call(run_command, ctx, command="sh -c 'echo $$ > leader.pid; sleep 30'"))
     async with asyncio.timeout(5):
-        while not (ws / "leader.pid").exists() or not (ws / "leader.pid").read_text().strip():
+        # The child writes the file; there is no event to await across the process boundary.
+        while not (ws / "leader.pid").exists() or not (ws / "leader.pid").read_text().strip():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await _wait_gone(int((ws / "leader.pid").read_text()))
-    assert os.path.exists(ws / "leader.pid")

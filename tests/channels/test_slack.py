@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from channels._slack_convert import BotIdentity, event_inbound, strip_mention
 from channels.slack import EVENTS_PATH, SlackChannel, SlackConfig
 from hub.errors import ChannelError, ConfigError
-from hub.messages import Button, ConversationRef, Inbound, Outbound
+from hub.messages import Button, ConversationRef, Inbound, Outbound, Sender
 from hub.plugins import ChannelContext, CommandInfo
 from tests.fakes.slack import FakeSlack
 
@@ -90,7 +90,7 @@ async def _serve(context: ChannelContext) -> tuple[web.AppRunner, int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = int(runner.addresses[0][1])
     return runner, port
 
 
@@ -100,6 +100,7 @@ def make_config(slack: FakeSlack, **overrides: Any) -> SlackConfig:
         "bot_token": slack.bot_token,
         "signing_secret": slack.signing_secret,
         "api_url": slack.api_url,
+        "allow_all": True,
     }
     data.update(overrides)
     return SlackConfig.model_validate(data)
@@ -180,6 +181,12 @@ async def test_subcommand_becomes_a_command_inbound(hub: Harness, text: str, com
     assert (inbound.kind, inbound.command, inbound.text) == ("command", command, rest)
 
 
+async def test_empty_command_shows_usage(hub: Harness) -> None:
+    resp = await hub.slack.send_slash_command(hub.url, "  ")
+    assert resp.status == 200 and "Usage: `/ask <question>`" in resp.json()["text"]
+    assert hub.inbox.calls == 0
+
+
 async def test_unknown_first_word_stays_a_message(hub: Harness) -> None:
     await hub.slack.send_slash_command(hub.url, "newest release notes please")
     [inbound] = hub.inbox.inbounds
@@ -236,6 +243,53 @@ async def test_other_event_types_are_acked(hub: Harness) -> None:
     event = {"type": "reaction_added", "user": "U1", "reaction": "tada", "event_ts": hub.slack.next_ts()}
     resp = await hub.slack.send_event(hub.url, event)
     assert resp.status == 200 and hub.inbox.calls == 0
+
+
+async def _started(
+    slack: FakeSlack, **overrides: Any
+) -> tuple[SlackChannel, RecordingInbox, str, web.AppRunner]:
+    context = ChannelContext(state=MemoryState(), commands=COMMANDS)
+    channel = SlackChannel("slack", make_config(slack, **overrides), context)
+    runner, port = await _serve(context)
+    inbox = RecordingInbox()
+    await channel.start(inbox)
+    return channel, inbox, f"http://127.0.0.1:{port}{EVENTS_PATH}", runner
+
+
+async def test_access_refuses_strangers_in_dms_and_ignores_them_in_channels(slack: FakeSlack) -> None:
+    channel, inbox, url, runner = await _started(slack, allow_all=False, allow_users=["U1"], admins=["UADM"])
+    try:
+        await slack.send_event(url, slack.message_event("let me in", channel="D9", user="U666"))
+        await slack.send_event(url, slack.message_event("again", channel="D9", user="U666"))
+        assert [p.text for p in slack.posts] == [channel._access.refusal_for(Sender(id="U666"))]
+        assert "U666" in slack.posts[0].text  # the refusal tells the stranger their id
+        await slack.send_event(url, slack.mention_event("hey", channel="C1", user="U666"))
+        resp = await slack.send_slash_command(url, "hey", user="U666")
+        assert "U666" in resp.json()["text"]
+        assert inbox.calls == 0 and len(slack.posts) == 1
+
+        await slack.send_event(url, slack.mention_event("hi", channel="C1", user="U1"))
+        await slack.send_event(url, slack.mention_event("hi", channel="C1", user="UADM"))
+        assert [(i.sender.id, i.sender.is_admin) for i in inbox.inbounds] == [("U1", False), ("UADM", True)]
+    finally:
+        await channel.stop()
+        await runner.cleanup()
+
+
+async def test_group_policy_all_answers_channel_messages_once(slack: FakeSlack) -> None:
+    channel, inbox, url, runner = await _started(slack, group_policy="all")
+    try:
+        plain = slack.message_event("anyone?", channel="C7", channel_type="channel")
+        await slack.send_event(url, plain)
+        # A mention arrives twice (app_mention + message.channels): answered once.
+        mention = slack.mention_event("you there?", channel="C7")
+        await slack.send_event(url, mention)
+        await slack.send_event(url, {**mention, "type": "message", "channel_type": "channel"})
+        assert [i.text for i in inbox.inbounds] == ["anyone?", "you there?"]
+        assert inbox.inbounds[0].conversation.thread == plain["ts"]
+    finally:
+        await channel.stop()
+        await runner.cleanup()
 
 
 async def test_retried_event_is_answered_once(hub: Harness) -> None:
@@ -335,22 +389,32 @@ async def test_rate_limit_is_survived_without_doubles(hub: Harness) -> None:
     await hub.slack.send_event(hub.url, hub.slack.message_event("hi", channel="D8"))
     [inbound] = hub.inbox.inbounds
     hub.slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=1)
-    with pytest.raises(ChannelError) as info:
-        await hub.reply(inbound, "first try")
-    assert info.value.transient and info.value.retry_after == 1.0
-    assert hub.slack.posts == []
     start = time.monotonic()
-    await hub.reply(inbound, "first try")  # the outbox's retry: waits out Retry-After
+    delivery = await hub.reply(inbound, "first try")  # Retry-After is waited out, then resent
     assert time.monotonic() - start >= 0.9
+    assert len(hub.slack.calls_of("chat.postMessage")) == 2
     assert [p.text for p in hub.slack.posts] == ["first try"]
+    assert delivery.platform_ids == (hub.slack.posts[0].ts,)
+
+
+async def test_long_retry_after_is_raised_for_the_outbox(hub: Harness) -> None:
+    conv = ConversationRef(channel="slack", chat="D8")
+    hub.slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=120)
+    with pytest.raises(ChannelError) as info:
+        await hub.channel.send(Outbound(conversation=conv, text="later"))
+    assert info.value.transient and info.value.retry_after == 120.0
+    assert hub.slack.posts == []
 
 
 async def test_formatting_rejection_is_resent_plain(hub: Harness) -> None:
     await hub.slack.send_event(hub.url, hub.slack.message_event("hi", channel="D8"))
     [inbound] = hub.inbox.inbounds
     hub.slack.fail_next("chat.postMessage", "invalid_blocks")
-    await hub.reply(inbound, "pick one", buttons=(Button(id="b1", label="One"),))
-    assert len(hub.slack.posts) == 1
+    await hub.reply(inbound, "pick *one*", buttons=(Button(id="b1", label="One"),))
+    [refused, resent] = hub.slack.calls_of("chat.postMessage")
+    assert refused.body["mrkdwn"] is True and resent.body["mrkdwn"] is False
+    [post] = hub.slack.posts
+    assert post.blocks is not None and post.blocks[0]["text"]["type"] == "plain_text"
 
 
 async def test_permanent_error_is_not_transient(hub: Harness) -> None:
@@ -394,9 +458,15 @@ def test_config_requires_the_secret_of_its_mode() -> None:
         SlackConfig.model_validate({"bot_token": "xoxb-1"})
     with pytest.raises(ValidationError, match="app_token"):
         SlackConfig.model_validate({"bot_token": "xoxb-1", "mode": "socket"})
-    ok = SlackConfig.model_validate({"bot_token": "xoxb-1", "mode": "socket", "app_token": "xapp-1"})
+    base = {"bot_token": "xoxb-1", "mode": "socket", "app_token": "xapp-1"}
+    ok = SlackConfig.model_validate(base)
     assert ok.api_url == "https://slack.com/api/" and ok.command == "/ask"
     assert "xoxb-1" not in repr(ok)
+    assert SlackConfig.model_validate({**base, "api_url": "http://x/api"}).api_url == "http://x/api/"
+    with pytest.raises(ValidationError, match="api_url"):
+        SlackConfig.model_validate({**base, "api_url": "slack.com"})
+    with pytest.raises(ValidationError, match="extra"):
+        SlackConfig.model_validate({**base, "tokne": "typo"})
 
 
 async def test_bad_token_is_a_config_error(slack: FakeSlack) -> None:
@@ -458,4 +528,4 @@ def test_mention_from_another_bot_is_ignored() -> None:
         "ts": "1.1",
         "channel": "C",
     }
-    assert event_inbound("slack", event, event_id="E", bot=bot, commands=(), admins=()) is None
+    assert event_inbound("slack", event, event_id="E", bot=bot, commands=()) is None

@@ -22,7 +22,7 @@ def _fence_lines(part: str) -> list[str]:
     return [line for line in part.split("\n") if _FENCE_LINE.match(line)]
 
 
-def _words(text: str) -> list[str]:
+def _words(text: str) -> str:
     """Non-whitespace content, minus fence marker lines (which splitting may add)."""
     kept = [line for line in text.split("\n") if not _FENCE_LINE.match(line)]
     return "".join("".join(kept).split())
@@ -109,7 +109,7 @@ def test_whitespace_only_parts_are_dropped() -> None:
     assert parts == ["a", "b"] or all(p.strip() for p in parts)
 
 
-_alphabet = st.sampled_from(list("ab c\n`~*_#>-") + ["```", "```py\n", "\n```\n", "~~~\n", "word ", "\n\n"])
+_alphabet = st.sampled_from([*"ab c\n`~*_#>-", "```", "```py\n", "\n```\n", "~~~\n", "word ", "\n\n"])
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -129,7 +129,7 @@ async def test_direct_message_reaches_inbox_and_is_answered(
     update = fake.inject_message(chat_id=ALICE, text="hello bot")
     [inbound] = await inbox.wait_for(1)
     assert inbound.kind == "message" and inbound.text == "hello bot"
-    assert inbound.direct and inbound.mentioned
+    assert inbound.direct and not inbound.mentioned
     assert inbound.conversation == conv(ALICE)
     assert inbound.sender.id == str(ALICE) and inbound.sender.username == "alice"
     assert inbound.platform_id == f"update:{update['update_id']}"
@@ -161,7 +161,7 @@ async def test_start_registers_commands_and_greets(fake: FakeTelegram, inbox: Re
 async def test_group_messages_only_when_addressed(
     fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel
 ) -> None:
-    g = {"chat_id": GROUP, "user_id": ALICE, "chat_type": "supergroup"}
+    g: dict[str, Any] = {"chat_id": GROUP, "user_id": ALICE, "chat_type": "supergroup"}
     fake.inject_message(**g, text="just chatting")
     fake.inject_message(**g, text="/help@otherbot")
     fake.inject_message(**g, text="hey @autohands_bot what time is it")

@@ -110,6 +110,8 @@ class FakeAnthropic(FakeLLMServer):
             )
         step = self.script.next_step(logged, *_last_user_text(body))
         if isinstance(step, ErrorStep):
+            if step.mid_stream and body.get("stream"):
+                return await _stream_error(request, body["model"], step)
             return error_response(step)
         usage = self._usage(body, logged.raw_size, step)
         if not body.get("stream"):
@@ -247,3 +249,29 @@ def _message(model: str, step: ReplyStep | DropStep, usage: dict[str, Any]) -> d
         "stop_sequence": None,
         "usage": usage,
     }
+
+
+async def _stream_error(request: web.Request, model: str, step: ErrorStep) -> web.StreamResponse:
+    """A 200 stream that opens, then reports the failure as an ``error`` event."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    await resp.prepare(request)
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    start = {
+        "type": "message_start",
+        "message": {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        },
+    }
+    etype, message = _ERRORS.get(step.status, ("api_error", "Internal server error"))
+    error = {"type": "error", "error": {"type": etype, "message": step.message or message}}
+    await resp.write(f"event: message_start\ndata: {json.dumps(start)}\n\n".encode())
+    await resp.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
+    await resp.write_eof()
+    return resp

@@ -51,8 +51,11 @@ def _now_iso() -> str:
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     # Exactly ``application/json`` with no charset, as Discord sends: discord.py compares the
     # header verbatim and treats anything else as text.
-    return web.Response(body=json.dumps(body).encode(), status=status,
-                        headers={**(headers or {}), "Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(body).encode(),
+        status=status,
+        headers={**(headers or {}), "Content-Type": "application/json"},
+    )
 
 
 def _error(status: int, code: int, message: str, **extra: Any) -> web.Response:
@@ -131,6 +134,8 @@ class FakeDiscord:
         self.bot = self._user("autohands", bot=True)
         self.alice = self._user("alice")
         self.bob = self._user("bob")
+        self.carol = self._user("carol")
+        """Not on the test configs' allow lists: a stranger."""
         self.other_bot = self._user("otherbot", bot=True)
         self.guild_id = self.snowflake()
         self.general_id = self.snowflake()
@@ -138,15 +143,39 @@ class FakeDiscord:
         self.thread_id = self.snowflake()
         self.channels: dict[str, Json] = {}
         for cid, name in ((self.general_id, "general"), (self.random_id, "random")):
-            self.channels[cid] = {"id": cid, "type": 0, "guild_id": self.guild_id, "name": name, "position": 0,
-                                  "permission_overwrites": [], "parent_id": None, "nsfw": False, "topic": None,
-                                  "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+            self.channels[cid] = {
+                "id": cid,
+                "type": 0,
+                "guild_id": self.guild_id,
+                "name": name,
+                "position": 0,
+                "permission_overwrites": [],
+                "parent_id": None,
+                "nsfw": False,
+                "topic": None,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "flags": 0,
+            }
         self.channels[self.thread_id] = {
-            "id": self.thread_id, "type": 11, "guild_id": self.guild_id, "parent_id": self.general_id,
-            "name": "a thread", "owner_id": self.alice["id"], "message_count": 0, "member_count": 2,
-            "rate_limit_per_user": 0, "flags": 0, "last_message_id": None,
-            "thread_metadata": {"archived": False, "auto_archive_duration": 1440,
-                                "archive_timestamp": _now_iso(), "locked": False}}
+            "id": self.thread_id,
+            "type": 11,
+            "guild_id": self.guild_id,
+            "parent_id": self.general_id,
+            "name": "a thread",
+            "owner_id": self.alice["id"],
+            "message_count": 0,
+            "member_count": 2,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "last_message_id": None,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+            },
+        }
         self.messages: dict[str, list[Json]] = {cid: [] for cid in self.channels}
         self.created: list[Created] = []
         self.edits: list[tuple[str, Json]] = []
@@ -169,19 +198,25 @@ class FakeDiscord:
     # ---- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application()
-        app.add_routes([
-            web.get("/gateway", self._gateway_ws), web.get("/resume-gateway", self._gateway_ws),
-            web.get("/api/v10/gateway", self._get_gateway), web.get("/api/v10/gateway/bot", self._get_gateway),
-            web.get("/api/v10/users/@me", self._get_me),
-            web.get("/api/v10/oauth2/applications/@me", self._get_app),
-            web.get("/api/v10/channels/{cid}", self._get_channel),
-            web.post("/api/v10/channels/{cid}/messages", self._post_message),
-            web.get("/api/v10/channels/{cid}/messages", self._history),
-            web.patch("/api/v10/channels/{cid}/messages/{mid}", self._patch_message),
-            web.post("/api/v10/channels/{cid}/typing", self._typing),
-            web.post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback),
-            web.patch("/api/v10/webhooks/{app}/{token}/messages/@original", self._edit_original),
-        ])
+        app.add_routes(
+            [
+                web.get("/gateway", self._gateway_ws),
+                web.get("/gateway/", self._gateway_ws),
+                web.get("/resume-gateway", self._gateway_ws),
+                web.get("/resume-gateway/", self._gateway_ws),
+                web.get("/api/v10/gateway", self._get_gateway),
+                web.get("/api/v10/gateway/bot", self._get_gateway),
+                web.get("/api/v10/users/@me", self._get_me),
+                web.get("/api/v10/oauth2/applications/@me", self._get_app),
+                web.get("/api/v10/channels/{cid}", self._get_channel),
+                web.post("/api/v10/channels/{cid}/messages", self._post_message),
+                web.get("/api/v10/channels/{cid}/messages", self._history),
+                web.patch("/api/v10/channels/{cid}/messages/{mid}", self._patch_message),
+                web.post("/api/v10/channels/{cid}/typing", self._typing),
+                web.post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback),
+                web.patch("/api/v10/webhooks/{app}/{token}/messages/@original", self._edit_original),
+            ]
+        )
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -210,29 +245,74 @@ class FakeDiscord:
         return str(((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0x3FFFFF))
 
     def _user(self, name: str, *, bot: bool = False) -> Json:
-        user: Json = {"id": self.snowflake(), "username": name, "discriminator": "0", "global_name": name.title(),
-                      "avatar": None, "public_flags": 0}
+        user: Json = {
+            "id": self.snowflake(),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name.title(),
+            "avatar": None,
+            "public_flags": 0,
+        }
         if bot:
             user["bot"] = True
         return user
 
     def _member(self, user: Json) -> Json:
-        return {"user": user, "roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0,
-                "nick": None}
+        return {
+            "user": user,
+            "roles": [],
+            "joined_at": _now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+        }
 
     def _guild(self) -> Json:
         return {
-            "id": self.guild_id, "name": "Test Guild", "icon": None, "owner_id": self.alice["id"],
-            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "1071698660929", "position": 0,
-                       "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-            "emojis": [], "stickers": [], "features": [], "member_count": 4, "large": False,
-            "members": [self._member(u) for u in (self.bot, self.alice, self.bob, self.other_bot)],
+            "id": self.guild_id,
+            "name": "Test Guild",
+            "icon": None,
+            "owner_id": self.alice["id"],
+            "roles": [
+                {
+                    "id": self.guild_id,
+                    "name": "@everyone",
+                    "permissions": "1071698660929",
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "member_count": 5,
+            "large": False,
+            "members": [
+                self._member(u) for u in (self.bot, self.alice, self.bob, self.carol, self.other_bot)
+            ],
             "channels": [c for c in self.channels.values() if c["type"] == 0],
             "threads": [c for c in self.channels.values() if c["type"] == 11],
-            "presences": [], "voice_states": [], "stage_instances": [], "guild_scheduled_events": [],
-            "soundboard_sounds": [], "unavailable": False, "joined_at": _now_iso(), "verification_level": 0,
-            "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0, "premium_tier": 0,
-            "system_channel_flags": 0, "preferred_locale": "en-US", "nsfw_level": 0, "afk_timeout": 300,
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "unavailable": False,
+            "joined_at": _now_iso(),
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "premium_tier": 0,
+            "system_channel_flags": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "afk_timeout": 300,
         }
 
     def dm_channel(self, user: Json) -> str:
@@ -248,16 +328,38 @@ class FakeDiscord:
     def _find_message(self, cid: str, mid: str) -> Json | None:
         return next((m for m in self.messages.get(cid, []) if m["id"] == mid), None)
 
-    def _new_message(self, cid: str, author: Json, content: str, *, reference: Json | None = None,
-                     nonce: str | None = None, components: list[Json] | None = None) -> Json:
+    def _new_message(
+        self,
+        cid: str,
+        author: Json,
+        content: str,
+        *,
+        reference: Json | None = None,
+        nonce: str | None = None,
+        components: list[Json] | None = None,
+    ) -> Json:
         channel = self.channels[cid]
-        mentions = [u for u in (self.bot, self.alice, self.bob, self.other_bot)
-                    if f"<@{u['id']}>" in content or f"<@!{u['id']}>" in content]
+        mentions = [
+            u
+            for u in (self.bot, self.alice, self.bob, self.carol, self.other_bot)
+            if f"<@{u['id']}>" in content or f"<@!{u['id']}>" in content
+        ]
         msg: Json = {
-            "id": self.snowflake(), "channel_id": cid, "author": author, "content": content,
-            "timestamp": _now_iso(), "edited_timestamp": None, "tts": False,
-            "mention_everyone": "@everyone" in content, "mentions": mentions, "mention_roles": [],
-            "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
+            "id": self.snowflake(),
+            "channel_id": cid,
+            "author": author,
+            "content": content,
+            "timestamp": _now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": "@everyone" in content,
+            "mentions": mentions,
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
             "components": components or [],
         }
         if nonce is not None:
@@ -284,7 +386,12 @@ class FakeDiscord:
         if event == "MESSAGE_CREATE" and not self._intended(session.intents, data):
             return
         session.seq += 1
-        payload = {"op": 0, "t": event, "s": session.seq, "d": self._gateway_view(session.intents, event, data)}
+        payload = {
+            "op": 0,
+            "t": event,
+            "s": session.seq,
+            "d": self._gateway_view(session.intents, event, data),
+        }
         session.backlog.append(payload)
         conn = session.conn
         if conn and not conn.silent and not conn.deaf:
@@ -299,18 +406,26 @@ class FakeDiscord:
         if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and "guild_id" in data:
             data["member"] = {k: v for k, v in self._member(data["author"]).items() if k != "user"}
             addressed = any(u["id"] == self.bot["id"] for u in data["mentions"])
-            if not intents & INTENT_MESSAGE_CONTENT and not addressed and data["author"]["id"] != self.bot["id"]:
+            if (
+                not intents & INTENT_MESSAGE_CONTENT
+                and not addressed
+                and data["author"]["id"] != self.bot["id"]
+            ):
                 data["content"] = ""  # the privileged intent is missing: Discord blanks the content
         return data
 
     # ---- control API -----------------------------------------------------------------------
-    async def user_message(self, cid: str, author: Json, content: str, *, mention: bool = False,
-                           reply_to: str | None = None) -> Json:
+    async def user_message(
+        self, cid: str, author: Json, content: str, *, mention: bool = False, reply_to: str | None = None
+    ) -> Json:
         """A user posts in a channel (stored in history, dispatched if a session is live)."""
         if mention:
             content = f"<@{self.bot['id']}> {content}"
-        ref = {"message_id": reply_to, "channel_id": cid, "guild_id": self.channels[cid].get("guild_id")} \
-            if reply_to else None
+        ref = (
+            {"message_id": reply_to, "channel_id": cid, "guild_id": self.channels[cid].get("guild_id")}
+            if reply_to
+            else None
+        )
         if ref and ref["guild_id"] is None:
             del ref["guild_id"]
         msg = self._new_message(cid, author, content, reference=ref)
@@ -325,14 +440,26 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", msg)
 
     async def click_button(self, message_id: str, custom_id: str, user: Json) -> InteractionRecord:
-        cid, message = next((cid, m) for cid, msgs in self.messages.items() for m in msgs if m["id"] == message_id)
+        cid, message = next(
+            (cid, m) for cid, msgs in self.messages.items() for m in msgs if m["id"] == message_id
+        )
         iid = self.snowflake()
         inter: Json = {
-            "id": iid, "application_id": self.bot["id"], "type": 3, "token": f"itoken-{iid}", "version": 1,
-            "channel_id": cid, "channel": {k: v for k, v in self.channels[cid].items() if k != "recipients"},
-            "message": message, "data": {"custom_id": custom_id, "component_type": 2},
-            "app_permissions": "1071698660929", "locale": "en-US", "entitlements": [],
-            "authorizing_integration_owners": {"0": self.guild_id}, "context": 0, "attachment_size_limit": 8388608,
+            "id": iid,
+            "application_id": self.bot["id"],
+            "type": 3,
+            "token": f"itoken-{iid}",
+            "version": 1,
+            "channel_id": cid,
+            "channel": {k: v for k, v in self.channels[cid].items() if k != "recipients"},
+            "message": message,
+            "data": {"custom_id": custom_id, "component_type": 2},
+            "app_permissions": "1071698660929",
+            "locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "context": 0,
+            "attachment_size_limit": 8388608,
         }
         if "guild_id" in self.channels[cid]:
             inter["guild_id"] = self.guild_id
@@ -385,8 +512,16 @@ class FakeDiscord:
         finally:
             self._gate.set()
 
-    def fail_next(self, method: str, path_part: str, status: int, *, retry_after: float = 0.0,
-                  global_: bool = False, after_effect: bool = False) -> None:
+    def fail_next(
+        self,
+        method: str,
+        path_part: str,
+        status: int,
+        *,
+        retry_after: float = 0.0,
+        global_: bool = False,
+        after_effect: bool = False,
+    ) -> None:
         self.faults.append(Fault(method, path_part, status, retry_after, global_, after_effect))
 
     # ---- gateway ---------------------------------------------------------------------------
@@ -396,14 +531,19 @@ class FakeDiscord:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.connections += 1
-        if query.get("v") != "10" or query.get("encoding", "json") != "json" \
-                or query.get("compress") not in (None, "zlib-stream"):
+        if (
+            query.get("v") != "10"
+            or query.get("encoding", "json") != "json"
+            or query.get("compress") not in (None, "zlib-stream")
+        ):
             await ws.close(code=4012, message=b"Invalid API version or encoding")
             return ws
         conn = _Conn(ws, zlib_stream=query.get("compress") == "zlib-stream")
         if conn.zlib_stream:
             conn.compressor = zlib.compressobj()
-        await conn.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+        await conn.send(
+            {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+        )
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
                 break
@@ -432,18 +572,39 @@ class FakeDiscord:
         session = _Session(id=f"session-{self.snowflake()}", intents=int(data.get("intents", 0)), conn=conn)
         self._session = session
         session.seq += 1
-        await conn.send({"op": 0, "t": "READY", "s": session.seq, "d": {
-            "v": 10, "user": self.bot, "guilds": [{"id": self.guild_id, "unavailable": True}],
-            "session_id": session.id, "resume_gateway_url": f"ws://{self._base}/resume-gateway",
-            "application": {"id": self.bot["id"], "flags": 0}, "private_channels": [], "relationships": [],
-            "presences": [], "guild_join_requests": [], "geo_ordered_rtc_regions": [], "user_settings": {},
-            "shard": [0, 1], "_trace": ["fake-gateway"]}})
+        await conn.send(
+            {
+                "op": 0,
+                "t": "READY",
+                "s": session.seq,
+                "d": {
+                    "v": 10,
+                    "user": self.bot,
+                    "guilds": [{"id": self.guild_id, "unavailable": True}],
+                    "session_id": session.id,
+                    "resume_gateway_url": f"ws://{self._base}/resume-gateway",
+                    "application": {"id": self.bot["id"], "flags": 0},
+                    "private_channels": [],
+                    "relationships": [],
+                    "presences": [],
+                    "guild_join_requests": [],
+                    "geo_ordered_rtc_regions": [],
+                    "user_settings": {},
+                    "shard": [0, 1],
+                    "_trace": ["fake-gateway"],
+                },
+            }
+        )
         await self.dispatch("GUILD_CREATE", self._guild())
 
     async def _resume(self, conn: _Conn, data: Json) -> None:
         session = self._session
-        if session is None or not session.valid or data.get("session_id") != session.id \
-                or data.get("token") != self.token:
+        if (
+            session is None
+            or not session.valid
+            or data.get("session_id") != session.id
+            or data.get("token") != self.token
+        ):
             await conn.send({"op": 9, "d": False, "s": None, "t": None})
             return
         self.resumes += 1
@@ -473,22 +634,38 @@ class FakeDiscord:
 
     def _fault_response(self, fault: Fault) -> web.Response:
         if fault.status == 429:
-            headers = {"Retry-After": str(math.ceil(fault.retry_after)), "Via": "1.1 google",
-                       "X-RateLimit-Scope": "global" if fault.global_ else "user"}
+            headers = {
+                "Retry-After": str(math.ceil(fault.retry_after)),
+                "Via": "1.1 google",
+                "X-RateLimit-Scope": "global" if fault.global_ else "user",
+            }
             if not fault.global_:
-                headers.update({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-                                "X-RateLimit-Reset": f"{time.time() + fault.retry_after:.3f}",
-                                "X-RateLimit-Reset-After": f"{fault.retry_after:.3f}",
-                                "X-RateLimit-Bucket": "fakebucketmessages"})
-            body = {"message": "You are being rate limited.", "retry_after": fault.retry_after,
-                    "global": fault.global_}
+                headers.update(
+                    {
+                        "X-RateLimit-Limit": "5",
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": f"{time.time() + fault.retry_after:.3f}",
+                        "X-RateLimit-Reset-After": f"{fault.retry_after:.3f}",
+                        "X-RateLimit-Bucket": "fakebucketmessages",
+                    }
+                )
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": fault.retry_after,
+                "global": fault.global_,
+            }
             return _json(body, 429, headers)
         return _error(fault.status, 0, f"{fault.status}: injected fault")
 
     @staticmethod
     def _ok(body: Any, status: int = 200) -> web.Response:
-        headers = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset-After": "1.000",
-                   "X-RateLimit-Reset": f"{time.time() + 1:.3f}", "X-RateLimit-Bucket": "fakebucket"}
+        headers = {
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "4",
+            "X-RateLimit-Reset-After": "1.000",
+            "X-RateLimit-Reset": f"{time.time() + 1:.3f}",
+            "X-RateLimit-Bucket": "fakebucket",
+        }
         if status == 204:
             return web.Response(status=204, headers=headers)
         return _json(body, status, headers)
@@ -496,18 +673,40 @@ class FakeDiscord:
     async def _get_gateway(self, request: web.Request) -> web.Response:
         if request.path.endswith("/bot") and (denied := self._check(request)):
             return denied
-        return self._ok({"url": self.gateway_url.removesuffix("/gateway") + "/gateway", "shards": 1,
-                         "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 86400000,
-                                                 "max_concurrency": 1}})
+        return self._ok(
+            {
+                "url": self.gateway_url.removesuffix("/gateway") + "/gateway",
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 86400000,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _get_me(self, request: web.Request) -> web.Response:
         return self._check(request) or self._ok(self.bot)
 
     async def _get_app(self, request: web.Request) -> web.Response:
-        return self._check(request) or self._ok({
-            "id": self.bot["id"], "name": "AutoHands", "icon": None, "description": "", "bot_public": True,
-            "bot_require_code_grant": False, "owner": self.alice, "verify_key": "00" * 32, "flags": 0,
-            "summary": "", "rpc_origins": [], "team": None, "bot": self.bot})
+        return self._check(request) or self._ok(
+            {
+                "id": self.bot["id"],
+                "name": "AutoHands",
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.alice,
+                "verify_key": "00" * 32,
+                "flags": 0,
+                "summary": "",
+                "rpc_origins": [],
+                "team": None,
+                "bot": self.bot,
+            }
+        )
 
     async def _get_channel(self, request: web.Request) -> web.Response:
         if denied := self._check(request):
@@ -527,8 +726,18 @@ class FakeDiscord:
         body: Json = await request.json()
         content = body.get("content") or ""
         if len(content) > 2000:
-            return _error(400, 50035, "Invalid Form Body", errors={"content": {"_errors": [
-                {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]}})
+            return _error(
+                400,
+                50035,
+                "Invalid Form Body",
+                errors={
+                    "content": {
+                        "_errors": [
+                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                        ]
+                    }
+                },
+            )
         if not content and not body.get("components") and not body.get("embeds"):
             return _error(400, 50006, "Cannot send an empty message")
         nonce = body.get("nonce")
@@ -536,19 +745,44 @@ class FakeDiscord:
             return _error(400, 50035, "Invalid Form Body")
         if nonce is not None and body.get("enforce_nonce"):
             for old in reversed(self.messages[cid]):
-                if old.get("nonce") == str(nonce) and old["author"]["id"] == self.bot["id"] and \
-                        time.time() - datetime.fromisoformat(old["timestamp"]).timestamp() < NONCE_WINDOW_S:
+                if (
+                    old.get("nonce") == str(nonce)
+                    and old["author"]["id"] == self.bot["id"]
+                    and time.time() - datetime.fromisoformat(old["timestamp"]).timestamp() < NONCE_WINDOW_S
+                ):
                     return self._ok(old)
         reference = body.get("message_reference")
         if reference:
             fail_if_missing = reference.get("fail_if_not_exists", True)
-            reference = {k: str(v) for k, v in {"channel_id": cid, **reference}.items()
-                         if k in ("message_id", "channel_id", "guild_id") and v is not None}
-            if self._find_message(reference["channel_id"], reference["message_id"]) is None and fail_if_missing:
-                return _error(400, 50035, "Invalid Form Body", errors={"message_reference": {"_errors": [
-                    {"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}]}})
-        msg = self._new_message(cid, self.bot, content, reference=reference,
-                                nonce=str(nonce) if nonce is not None else None, components=body.get("components"))
+            reference = {
+                k: str(v)
+                for k, v in {"channel_id": cid, **reference}.items()
+                if k in ("message_id", "channel_id", "guild_id") and v is not None
+            }
+            if (
+                self._find_message(reference["channel_id"], reference["message_id"]) is None
+                and fail_if_missing
+            ):
+                return _error(
+                    400,
+                    50035,
+                    "Invalid Form Body",
+                    errors={
+                        "message_reference": {
+                            "_errors": [
+                                {"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}
+                            ]
+                        }
+                    },
+                )
+        msg = self._new_message(
+            cid,
+            self.bot,
+            content,
+            reference=reference,
+            nonce=str(nonce) if nonce is not None else None,
+            components=body.get("components"),
+        )
         self.created.append(Created(msg, body))
         await self.dispatch("MESSAGE_CREATE", msg)
         if fault:
@@ -615,9 +849,15 @@ class FakeDiscord:
         body: Json = await request.json()
         record.callbacks.append((body, elapsed))
         iid = record.interaction["id"]
-        answer = {"interaction": {"id": iid, "type": 3, "response_message_loading": body.get("type") == 5,
-                                  "response_message_ephemeral": False},
-                  "resource": {"type": body.get("type")}}
+        answer = {
+            "interaction": {
+                "id": iid,
+                "type": 3,
+                "response_message_loading": body.get("type") == 5,
+                "response_message_ephemeral": False,
+            },
+            "resource": {"type": body.get("type")},
+        }
         return self._ok(answer) if request.query.get("with_response") else self._ok(None, 204)
 
     async def _edit_original(self, request: web.Request) -> web.Response:

@@ -59,6 +59,9 @@ class ErrorStep:
     retry_after: float | str | None = None
     """Sent as the ``retry-after`` header: seconds, or a string such as an HTTP date."""
     message: str = ""
+    mid_stream: bool = False
+    """Anthropic only: answer 200 and send the error as an SSE ``error`` event (as the real
+    API does when it is overloaded after the stream opened)."""
     kind: Literal["error"] = "error"
 
 
@@ -135,8 +138,17 @@ class LLMScript:
     def tool_calls(self, *calls: ScriptedCall, text: str = "", chunks: int = 3) -> LLMScript:
         return self.add(ReplyStep(text=text, calls=calls, chunks=chunks))
 
-    def error(self, status: int, *, retry_after: float | str | None = None, message: str = "") -> LLMScript:
-        return self.add(ErrorStep(status=status, retry_after=retry_after, message=message))
+    def error(
+        self,
+        status: int,
+        *,
+        retry_after: float | str | None = None,
+        message: str = "",
+        mid_stream: bool = False,
+    ) -> LLMScript:
+        return self.add(
+            ErrorStep(status=status, retry_after=retry_after, message=message, mid_stream=mid_stream)
+        )
 
     def drop(self, *, text: str = _DROP_TEXT, after_chunks: int = 2, chunks: int = 6) -> LLMScript:
         return self.add(DropStep(text=text, after_chunks=after_chunks, chunks=chunks))
@@ -222,7 +234,8 @@ class FakeLLMServer:
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
+            # A deep backlog: benchmarks open 1,000 connections at once.
+            site = web.TCPSite(runner, self._host, self._port, backlog=4096)
             await site.start()
         except BaseException:
             await runner.cleanup()

@@ -167,11 +167,11 @@ class _Params:
     def has(self, name: str) -> bool:
         return self._data.get(name) is not None
 
-    def str(self, name: str, default: str | None = None) -> str | None:
+    def string(self, name: str, default: str | None = None) -> str | None:
         value = self._data.get(name)
         return default if value is None else str(value)
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def integer(self, name: str, default: int | None = None) -> int | None:
         value = self._data.get(name)
         if value is None or value == "":
             return default
@@ -180,7 +180,7 @@ class _Params:
         except (TypeError, ValueError):
             raise ApiError(400, f"Bad Request: invalid {name} specified") from None
 
-    def bool(self, name: str) -> bool:
+    def flag(self, name: str) -> bool:
         value = self._data.get(name)
         return value is True or str(value).lower() == "true"
 
@@ -231,7 +231,7 @@ class FakeTelegram:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
+        await self._server.start_server(access_log=None)  # its lines would carry the token
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -466,9 +466,9 @@ class FakeTelegram:
         if self._poll is not None:  # the newer poller wins, as on the real server
             self._poll.cancelled = True
             self._poll.wake.set()
-        offset = p.int("offset", 0) or 0
-        limit = max(1, min(100, p.int("limit", 100) or 100))
-        timeout = max(0, p.int("timeout", 0) or 0)
+        offset = p.integer("offset", 0) or 0
+        limit = max(1, min(100, p.integer("limit", 100) or 100))
+        timeout = max(0, p.integer("timeout", 0) or 0)
         if offset > 0:
             self.confirmed_offset = max(self.confirmed_offset, offset)
             self.pending = [u for u in self.pending if u["update_id"] >= offset]
@@ -493,12 +493,12 @@ class FakeTelegram:
 
     async def _api_sendmessage(self, p: _Params) -> Any:
         chat_id = self._chat_id(p)
-        text = p.str("text") or ""
-        parse_mode = p.str("parse_mode")
+        text = p.string("text") or ""
+        parse_mode = p.string("parse_mode")
         visible = parse_html(text) if (parse_mode or "").lower() == "html" else text
         _check_text(visible)
-        reply_to = p.int("reply_to_message_id")
-        allow_without = p.bool("allow_sending_without_reply")
+        reply_to = p.integer("reply_to_message_id")
+        allow_without = p.flag("allow_sending_without_reply")
         reply_params = p.json("reply_parameters")
         if isinstance(reply_params, dict):
             reply_to = reply_params.get("message_id")
@@ -509,18 +509,18 @@ class FakeTelegram:
             reply_to = None
         markup = p.json("reply_markup")
         record = SentMessage(chat_id, self._new_message_id(chat_id), text, parse_mode, markup, reply_to,
-                             p.int("message_thread_id"))
+                             p.integer("message_thread_id"))
         self.sent.append(record)
         self._messages[(chat_id, record.message_id)] = record
         return self._message_json(record, visible)
 
     async def _api_editmessagetext(self, p: _Params) -> Any:
-        chat_id, message_id = self._chat_id(p), p.int("message_id")
+        chat_id, message_id = self._chat_id(p), p.integer("message_id")
         record = self._messages.get((chat_id, message_id or 0))
         if record is None or record.deleted:
             raise ApiError(400, "Bad Request: message to edit not found")
-        text = p.str("text") or ""
-        parse_mode = p.str("parse_mode")
+        text = p.string("text") or ""
+        parse_mode = p.string("parse_mode")
         visible = parse_html(text) if (parse_mode or "").lower() == "html" else text
         _check_text(visible)
         markup = p.json("reply_markup")
@@ -531,31 +531,31 @@ class FakeTelegram:
         return self._message_json(record, visible)
 
     async def _api_deletemessage(self, p: _Params) -> Any:
-        record = self._messages.get((self._chat_id(p), p.int("message_id") or 0))
+        record = self._messages.get((self._chat_id(p), p.integer("message_id") or 0))
         if record is None or record.deleted:
             raise ApiError(400, "Bad Request: message to delete not found")
         record.deleted = True
         return True
 
     async def _api_sendchataction(self, p: _Params) -> Any:
-        action = p.str("action") or ""
+        action = p.string("action") or ""
         if action not in {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                           "upload_voice", "upload_document", "choose_sticker", "find_location",
                           "record_video_note", "upload_video_note"}:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
-        self.actions.append(ChatAction(self._chat_id(p), action, p.int("message_thread_id")))
+        self.actions.append(ChatAction(self._chat_id(p), action, p.integer("message_thread_id")))
         return True
 
     async def _api_answercallbackquery(self, p: _Params) -> Any:
-        query_id = p.str("callback_query_id") or ""
+        query_id = p.string("callback_query_id") or ""
         if query_id not in self._callbacks:
             raise ApiError(400, _QUERY_TOO_OLD)
         self._callbacks.discard(query_id)
-        self.answered.append(CallbackAnswer(query_id, p.str("text")))
+        self.answered.append(CallbackAnswer(query_id, p.string("text")))
         return True
 
     async def _api_getfile(self, p: _Params) -> Any:
-        file = self._files.get(p.str("file_id") or "")
+        file = self._files.get(p.string("file_id") or "")
         if file is None:
             raise ApiError(400, "Bad Request: invalid file_id")
         if len(file.content) > 20 * 1024 * 1024:
@@ -564,17 +564,17 @@ class FakeTelegram:
                 "file_size": len(file.content), "file_path": file.path}
 
     async def _api_setwebhook(self, p: _Params) -> Any:
-        secret = p.str("secret_token")
+        secret = p.string("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
-        self.webhook_url, self.webhook_secret = p.str("url") or "", secret
-        if p.bool("drop_pending_updates"):
+        self.webhook_url, self.webhook_secret = p.string("url") or "", secret
+        if p.flag("drop_pending_updates"):
             self._drop_pending()
         return True
 
     async def _api_deletewebhook(self, p: _Params) -> Any:
         self.webhook_url, self.webhook_secret = "", None
-        if p.bool("drop_pending_updates"):
+        if p.flag("drop_pending_updates"):
             self._drop_pending()
         return True
 
@@ -599,7 +599,7 @@ class FakeTelegram:
         self.pending.clear()
 
     def _chat_id(self, p: _Params) -> int:
-        chat_id = p.int("chat_id")
+        chat_id = p.integer("chat_id")
         if chat_id is None:
             raise ApiError(400, "Bad Request: chat not found")
         return chat_id

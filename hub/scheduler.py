@@ -1,0 +1,530 @@
+"""Delayed and recurring jobs whose answers go back where they were asked.
+
+APScheduler 3 is only the *timer* here (PLATFORMS.md §2, §0 rule 4). The hub's ``jobs`` table
+is the source of truth; at start a reconciler loads the active jobs into an
+``AsyncIOScheduler`` with the in-memory job store (the SQLAlchemy store is synchronous,
+pickles callables, deletes jobs it cannot unpickle and advances a job when it is *submitted*).
+All time arithmetic is APScheduler's triggers. When a timer fires for due time T, one
+transaction claims ``fires(job, T)`` (a conflict means it already fired), records a ``job``
+inbound for the origin conversation and advances the job; the inbound is then published and
+the session manager answers it through the origin channel, chat and thread. A fire that
+committed but was not published (crash) is resumed by the session manager on restart.
+
+APScheduler does not tell a job function which due time it runs for, so every APScheduler
+job targets the module-level ``_due`` with the hub's job id, and a small executor owned by
+the ``Scheduler`` receives the due times (``run_times``) instead of running ``_due``. That
+executor also bypasses APScheduler's misfire check: ``misfire_grace_time=None`` and
+``coalesce=True`` everywhere, and lateness is judged by our own grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import store_jobs as sj
+from .bus import Bus
+from .config import validate_section
+from .messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
+from .store_jobs import Job
+from .timeparse import (
+    ScheduleError,
+    TriggerSpec,
+    build_trigger,
+    min_gap_seconds,
+    parse_at,
+    parse_every,
+    parse_when,
+    zone,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Job", "ScheduleError", "Scheduler", "SchedulerConfig", "build_scheduler", "cli_jobs"]
+
+_ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: ids are typed by hand
+MAX_TEXT = 4000
+_SLACK = timedelta(seconds=1)
+
+
+class SchedulerConfig(BaseModel):
+    """``[scheduler]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    default_timezone: str = "UTC"
+    grace_seconds: float = Field(3600, ge=0)
+    """A run this late (hub down) still fires, noting the delay; later, the user is told it was missed."""
+    late_note_seconds: float = Field(60, ge=0)
+    """Runs later than this say how late they are."""
+    max_jobs_per_user: int = Field(50, ge=1)
+    min_interval_seconds: float = Field(60, ge=0)
+    admins: tuple[str, ...] = ()
+    """User ids that may cancel anyone's job (besides senders the channel marks admin)."""
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+def _due(job_id: str) -> None:
+    """Target of every APScheduler job; never called (``_FireExecutor`` receives the run times)."""
+
+
+class _FireExecutor(BaseExecutor):  # type: ignore[misc]
+    """Hands (job id, due times) to the scheduler instead of running the job function."""
+
+    def __init__(self, on_due: Callable[[str, list[datetime]], None]) -> None:
+        super().__init__()
+        self._on_due = on_due
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        # No max_instances accounting: overlapping fires are deduplicated by the fires table.
+        self._on_due(job.id, list(run_times))
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:  # pragma: no cover
+        self._on_due(job.id, list(run_times))
+
+
+@dataclass(slots=True)
+class _Armed:
+    job: Job
+    trigger: BaseTrigger
+
+
+def local_time(dt: datetime, tz: str) -> str:
+    """``Sat 21 Nov 09:40 CET`` (with the year when it is not this year)."""
+    local = dt.astimezone(zone(tz))
+    fmt = "%a %d %b %H:%M %Z" if local.year == datetime.now(local.tzinfo).year else "%a %d %b %Y %H:%M %Z"
+    return local.strftime(fmt)
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+class Scheduler:
+    """The hub's scheduler service: create, list and cancel jobs; fire them at most once each."""
+
+    def __init__(self, store: Any, bus: Bus, config: SchedulerConfig | None = None) -> None:
+        self.store = store
+        self.bus = bus
+        self.config = config or SchedulerConfig()
+        self._aps: AsyncIOScheduler | None = None
+        self._armed: dict[str, _Armed] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tables_ready = False
+        self._tables_lock = asyncio.Lock()
+        self.fired = 0
+        """Job inbounds published so far."""
+        self.duplicates = 0
+        """Fires refused because that due time had already fired (or the job was cancelled)."""
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> int:
+        """Load every active job into the timer; returns how many were armed."""
+        if self._aps is not None:
+            raise RuntimeError("Scheduler already started")
+        await self._ensure_tables()
+        active = await self.store.run_read(lambda c: sj.list_jobs(c))
+        aps = AsyncIOScheduler(
+            timezone=UTC,
+            executors={"default": _FireExecutor(self._on_due)},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+        )
+        self._aps = aps
+        for job in active:
+            self._arm(job)  # before aps.start(): queued, added in one pass at start
+        aps.start()
+        log.info("scheduler started with %d active job(s)", len(active))
+        return len(active)
+
+    async def stop(self) -> None:
+        aps, self._aps = self._aps, None
+        if aps is None:
+            return
+        aps.shutdown(wait=False)
+        if self._tasks:  # fires in progress are short transactions: let them commit
+            await asyncio.wait(set(self._tasks), timeout=10)
+        self._armed.clear()
+
+    async def __aenter__(self) -> Scheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _ensure_tables(self) -> None:
+        if self._tables_ready:
+            return
+        async with self._tables_lock:
+            if not self._tables_ready:
+                await self.store.run_write(sj.ensure_tables)
+                self._tables_ready = True
+
+    def _arm(self, job: Job) -> None:
+        if job.next_run_at is None:
+            return
+        try:
+            trigger = build_trigger(job.trigger_kind, job.trigger_args, job.timezone)
+        except (ScheduleError, ValueError, KeyError) as exc:
+            log.error(
+                "job %s has an unusable trigger (%s); it stays in the database, inactive in this run",
+                job.id,
+                exc,
+            )
+            return
+        self._armed[job.id] = _Armed(job, trigger)
+        if self._aps is not None:
+            # next_run_time from the database: a due time missed while the hub was down is in
+            # the past, so APScheduler submits it at once with every missed time (coalesced).
+            self._aps.add_job(
+                _due,
+                trigger=trigger,
+                args=(job.id,),
+                id=job.id,
+                replace_existing=True,
+                next_run_time=job.next_run_at,
+                misfire_grace_time=None,
+                coalesce=True,
+            )
+
+    def _disarm(self, job_id: str) -> None:
+        self._armed.pop(job_id, None)
+        if self._aps is not None:
+            with contextlib.suppress(Exception):
+                self._aps.remove_job(job_id)
+
+    # ----------------------------------------------------------------- firing
+    def _on_due(self, job_id: str, run_times: list[datetime]) -> None:
+        task = asyncio.get_running_loop().create_task(self.fire(job_id, run_times), name=f"fire-{job_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._fire_done)
+
+    def _fire_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("firing a job failed; the timer will retry after a restart", exc_info=task.exception())
+
+    async def fire(
+        self, job_id: str, run_times: list[datetime], *, now: datetime | None = None
+    ) -> Inbound | None:
+        """Fire ``job_id`` for the last of ``run_times`` (earlier ones were missed and coalesced).
+
+        Returns the published inbound, or None if the job is gone or this due time already fired.
+        """
+        armed = self._armed.get(job_id)
+        if armed is None or not run_times:
+            return None
+        job, trigger = armed.job, armed.trigger
+        now = now or utcnow()
+        due = run_times[-1].astimezone(UTC)
+        nxt = trigger.get_next_fire_time(run_times[-1], now)
+        req = sj.FireRequest(
+            job_id=job_id,
+            due_at=due,
+            next_run_at=nxt.astimezone(UTC) if nxt else None,
+            message_id=self.store.allocate_message_id(),
+            inbound=self._job_inbound(
+                job, due, _runs_between(trigger, job.next_run_at, run_times[-1]), now, nxt
+            ),
+        )
+        recorded = await self.store.run_write(lambda c: sj.record_fire(c, req))
+        if recorded is None:
+            self.duplicates += 1
+            current = await self.store.run_read(lambda c: sj.get_job(c, job_id))
+            if current is None or not current.active:
+                self._disarm(job_id)
+            log.debug("job %s: due time %s already fired or job inactive", job_id, due.isoformat())
+            return None
+        if nxt is None:
+            self._armed.pop(job_id, None)
+        else:
+            armed.job = _replace_next(job, req.next_run_at)
+        self.fired += 1
+        await self.bus.publish("inbound", recorded)
+        return recorded
+
+    def _job_inbound(
+        self, job: Job, due: datetime, runs: int, now: datetime, nxt: datetime | None
+    ) -> Inbound:
+        late = max(0.0, (now - due).total_seconds())
+        missed = late > self.config.grace_seconds
+        action: Literal["send", "agent"] = job.action
+        what = job.description or job.text
+        if missed:
+            action = "send"
+            text = (
+                f"⏰ Missed: “{what}” was due {local_time(due, job.timezone)}, but the hub was offline; "
+                f"it is now {human_duration(late)} late, beyond the "
+                f"{human_duration(self.config.grace_seconds)} grace period, so it did not run."
+            )
+            if nxt is not None:
+                text += f" Next run: {local_time(nxt, job.timezone)}."
+        else:
+            text = job.text
+            note = ""
+            if late > self.config.late_note_seconds:
+                note = (
+                    f"This was due {local_time(due, job.timezone)} and is {human_duration(late)} late "
+                    "(the hub was offline)."
+                )
+            if runs > 1:
+                note += f" {runs - 1} earlier run(s) were missed and merged into this one."
+            if note and action == "send":
+                text = f"{text}\n\n({note.strip()})"
+            elif note:
+                text = f"[Scheduled task: {note.strip()}]\n{text}"
+        return Inbound(
+            kind="job",
+            conversation=job.conversation,
+            sender=job.creator,
+            text=text,
+            platform_id=f"job:{job.id}:{due.isoformat()}",
+            received_at=now,
+            job=JobInfo(
+                job_id=job.id,
+                action=action,
+                due_at=due,
+                late_seconds=late,
+                missed=missed,
+                description=job.description,
+            ),
+        )
+
+    # ----------------------------------------------------------------- the service API
+    async def create(
+        self,
+        *,
+        conversation: ConversationRef,
+        creator: Sender,
+        trigger: TriggerSpec,
+        text: str,
+        timezone: str,
+        action: Literal["send", "agent"] = "send",
+        description: str = "",
+        now: datetime | None = None,
+    ) -> Job:
+        """Validate limits, store the job and arm its timer. Raises ``ScheduleError``."""
+        text = text.strip()
+        if not text:
+            raise ScheduleError("say what the job should do, e.g. /remind in 10m call Ana")
+        if len(text) > MAX_TEXT:
+            raise ScheduleError(f"the job text is too long ({len(text)} characters; at most {MAX_TEXT})")
+        await self._ensure_tables()
+        now = now or utcnow()
+        trig = build_trigger(trigger.kind, trigger.args, timezone)
+        first = trig.get_next_fire_time(None, now)
+        if first is None or first.astimezone(UTC) <= now - _SLACK:
+            raise ScheduleError("that time has already passed; give a future time")
+        if trigger.kind != "date":
+            gap = min_gap_seconds(trig, now)
+            if gap < self.config.min_interval_seconds:
+                raise ScheduleError(
+                    f"jobs may repeat at most every {human_duration(self.config.min_interval_seconds)}"
+                    f" (this one repeats every {human_duration(gap)})"
+                )
+        limit = self.config.max_jobs_per_user
+        for _ in range(5):
+            job = Job(
+                id=_new_id(),
+                conversation=conversation,
+                creator=creator,
+                timezone=timezone,
+                description=(description or text)[:200],
+                action=action,
+                text=text,
+                trigger_kind=trigger.kind,
+                trigger_args=trigger.args,
+                next_run_at=first.astimezone(UTC),
+                created_at=now,
+            )
+            outcome = await self.store.run_write(lambda c, j=job: sj.insert_job(c, j, max_per_user=limit))
+            if outcome == "limit":
+                raise ScheduleError(
+                    f"you already have {limit} active jobs, the most allowed; "
+                    "cancel one first (/jobs lists them, /cancel <id>)"
+                )
+            if outcome == "ok":
+                self._arm(job)
+                log.info("job %s created (%s, %s)", job.id, trigger.kind, action)
+                return job
+        raise ScheduleError("could not allocate a job id; try again")  # pragma: no cover
+
+    async def create_from_phrases(
+        self,
+        *,
+        conversation: ConversationRef,
+        creator: Sender,
+        text: str,
+        when: str | None = None,
+        every: str | None = None,
+        action: Literal["send", "agent"] = "send",
+        timezone: str | None = None,
+    ) -> Job:
+        """The tool's entry: ``when`` (a time phrase or ISO time) or ``every`` (a recurrence)."""
+        tz = timezone or await self.timezone_for(conversation)
+        if bool(when) == bool(every):
+            raise ScheduleError(
+                "give exactly one of 'when' (a time, e.g. 'tomorrow 9am') or 'every' "
+                "(a recurrence, e.g. 'weekday 9:00')"
+            )
+        if every:
+            spec, rest = parse_every(every, tz)
+            if rest:
+                raise ScheduleError(f"could not read {every!r} as a recurrence (left over: {rest!r})")
+        else:
+            assert when is not None
+            at = _parse_iso(when) or parse_at(when, tz)
+            if at is None:
+                at, rest = parse_when(when, tz)
+                if rest:
+                    raise ScheduleError(f"could not read {when!r} as a time (left over: {rest!r})")
+            spec = TriggerSpec(kind="date", args={"run_at": at.isoformat()}, description="once")
+        return await self.create(
+            conversation=conversation, creator=creator, trigger=spec, text=text, timezone=tz, action=action
+        )
+
+    async def list_jobs(
+        self, conversation: ConversationRef | None = None, *, active_only: bool = True
+    ) -> list[Job]:
+        await self._ensure_tables()
+        key = conversation.key if conversation else None
+        return await self.store.run_read(  # type: ignore[no-any-return]
+            lambda c: sj.list_jobs(c, conversation_key=key, active_only=active_only)
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        await self._ensure_tables()
+        return await self.store.run_read(lambda c: sj.get_job(c, job_id))  # type: ignore[no-any-return]
+
+    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None) -> Job:
+        """Cancel a job: only its creator (same channel and user id) or an admin may."""
+        job_id = job_id.strip().lower()
+        job = await self.get(job_id)
+        if job is None or not job.active:
+            raise ScheduleError(f"there is no active job {job_id!r}; /jobs lists this conversation's jobs")
+        is_creator = by.id == job.creator.id and (channel is None or channel == job.conversation.channel)
+        if not (is_creator or by.is_admin or by.id in self.config.admins):
+            raise ScheduleError(
+                f"only {job.creator.name or 'its creator'} or an admin can cancel job {job_id}"
+            )
+        done = await self.store.run_write(lambda c: sj.deactivate(c, job_id, by=by.id))
+        self._disarm(job_id)
+        if not done:
+            raise ScheduleError(f"job {job_id} is no longer active")
+        log.info("job %s cancelled", job_id)
+        return job
+
+    async def timezone_for(self, conversation: ConversationRef) -> str:
+        """The conversation's ``tz`` setting (``/tz``), else the configured default."""
+        key = conversation.key
+        tz = await self.store.run_read(lambda c: sj.conversation_setting(c, key, "tz"))
+        return tz or self.config.default_timezone
+
+    def register_commands(self, commands: Any) -> None:
+        from .scheduler_commands import scheduler_commands
+
+        for cmd in scheduler_commands(self):
+            if cmd.name not in commands:
+                commands.add(cmd)
+
+
+def _runs_between(trigger: BaseTrigger, first: datetime | None, last: datetime, cap: int = 10_000) -> int:
+    """How many due times from ``first`` to ``last`` (coalesce=True hands the executor only the last)."""
+    if first is None or first >= last:
+        return 1
+    runs, t = 1, first
+    while t is not None and t < last and runs < cap:
+        t = trigger.get_next_fire_time(t, t + timedelta(microseconds=1))
+        runs += 1
+    return runs
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
+
+
+def _replace_next(job: Job, nxt: datetime | None) -> Job:
+    return replace(job, next_run_at=nxt)
+
+
+def _parse_iso(text: str) -> datetime | None:
+    """An ISO time with an offset (what a model usually sends) is exact: no phrase parsing."""
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return dt.astimezone(UTC) if dt.tzinfo else None
+
+
+# ---------------------------------------------------------------------------- hub wiring
+def build_scheduler(hub: Any) -> Scheduler | None:
+    """Called by ``Hub`` before the agent is built: validates ``[scheduler]``, registers commands."""
+    config = validate_section(SchedulerConfig, hub.settings.scheduler, "scheduler")
+    if not config.enabled:
+        return None
+    scheduler = Scheduler(hub.store, hub.bus, config)
+    scheduler.register_commands(hub.commands)
+    return scheduler
+
+
+async def cli_jobs(settings: Any, args: Any) -> int:
+    """``autohands jobs list|cancel <id>``; works beside a running hub (the database decides)."""
+    from .errors import StoreError
+    from .store import Store
+
+    config = validate_section(SchedulerConfig, settings.scheduler, "scheduler")
+    # No hub lock: reads are safe beside a running hub (WAL), and a cancel is honoured by it
+    # because every fire re-checks the job's row in its own transaction.
+    store = Store(settings.store_url, synchronous=settings.store.synchronous, lock=False)
+    try:
+        async with store:
+            scheduler = Scheduler(store, Bus(), config)
+            if args.jobs_command == "cancel":
+                try:
+                    job = await scheduler.cancel(
+                        args.job_id, Sender(id="cli", name="operator", is_admin=True)
+                    )
+                except ScheduleError as exc:
+                    print(f"autohands: error: {exc}")
+                    return 1
+                print(f"cancelled job {job.id}: {job.description}")
+                return 0
+            jobs = await scheduler.list_jobs()
+            if not jobs:
+                print("no active jobs")
+            for j in jobs:
+                nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
+                print(
+                    f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
+                    f"by {j.creator.name or j.creator.id}: {j.description}"
+                )
+            return 0
+    except StoreError as exc:
+        print(f"autohands: error: {exc}")
+        return 1

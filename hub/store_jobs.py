@@ -1,0 +1,281 @@
+"""The scheduler's tables and the SQL it runs (through ``Store.run_write`` / ``run_read``).
+
+``jobs`` is the source of truth for scheduled work; APScheduler only times it
+(PLATFORMS.md §2). ``fires`` holds one row per (job, due time) that was delivered: its primary
+key is what makes a job fire at most once per due time, across restarts and racing timers.
+A fire is committed in the same transaction as the ``job`` inbound it produces (same
+``messages`` table and codec as ``Store.record_inbound``), so the session manager resumes it
+after a crash: a one-shot job killed mid-fire is still delivered exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Index, func, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from .codec import inbound_to_json
+from .messages import ConversationRef, Inbound, Sender, utcnow
+from .store_tables import ConversationRow, MessageRow
+
+TriggerKind = Literal["date", "interval", "cron"]
+Action = Literal["send", "agent"]
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_active_conv", "active", "conversation_key"),)
+    id: str = Field(primary_key=True)
+    conversation_key: str
+    channel: str
+    chat: str
+    thread: str | None = None
+    creator_id: str = Field(index=True)
+    creator_name: str = ""
+    timezone: str = "UTC"
+    description: str = ""
+    action: str = "send"
+    text: str = ""
+    trigger_kind: str = "date"
+    trigger_args: str = "{}"
+    next_run_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_fired_at: datetime | None = None
+    fire_count: int = 0
+    active: bool = True
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+
+
+class FireRow(SQLModel, table=True):
+    """One delivered (job, due time): the primary key blocks a second fire."""
+
+    __tablename__ = "fires"
+    job_id: str = Field(primary_key=True)
+    due_at: datetime = Field(primary_key=True)
+    message_id: int = 0
+    fired_at: datetime = Field(default_factory=utcnow)
+
+
+jobs = JobRow.__table__  # type: ignore[attr-defined]
+fires = FireRow.__table__  # type: ignore[attr-defined]
+_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
+
+
+def utc(dt: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """A scheduled job as the rest of the hub sees it."""
+
+    id: str
+    conversation: ConversationRef
+    creator: Sender
+    timezone: str
+    description: str
+    action: Action
+    text: str
+    trigger_kind: TriggerKind
+    trigger_args: dict[str, Any]
+    next_run_at: datetime | None
+    created_at: datetime
+    last_fired_at: datetime | None = None
+    fire_count: int = 0
+    active: bool = True
+
+
+def _job_from_row(r: Any) -> Job:
+    return Job(
+        id=r.id,
+        conversation=ConversationRef(channel=r.channel, chat=r.chat, thread=r.thread),
+        creator=Sender(id=r.creator_id, name=r.creator_name),
+        timezone=r.timezone,
+        description=r.description,
+        action=r.action,
+        text=r.text,
+        trigger_kind=r.trigger_kind,
+        trigger_args=json.loads(r.trigger_args),
+        next_run_at=utc(r.next_run_at) if r.next_run_at else None,
+        created_at=utc(r.created_at),
+        last_fired_at=utc(r.last_fired_at) if r.last_fired_at else None,
+        fire_count=r.fire_count,
+        active=bool(r.active),
+    )
+
+
+def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING``: a duplicate shows as ``rowcount == 0``, and the
+    group commit the statement runs in (other callers' writes) is not aborted."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as d_insert
+    elif conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases: a duplicate raises IntegrityError
+        return insert(table)
+    return d_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def ensure_tables(conn: Connection) -> None:
+    """Create the tables if missing (the store may have been opened before this module loaded)."""
+    for table in (jobs, fires):
+        table.create(conn, checkfirst=True)
+
+
+# ---------------------------------------------------------------------------- writes
+def insert_job(conn: Connection, job: Job, *, max_per_user: int) -> Literal["ok", "duplicate", "limit"]:
+    """Insert ``job`` unless its creator is at the limit; the count and insert share a transaction."""
+    count = (
+        conn.execute(
+            select(func.count())
+            .select_from(jobs)
+            .where(jobs.c.creator_id == job.creator.id, jobs.c.active.is_(True))
+        ).scalar()
+        or 0
+    )
+    if count >= max_per_user:
+        return "limit"
+    if conn.execute(select(jobs.c.id).where(jobs.c.id == job.id)).first() is not None:
+        return "duplicate"
+    c = job.conversation
+    conn.execute(
+        insert(jobs).values(
+            id=job.id,
+            conversation_key=c.key,
+            channel=c.channel,
+            chat=c.chat,
+            thread=c.thread,
+            creator_id=job.creator.id,
+            creator_name=job.creator.name,
+            timezone=job.timezone,
+            description=job.description,
+            action=job.action,
+            text=job.text,
+            trigger_kind=job.trigger_kind,
+            trigger_args=json.dumps(job.trigger_args),
+            next_run_at=job.next_run_at,
+            created_at=job.created_at,
+            active=True,
+            fire_count=0,
+        )
+    )
+    return "ok"
+
+
+def deactivate(conn: Connection, job_id: str, *, by: str) -> bool:
+    """Mark a job cancelled; False if it was not active."""
+    res = conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.active.is_(True))
+        .values(active=False, cancelled_at=utcnow(), cancelled_by=by)
+    )
+    return bool(res.rowcount)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FireRequest:
+    """Everything one fire writes, computed on the event loop before the transaction."""
+
+    job_id: str
+    due_at: datetime
+    next_run_at: datetime | None
+    message_id: int
+    inbound: Inbound
+    """The job inbound without its id; ``platform_id`` is ``job:<id>:<due iso>``."""
+
+
+def record_fire(conn: Connection, req: FireRequest) -> Inbound | None:
+    """In one transaction: claim (job, due time), record the job inbound, advance the job.
+
+    Returns the recorded inbound (with its id), or None when the job is gone/cancelled or
+    this due time already fired (a racing timer, or a restart at the moment of firing).
+    """
+    active = conn.execute(select(jobs.c.active).where(jobs.c.id == req.job_id)).scalar()
+    if not active:
+        return None
+    now = utcnow()
+    claimed = conn.execute(
+        _insert_ignore(conn, fires, ["job_id", "due_at"]).values(
+            job_id=req.job_id, due_at=req.due_at, message_id=req.message_id, fired_at=now
+        )
+    )
+    if claimed.rowcount == 0:
+        return None
+    inbound = req.inbound
+    conv = inbound.conversation
+    conn.execute(
+        _insert_ignore(conn, _conversations, ["key"]).values(
+            key=conv.key,
+            channel=conv.channel,
+            chat=conv.chat,
+            thread=conv.thread,
+            settings="{}",
+            input_tokens=0,
+            output_tokens=0,
+            created_at=now,
+        )
+    )
+    recorded = conn.execute(
+        _insert_ignore(conn, _messages, ["channel", "platform_id"]).values(
+            id=req.message_id,
+            channel=conv.channel,
+            platform_id=inbound.platform_id,
+            conversation_key=conv.key,
+            kind="job",
+            payload=inbound_to_json(inbound),
+            status="received",
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    if recorded.rowcount == 0:
+        return None  # the (channel, platform_id) key: this fire's inbound already exists
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == req.job_id)
+        .values(
+            next_run_at=req.next_run_at,
+            last_fired_at=req.due_at,
+            fire_count=jobs.c.fire_count + 1,
+            active=req.next_run_at is not None,
+        )
+    )
+    return replace(inbound, id=req.message_id)
+
+
+# ---------------------------------------------------------------------------- reads
+def get_job(conn: Connection, job_id: str) -> Job | None:
+    row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+    return _job_from_row(row) if row else None
+
+
+def list_jobs(
+    conn: Connection, *, conversation_key: str | None = None, active_only: bool = True
+) -> list[Job]:
+    q = select(jobs)
+    if conversation_key is not None:
+        q = q.where(jobs.c.conversation_key == conversation_key)
+    if active_only:
+        q = q.where(jobs.c.active.is_(True))
+    q = q.order_by(jobs.c.next_run_at, jobs.c.created_at)
+    return [_job_from_row(r) for r in conn.execute(q)]
+
+
+def conversation_setting(conn: Connection, key: str, name: str) -> str | None:
+    raw = conn.execute(select(_conversations.c.settings).where(_conversations.c.key == key)).scalar()
+    if not raw:
+        return None
+    value = json.loads(raw).get(name)
+    return str(value) if value is not None else None
+
+
+def count_fires(conn: Connection, job_id: str) -> int:
+    return conn.execute(select(func.count()).select_from(fires).where(fires.c.job_id == job_id)).scalar() or 0

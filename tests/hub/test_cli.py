@@ -1,0 +1,128 @@
+"""The CLI's error paths end with one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from hub.app import Hub
+from hub.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, home: Path, env: dict[str, str] | None = None,
+            stdin: str = "") -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "HOME": str(home), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args], cwd=ROOT, env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("autohands: error: ")
+    return lines[0]
+
+
+def test_invalid_config_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nport = "eighty"\n')
+    line = one_error_line(run_cli("config", "check", "--config", str(cfg), home=tmp_path))
+    assert "server.port" in line and "eighty" in line
+
+
+def test_invalid_channel_config_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[channels.terminal]\nenabled = true\ncolour = "red"\n[agent]\nruntime = "none"\n')
+    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path)
+    assert "channels.terminal.colour" in one_error_line(proc)
+
+
+def test_bad_toml_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[server\n")
+    assert "not valid TOML" in one_error_line(run_cli("run", "--config", str(cfg), home=tmp_path))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    line = one_error_line(run_cli("run", "--config", str(tmp_path / "nope.toml"), home=tmp_path))
+    assert "does not exist" in line
+
+
+def test_unwritable_database_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{blocker}/sub/db.sqlite"\n[server]\nenabled = false\n')
+    line = one_error_line(run_cli("run", "--config", str(cfg), home=tmp_path))
+    assert "database" in line
+
+
+def test_unknown_command(tmp_path: Path) -> None:
+    line = one_error_line(run_cli("frobnicate", home=tmp_path))
+    assert "frobnicate" in line
+
+
+def test_missing_env_var_in_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[channels.telegram]\ntoken = "${NO_SUCH_VAR_X}"\n')
+    line = one_error_line(run_cli("config", "check", "--config", str(cfg), home=tmp_path))
+    assert "channels.telegram.token" in line and "NO_SUCH_VAR_X" in line
+
+
+def test_config_check_ok_and_env_override(tmp_path: Path) -> None:
+    proc = run_cli("config", "check", home=tmp_path, env={"AUTOHANDS__AGENT__RUNTIME": "none"})
+    assert proc.returncode == 0, proc.stderr
+    assert "config OK" in proc.stdout
+
+
+def test_doctor_prints_a_table(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n')
+    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
+    assert "database" in proc.stdout and "channel telegram" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_chat_answers_on_stdin(tmp_path: Path) -> None:
+    proc = run_cli("chat", home=tmp_path, stdin="hello\n/status\n",
+                   env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
+    assert proc.returncode == 0, proc.stderr
+    assert "echo: hello" in proc.stdout
+    assert "Status:" in proc.stdout
+
+
+def test_json_logs_redact_secrets(tmp_path: Path) -> None:
+    token = "123456789:AAH" + "x" * 32
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "echo"\n'
+                   f'[channels.terminal]\nenabled = true\n[channels.telegram]\ntoken = "{token}"\n')
+    proc = run_cli("chat", "--config", str(cfg), "--log-format", "json", "--log-level", "DEBUG",
+                   home=tmp_path, stdin=f"my token is {token}\n")
+    assert token not in proc.stderr and token not in proc.stdout.replace(f"echo: my token is {token}", "")
+    assert all(line.startswith("{") for line in proc.stderr.splitlines() if line.strip()
+               and not line.startswith("AutoHands"))
+
+
+async def test_healthz_is_200_once_channels_started(tmp_path: Path) -> None:
+    settings = load_settings(environ={}, overrides={
+        "hub": {"data_dir": str(tmp_path / "d")}, "server": {"port": 0}, "agent": {"runtime": "none"}})
+    async with Hub(settings) as hub, aiohttp.ClientSession() as http:
+        assert hub.gateway is not None
+        async with http.get(f"http://127.0.0.1:{hub.gateway.bound_port}/healthz") as r:
+            assert r.status == 200
+            assert (await r.json())["ok"] is True
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"]])
+def test_help(tmp_path: Path, args: list[str]) -> None:
+    proc = run_cli(*args, home=tmp_path)
+    assert proc.returncode == 0 and "autohands" in proc.stdout

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from hub.agent import HistoryItem, RunContext
+from hub.messages import Button, Outbound
+
+from .conftest import FuncAgent, RecordingChannel, reply
+
+
+async def test_messages_of_one_conversation_run_in_order_and_conversations_in_parallel(make_hub):
+    running: set[str] = set()
+    b_running = asyncio.Event()
+    order: list[str] = []
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        chat = ctx.conversation.chat
+        assert chat not in running, "two runs at once in one session"
+        running.add(chat)
+        order.append(ctx.inbound.text)
+        if chat == "B":
+            b_running.set()
+        if ctx.inbound.text == "a0":
+            await asyncio.wait_for(b_running.wait(), 5)  # A's first run overlaps B's
+        await asyncio.sleep(0.001)
+        running.discard(chat)
+        yield reply(ctx, f"re {ctx.inbound.text}")
+
+    ch = RecordingChannel()
+
+    async def send_all(chat: str) -> None:
+        for i in range(5):
+            await ch.say(f"{chat.lower()}{i}", chat=chat)
+
+    async with make_hub(FuncAgent(agent), ch):
+        await asyncio.gather(send_all("A"), send_all("B"))
+        await ch.wait_sent(10)
+    assert [o for o in order if o.startswith("a")] == [f"a{i}" for i in range(5)]
+    assert ch.texts("A") == [f"re a{i}" for i in range(5)]
+    assert ch.texts("B") == [f"re b{i}" for i in range(5)]
+
+
+async def test_global_concurrency_limit(make_hub):
+    peak = 0
+    active = 0
+    release = asyncio.Event()
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        nonlocal peak, active
+        active += 1
+        peak = max(peak, active)
+        if active == 3:
+            release.set()
+        await release.wait()
+        await asyncio.sleep(0)
+        active -= 1
+        yield reply(ctx, "ok")
+
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch, sessions={"max_concurrent_runs": 3}):
+        await asyncio.gather(*(ch.say("x", chat=f"c{i}") for i in range(12)))
+        await ch.wait_sent(12)
+    assert peak == 3
+
+
+async def test_redelivery_is_answered_once(make_hub):
+    ch = RecordingChannel()
+    async with make_hub(None, ch, agent={"runtime": "echo"}):
+        assert await ch.say("hi", pid="same") is True
+        assert await ch.say("hi", pid="same") is False
+        await ch.wait_sent(1)
+        await ch.say("second")
+        await ch.wait_sent(2)
+    assert ch.texts() == ["echo: hi", "echo: second"]
+
+
+async def test_stop_aborts_the_run_and_the_queue_goes_on(make_hub):
+    started = asyncio.Event()
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        if ctx.inbound.text == "slow":
+            started.set()
+            await asyncio.sleep(30)
+        yield reply(ctx, f"done {ctx.inbound.text}")
+
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch):
+        await ch.say("slow")
+        await ch.say("next")
+        await started.wait()
+        await ch.say("", kind="command", command="stop")
+        await ch.wait_sent(3)
+    assert sorted(ch.texts()) == sorted(["Stopping.", "Stopped.", "done next"])
+    assert ch.texts().index("Stopped.") < ch.texts().index("done next")
+
+
+async def test_ask_is_answered_by_the_button_of_the_right_user_only(make_hub):
+    answers: list[str | None] = []
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        q = reply(ctx, "Run it?", buttons=(Button(id="yes-1", label="Yes"), Button(id="no-1", label="No")))
+        got = await ctx.ask(q, user_id=ctx.sender.id, timeout=5)
+        answers.append(got.button if got else None)
+        yield reply(ctx, f"answer {answers[-1]}")
+
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch):
+        await ch.say("go", user="alice")
+        await ch.wait_sent(1)
+        await ch.say("", kind="button", button="yes-1", user="mallory")
+        await ch.wait_sent(2)
+        assert "Only the person" in ch.sent[1].text
+        await ch.say("", kind="button", button="yes-1", user="alice")
+        await ch.wait_sent(3)
+    assert answers == ["yes-1"]
+    assert ch.sent[2].text == "answer yes-1"
+
+
+async def test_ask_accepts_a_text_yes_and_times_out(make_hub):
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        q = reply(ctx, "Sure?", buttons=(Button(id="ok", label="OK"),))
+        got = await ctx.ask(q, user_id=ctx.sender.id, timeout=0.3 if ctx.inbound.text == "t" else 5)
+        yield reply(ctx, f"got {got.text if got else None}")
+
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch):
+        await ch.say("go")
+        await ch.wait_sent(1)
+        await ch.say("yes")
+        await ch.wait_sent(2)
+        await ch.say("t")
+        await ch.wait_sent(4)
+    assert ch.texts()[1] == "got yes"
+    assert ch.texts()[3] == "got None"
+
+
+async def test_history_persists_and_new_clears_it_and_sessions_reload_after_eviction(make_hub, hub_settings):
+    seen: list[int] = []
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        seen.append(len(ctx.history))
+        ctx.remember(HistoryItem(kind="user", data={"text": ctx.inbound.text}))
+        yield reply(ctx, "ok")
+
+    ch = RecordingChannel()
+    hub = make_hub(FuncAgent(agent), ch)
+    async with hub:
+        await ch.say("one")
+        await ch.wait_sent(1)
+        assert hub.sessions is not None
+        assert hub.sessions.evict_idle(now=10**9) == 1
+        await ch.say("two")
+        await ch.wait_sent(2)
+    # a new hub on the same database sees the history
+    ch2 = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch2):
+        await ch2.say("three", pid="h2-1")
+        await ch2.wait_sent(1)
+        await ch2.say("", kind="command", command="new", pid="h2-2")
+        await ch2.wait_sent(2)
+        await ch2.say("four", pid="h2-3")
+        await ch2.wait_sent(3)
+    assert seen == [0, 1, 2, 0]
+
+
+async def test_agent_crash_gets_one_clear_reply_with_an_incident_id(make_hub):
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        raise RuntimeError("boom")
+        yield  # pragma: no cover
+
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch):
+        await ch.say("hi")
+        await ch.wait_sent(1)
+    assert ch.texts()[0].startswith("Sorry — something went wrong on my side (incident ")
+    assert "boom" not in ch.texts()[0]
+
+
+async def test_transient_send_failure_is_retried_from_the_outbox(make_hub):
+    from hub.errors import ChannelError
+
+    ch = RecordingChannel()
+    ch.fail_next = [ChannelError("flaky", transient=True, retry_after=0.05)]
+    async with make_hub(None, ch, agent={"runtime": "echo"}) as hub:
+        await ch.say("hi")
+        await ch.wait_sent(1)
+        assert hub.outbox is not None
+    assert ch.texts() == ["echo: hi"]
+
+
+async def test_unknown_command_and_help(make_hub):
+    ch = RecordingChannel()
+    async with make_hub(None, ch):
+        await ch.say("", kind="command", command="nope")
+        await ch.say("", kind="command", command="help")
+        await ch.wait_sent(2)
+    assert "Unknown command /nope" in ch.texts()[0]
+    assert "/stop" in ch.texts()[1]

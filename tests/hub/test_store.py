@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hub.agent import HistoryItem, Usage
+from hub.errors import HubLockedError, StoreError
+from hub.messages import ConversationRef, Inbound, Outbound, Sender
+from hub.store import Store
+
+CONV = ConversationRef(channel="t", chat="1", thread="th")
+
+
+def inbound(pid: str, text: str = "hi") -> Inbound:
+    return Inbound(kind="message", conversation=CONV, sender=Sender(id="u"), text=text, platform_id=pid)
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    async with Store(f"sqlite:///{tmp_path / 'db.sqlite'}") as s:
+        yield s
+
+
+async def test_record_inbound_dedupes_platform_redeliveries(store: Store) -> None:
+    first = await store.record_inbound(inbound("42"))
+    assert first is not None and first.id > 0
+    assert await store.record_inbound(inbound("42")) is None
+    results = await asyncio.gather(*(store.record_inbound(inbound(f"x{i % 5}")) for i in range(20)))
+    assert sum(r is not None for r in results) == 5
+    pending = await store.pending_inbound()
+    assert [p.platform_id for p, _ in pending] == ["42", "x0", "x1", "x2", "x3", "x4"]
+    assert pending[0][0].conversation == CONV
+
+
+async def test_group_commit_batches_concurrent_writes(store: Store) -> None:
+    before = store.batches
+    await asyncio.gather(*(store.record_inbound(inbound(f"g{i}")) for i in range(200)))
+    assert store.batches - before < 50  # many requests per transaction
+
+
+async def test_finish_run_is_atomic_and_pending_lists_follow(store: Store) -> None:
+    rec = await store.record_inbound(inbound("1"))
+    assert rec is not None
+    out = Outbound(conversation=CONV, text="answer", in_reply_to=rec.id)
+    await store.finish_run(rec, reply=out, remember=[HistoryItem(kind="user", data={"t": "hi"})],
+                           usage=[("p", "m", Usage(input_tokens=10, output_tokens=3))])
+    assert await store.pending_inbound() == []
+    assert [o.id for o in await store.pending_outbound()] == [out.id]
+    await store.mark_sent(out.id, ["p1", "p2"])
+    assert await store.pending_outbound() == []
+    assert await store.outbox_status(out.id) == ("sent", "p1,p2")
+    snap = await store.load_session(CONV.key)
+    assert [h.data for h in snap.history] == [{"t": "hi"}]
+    assert await store.conversation_usage(CONV.key) == (10, 3)
+
+
+async def test_settings_and_state_round_trip(store: Store) -> None:
+    assert await store.set_setting(CONV.key, "tz", "Europe/Berlin") == {"tz": "Europe/Berlin"}
+    assert (await store.load_session(CONV.key)).settings == {"tz": "Europe/Berlin"}
+    await store.state_set("k", "v1")
+    await store.state_set("k", "v2")
+    assert await store.state_get("k") == "v2"
+
+
+async def test_concurrent_session_loads_share_a_query(store: Store) -> None:
+    snaps = await asyncio.gather(*(store.load_session(f"t:{i}") for i in range(100)))
+    assert all(s.history == [] for s in snaps)
+
+
+async def test_a_second_store_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    async with Store(url):
+        with pytest.raises(HubLockedError, match="already running"):
+            async with Store(url):
+                pass
+    async with Store(url):  # released on stop
+        pass
+
+
+async def test_unwritable_database_path_is_a_clear_error(tmp_path: Path) -> None:
+    # (tests run as root, so permissions can't block us: a file in the way of the folder does)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot create the database folder"):
+        async with Store(f"sqlite:///{blocker / 'sub' / 'db.sqlite'}"):
+            pass
+
+
+async def test_lifecycle_misuse(tmp_path: Path) -> None:
+    s = Store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with pytest.raises(RuntimeError):
+        await s.record_inbound(inbound("1"))
+    await s.start()
+    with pytest.raises(RuntimeError):
+        await s.start()
+    await s.stop()
+    await s.stop()  # idempotent
