@@ -174,9 +174,10 @@ class ToolExecutor:
     async def _settle(self, question: Outbound, decision: Decision) -> None:
         """Replace the question by its outcome, so its buttons cannot be tapped again."""
         mark = "Approved" if decision.approved else "Not run"
+        asked = question.text.rsplit("\n", 1)[0]  # without the "reply yes or no" hint
         settled = Outbound(
             conversation=question.conversation,
-            text=f"{question.text.splitlines()[0]}\n{mark}: {decision.reason}.",
+            text=f"{asked}\n{mark}: {decision.reason}.",
             edit_of=question.id,
             format="plain",
         )

@@ -132,8 +132,9 @@ class LLMAgent:
         )
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
+        run = _Run(self, ctx)  # the run's clock starts now, not when the consumer comes back
         yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
-        async for out in _Run(self, ctx).steps():
+        async for out in run.steps():
             yield out
 
     async def aclose(self) -> None:
@@ -241,6 +242,11 @@ class _Run:
         ctx.remember(history.encode(AssistantMessage(text=notice)))
         yield self.out(notice)
 
+    def _check_deadline(self) -> None:
+        """An await that completes without suspending never trips ``timeout_at``: check first."""
+        if self.loop.time() >= self.deadline:
+            raise TimeoutError
+
     def _user_text(self) -> str:
         inbound: Inbound = self.ctx.inbound
         text = inbound.text
@@ -257,6 +263,7 @@ class _Run:
         self, provider: Provider, request: ModelRequest
     ) -> AsyncIterator[Outbound | ModelResponse]:
         """Yields partial outbounds, then the response (last)."""
+        self._check_deadline()
         self.stream_id, self.streamed = new_id(), ""
         if not self.config.stream:
             async with asyncio.timeout_at(self.deadline):
@@ -289,6 +296,7 @@ class _Run:
         started = self.loop.time()
         planned = await executor.authorize(response.tool_calls)
         self.deadline += self.loop.time() - started  # waiting for a human is not the run's time
+        self._check_deadline()
         async with asyncio.timeout_at(self.deadline):
             results = await executor.execute(planned)
         return ToolResultsMessage(results=tuple(results))

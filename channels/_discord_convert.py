@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 
@@ -104,7 +105,7 @@ def message_inbound(
 
 def button_inbound(channel_name: str, interaction: discord.Interaction, info: ChannelInfo) -> Inbound | None:
     """A component click → ``Inbound(kind="button")`` carrying the clicking user."""
-    data = interaction.data or {}
+    data: dict[str, Any] = dict(interaction.data or {})
     custom_id = data.get("custom_id")
     if interaction.type is not discord.InteractionType.component or not isinstance(custom_id, str):
         return None

@@ -81,7 +81,8 @@ class DiscordConfig(AccessConfig):
     allow_guilds: list[str] = Field(default_factory=list)
     """Guild ids served; empty serves every guild the bot is in."""
     liveness_timeout_seconds: float = Field(default=60.0, gt=0)
-    """No heartbeat ACK, or no gateway echo of a message we posted, for this long → reconnect."""
+    """No frame (heartbeat ACK included), or no gateway echo of a message we posted, for this
+    long → reconnect. Must exceed the gateway's heartbeat interval (about 41 s on Discord)."""
     identify_delay_seconds: float = Field(default=5.0, ge=0)
     """Pause before a re-IDENTIFY (discord.py's default, protecting the 1000/day IDENTIFY budget)."""
     guild_ready_timeout_seconds: float = Field(default=2.0, ge=0)
@@ -284,6 +285,12 @@ class DiscordChannel:
         self._inbox = inbox
         await self._load_index()
         point_sdk_at(self._config.api_base, self._config.gateway_url)
+        if self._config.liveness_timeout_seconds < 45 and "discord.com" in self._config.api_base:
+            logger.warning(
+                "discord %s: liveness_timeout_seconds below Discord's ~41 s heartbeat interval "
+                "makes quiet connections reconnect needlessly",
+                self.name,
+            )
         client = self._client = _Client(self, self._config)
         ops = DiscordOps(client, self._expect_echo)
         self._deliverer = Deliverer(ops, self.capabilities, RateLimiter(RateLimits.discord()))
@@ -377,20 +384,28 @@ class DiscordChannel:
         inbound = None
         if self._guild_allowed(info):
             inbound = message_inbound(self.name, message, info, bot_id=bot_id)
-        if (
-            inbound is not None
-            and self._access.addressed(
-                inbound.direct,
-                mentions_bot(message, bot_id),
-                replies_to_bot(message, bot_id),
-                inbound.kind == "command",
-                inbound.conversation.chat,
-            )
-            and await self._admit(inbound)
-        ):
-            await self._mark_active(info)
-        self._remember(key)
-        await self._mark_seen(info.id, message.id)
+        self._remember(key)  # before any await: discord.py runs each event in its own task
+        try:
+            if (
+                inbound is not None
+                and self._addressed(inbound, message, bot_id)
+                and await self._admit(inbound)
+            ):
+                await self._mark_active(info)
+            await self._mark_seen(info.id, message.id)
+        except Exception:
+            # Not recorded: forget it so a later delivery or the next backfill tries again.
+            self._seen.pop(key, None)
+            logger.exception("discord %s: message %s could not be recorded", self.name, key)
+
+    def _addressed(self, inbound: Inbound, message: discord.Message, bot_id: int) -> bool:
+        return self._access.addressed(
+            inbound.direct,
+            mentions_bot(message, bot_id),
+            replies_to_bot(message, bot_id),
+            inbound.kind == "command",
+            inbound.conversation.chat,
+        )
 
     def _guild_allowed(self, info: ChannelInfo) -> bool:
         allowed = self._config.allow_guilds
@@ -517,9 +532,9 @@ class DiscordChannel:
 
     async def _read_channel(self, info: ChannelInfo, after: int) -> None:
         assert self._client is not None
-        channel = self._client.get_channel(int(info.id)) or self._client.get_partial_messageable(
-            int(info.id), guild_id=int(info.guild_id) if info.guild_id else None
-        )
+        # A partial channel needs no cache (DMs, threads not yet loaded); ``info`` says what it is.
+        guild_id = int(info.guild_id) if info.guild_id else None
+        channel = self._client.get_partial_messageable(int(info.id), guild_id=guild_id)
         count = 0
         with _map_errors("read history"):
             async for message in channel.history(

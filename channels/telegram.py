@@ -10,7 +10,8 @@ ids (and by the store's ``(channel, platform_id)`` key), never by a ``> last_id`
 
 Webhook mode mounts ``POST <webhook_path>`` on the hub's server: the secret header is compared
 in constant time (PTB's own handler uses ``!=`` and logs the wrong value), and 200 is returned
-only after the inbox committed the update.
+only after the inbox committed the update. ``stop`` leaves the webhook set, so Telegram keeps
+(and retries) updates while the hub is down.
 
 ``/start`` is answered here with a short greeting (the hub has no such command); other
 commands go to the inbox as ``kind="command"``.
@@ -23,37 +24,38 @@ import contextlib
 import hmac
 import logging
 import re
-import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import timedelta
 from typing import ClassVar, Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, SecretStr, model_validator
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters, Update
-from telegram.constants import ChatAction, ParseMode
+from telegram import Bot, BotCommand, Update
 from telegram.error import (
-    BadRequest,
-    ChatMigrated,
     Conflict,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
     TimedOut,
 )
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning
 
-from channels._telegram_convert import ALLOWED_UPDATES, Parsed, parse_update, with_attachment
+from channels._telegram_convert import (
+    ALLOWED_UPDATES,
+    Parsed,
+    TelegramOps,
+    is_group,
+    map_errors,
+    parse_update,
+    retry_seconds,
+    with_attachment,
+)
 from channels.access import AccessConfig, AccessPolicy
-from channels.delivery import Deliverer, FormattingRejected
+from channels.delivery import Deliverer
 from channels.ratelimit import RateLimiter, RateLimits
 from hub.errors import ChannelError
-from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
+from hub.messages import Delivery, Inbound, Outbound
 from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
 
 __all__ = ["TelegramChannel", "TelegramConfig", "TokenRedactor"]
@@ -144,112 +146,6 @@ class TokenRedactor(logging.Filter):
         self._installed.clear()
 
 
-def _seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # int vs timedelta transition in PTB 22.2+
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-@contextlib.contextmanager
-def _map_errors(what: str) -> Iterator[None]:
-    """PTB exceptions → ``ChannelError`` (order matters: BadRequest and TimedOut are NetworkErrors)."""
-    try:
-        yield
-    except RetryAfter as exc:
-        raise ChannelError(f"telegram {what}: rate limited", retry_after=_seconds(exc), status=429) from exc
-    except BadRequest as exc:
-        if "can't parse entities" in exc.message.lower():
-            raise FormattingRejected(f"telegram {what}: {exc.message}") from exc
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=400) from exc
-    except Forbidden as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=403) from exc
-    except InvalidToken as exc:
-        raise ChannelError(f"telegram {what}: token rejected", transient=False, status=401) from exc
-    except ChatMigrated as exc:
-        raise ChannelError(
-            f"telegram {what}: the group became supergroup {exc.new_chat_id}", transient=False, status=400
-        ) from exc
-    except (TimedOut, NetworkError) as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
-    except TelegramError as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
-
-
-def _chat_id(conv: ConversationRef) -> int | str:
-    return int(conv.chat) if conv.chat.lstrip("-").isdigit() else conv.chat
-
-
-def _is_group(conv: ConversationRef) -> bool:
-    # Telegram's private chats have positive ids; groups, supergroups and channels negative.
-    return conv.chat.startswith("-")
-
-
-def _keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    # callback_data is limited to 64 bytes; button ids are short hub ids.
-    return InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.id) for b in buttons]])
-
-
-class TelegramOps:
-    """``PlatformOps`` on a PTB ``Bot``: the primitives the shared ``Deliverer`` composes."""
-
-    def __init__(self, bot: Bot) -> None:
-        self._bot = bot
-
-    async def post(
-        self,
-        conv: ConversationRef,
-        text: str,
-        *,
-        rich: bool,
-        reply_to: str | None = None,
-        buttons: Sequence[Button] = (),
-        nonce: str | None = None,
-    ) -> str:
-        chat = _chat_id(conv)
-        # Threading a reply under the user's message helps only in groups (negative chat ids).
-        reply = None
-        if reply_to and reply_to.isdigit() and _is_group(conv):
-            reply = ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True)
-        with _map_errors("sendMessage"):
-            message = await self._bot.send_message(
-                chat_id=chat,
-                text=text,
-                parse_mode=ParseMode.HTML if rich else None,
-                message_thread_id=int(conv.thread) if conv.thread else None,
-                reply_parameters=reply,
-                reply_markup=_keyboard(buttons),
-            )
-        return str(message.message_id)
-
-    async def edit(
-        self, conv: ConversationRef, message_id: str, text: str, *, rich: bool, buttons: Sequence[Button] = ()
-    ) -> None:
-        try:
-            with _map_errors("editMessageText"):
-                await self._bot.edit_message_text(
-                    text=text,
-                    chat_id=_chat_id(conv),
-                    message_id=int(message_id),
-                    parse_mode=ParseMode.HTML if rich else None,
-                    reply_markup=_keyboard(buttons),
-                )
-        except ChannelError as exc:
-            # The Bot API refuses an edit that changes nothing; the message already says it.
-            if "message is not modified" not in str(exc).lower():
-                raise
-
-    async def typing(self, conv: ConversationRef) -> None:
-        with _map_errors("sendChatAction"):
-            await self._bot.send_chat_action(
-                chat_id=_chat_id(conv),
-                action=ChatAction.TYPING,
-                message_thread_id=int(conv.thread) if conv.thread else None,
-            )
-
-
 class TelegramChannel:
     """A Telegram bot: long polling (default) or webhook ingress, ``Deliverer`` egress."""
 
@@ -294,7 +190,7 @@ class TelegramChannel:
 
     def _new_deliverer(self) -> Deliverer:
         limiter = RateLimiter(RateLimits.telegram())
-        return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=_is_group)
+        return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=is_group)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
@@ -315,7 +211,7 @@ class TelegramChannel:
 
     async def _connect(self) -> None:
         try:
-            with _map_errors("getMe"):
+            with map_errors("getMe"):
                 await self._bot.initialize()
         except ChannelError as exc:
             if exc.status == 401:
@@ -327,11 +223,11 @@ class TelegramChannel:
                 ) from None
             raise
         self._bot_id, self._username = self._bot.id, self._bot.username
-        with _map_errors("setMyCommands"):
+        with map_errors("setMyCommands"):
             await self._bot.set_my_commands(self._commands())
         if self._config.mode == "webhook":
             secret = self._config.webhook_secret
-            with _map_errors("setWebhook"):
+            with map_errors("setWebhook"):
                 await self._bot.set_webhook(
                     self._config.webhook_url,
                     secret_token=secret.get_secret_value() if secret else None,
@@ -339,7 +235,7 @@ class TelegramChannel:
                     drop_pending_updates=False,
                 )
         else:
-            with _map_errors("deleteWebhook"):  # getUpdates answers 409 while a webhook is set
+            with map_errors("deleteWebhook"):  # getUpdates answers 409 while a webhook is set
                 await self._bot.delete_webhook(drop_pending_updates=False)
 
     def _commands(self) -> list[BotCommand]:
@@ -407,7 +303,7 @@ class TelegramChannel:
                     offset=self._offset, timeout=self._config.poll_timeout, allowed_updates=ALLOWED_UPDATES
                 )
             except RetryAfter as exc:
-                await self._sleep(_seconds(exc))
+                await self._sleep(retry_seconds(exc))
                 continue
             except Conflict:
                 logger.warning("telegram %s: another instance is polling this token (409 Conflict); "
@@ -527,7 +423,7 @@ class TelegramChannel:
             )
             return None
         try:
-            with _map_errors("getFile"):
+            with map_errors("getFile"):
                 file = await doc.get_file()
                 data = bytes(await file.download_as_bytearray())
         except ChannelError as exc:
@@ -550,7 +446,7 @@ class TelegramChannel:
     async def _answer_callback(self, callback_id: str) -> None:
         # Always answered, or the user's client shows a spinner on the button.
         try:
-            with _map_errors("answerCallbackQuery"):
+            with map_errors("answerCallbackQuery"):
                 await self._bot.answer_callback_query(callback_id)
         except ChannelError as exc:
             logger.debug("telegram %s: callback query not answered (%s)", self.name, exc)

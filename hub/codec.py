@@ -16,6 +16,10 @@ from .messages import (
     Sender,
 )
 
+# One encoder reused: json.dumps with non-default separators builds a new one per call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
 
 def _conv(c: ConversationRef) -> list[Any]:
     return [c.channel, c.chat, c.thread]
@@ -49,11 +53,11 @@ def inbound_to_json(m: Inbound) -> str:
     if m.job is not None:
         j = m.job
         d["j"] = [j.job_id, j.action, j.due_at.isoformat(), j.late_seconds, j.missed, j.description]
-    return json.dumps(d, separators=(",", ":"))
+    return _dumps(d)
 
 
 def inbound_from_json(raw: str, *, row_id: int = 0) -> Inbound:
-    d = json.loads(raw)
+    d = _loads(raw)
     s = d["s"]
     job = None
     if "j" in d:
@@ -93,11 +97,11 @@ def outbound_to_json(m: Outbound) -> str:
         d["i"] = m.in_reply_to
     if m.format != "markdown":
         d["fmt"] = m.format
-    return json.dumps(d, separators=(",", ":"))
+    return _dumps(d)
 
 
 def outbound_from_json(raw: str) -> Outbound:
-    d = json.loads(raw)
+    d = _loads(raw)
     return Outbound(
         conversation=_conv_from(d["c"]),
         text=d["t"],

@@ -135,7 +135,8 @@ class Scheduler:
         self.config = config or SchedulerConfig()
         self._aps: AsyncIOScheduler | None = None
         self._armed: dict[str, _Armed] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._due: list[tuple[str, list[datetime]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._tables_ready = False
         self._tables_lock = asyncio.Lock()
         self.fired = 0
@@ -167,8 +168,8 @@ class Scheduler:
         if aps is None:
             return
         aps.shutdown(wait=False)
-        if self._tasks:  # fires in progress are short transactions: let them commit
-            await asyncio.wait(set(self._tasks), timeout=10)
+        if self._flusher is not None:  # fires in progress are short transactions: let them commit
+            await asyncio.wait({self._flusher}, timeout=10)
         self._armed.clear()
 
     async def __aenter__(self) -> Scheduler:
@@ -221,53 +222,78 @@ class Scheduler:
 
     # ----------------------------------------------------------------- firing
     def _on_due(self, job_id: str, run_times: list[datetime]) -> None:
-        task = asyncio.get_running_loop().create_task(self.fire(job_id, run_times), name=f"fire-{job_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._fire_done)
+        # Called inside APScheduler's _process_jobs: queue, and let one flusher write every
+        # fire that fell due meanwhile in a single transaction (a burst costs one commit).
+        self._due.append((job_id, run_times))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="scheduler-fire")
 
-    def _fire_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("firing a job failed; the timer will retry after a restart", exc_info=task.exception())
+    async def _flush(self) -> None:
+        while self._due:
+            batch, self._due = self._due, []
+            try:
+                await self._fire_batch(batch)
+            except Exception:
+                # Not committed: the rows still say "due", so the next start fires them (late).
+                log.exception("recording %d job fire(s) failed; they fire again after a restart", len(batch))
 
     async def fire(
         self, job_id: str, run_times: list[datetime], *, now: datetime | None = None
     ) -> Inbound | None:
-        """Fire ``job_id`` for the last of ``run_times`` (earlier ones were missed and coalesced).
+        """Fire ``job_id`` for the last of ``run_times`` now (tests, races); see ``_fire_batch``."""
+        return (await self._fire_batch([(job_id, run_times)], now=now))[0]
 
-        Returns the published inbound, or None if the job is gone or this due time already fired.
-        """
-        armed = self._armed.get(job_id)
-        if armed is None or not run_times:
-            return None
-        job, trigger = armed.job, armed.trigger
+    async def _fire_batch(
+        self, batch: list[tuple[str, list[datetime]]], *, now: datetime | None = None
+    ) -> list[Inbound | None]:
+        """Record and publish one fire per (job, due times): the last due time, earlier ones
+        coalesced. Returns each published inbound, or None (job gone, or that time already fired)."""
         now = now or utcnow()
-        due = run_times[-1].astimezone(UTC)
-        nxt = trigger.get_next_fire_time(run_times[-1], now)
-        req = sj.FireRequest(
-            job_id=job_id,
-            due_at=due,
-            next_run_at=nxt.astimezone(UTC) if nxt else None,
-            message_id=self.store.allocate_message_id(),
-            inbound=self._job_inbound(
-                job, due, _runs_between(trigger, job.next_run_at, run_times[-1]), now, nxt
-            ),
-        )
-        recorded = await self.store.run_write(lambda c: sj.record_fire(c, req))
-        if recorded is None:
-            self.duplicates += 1
-            current = await self.store.run_read(lambda c: sj.get_job(c, job_id))
+        reqs: list[sj.FireRequest | None] = []
+        for job_id, run_times in batch:
+            armed = self._armed.get(job_id)
+            if armed is None or not run_times:
+                reqs.append(None)
+                continue
+            job, trigger = armed.job, armed.trigger
+            due = run_times[-1].astimezone(UTC)
+            nxt = trigger.get_next_fire_time(run_times[-1], now)
+            runs = _runs_between(trigger, job.next_run_at, run_times[-1])
+            reqs.append(
+                sj.FireRequest(
+                    job_id=job_id,
+                    due_at=due,
+                    next_run_at=nxt.astimezone(UTC) if nxt else None,
+                    message_id=self.store.allocate_message_id(),
+                    inbound=self._job_inbound(job, due, runs, now, nxt),
+                )
+            )
+        todo = [r for r in reqs if r is not None]
+        recorded = await self.store.run_write(lambda c: sj.record_fires(c, todo)) if todo else {}
+        refused = [r.job_id for r in todo if r.message_id not in recorded]
+        if refused:
+            self.duplicates += len(refused)
+            await self._disarm_inactive(refused)
+        out: list[Inbound | None] = []
+        for req in reqs:
+            inbound = recorded.get(req.message_id) if req is not None else None
+            if req is not None and inbound is not None:
+                armed = self._armed.get(req.job_id)
+                if req.next_run_at is None:
+                    self._armed.pop(req.job_id, None)
+                elif armed is not None:
+                    armed.job = replace(armed.job, next_run_at=req.next_run_at)
+                self.fired += 1
+                await self.bus.publish("inbound", inbound)
+            out.append(inbound)
+        return out
+
+    async def _disarm_inactive(self, job_ids: list[str]) -> None:
+        """A refused fire may mean the job was cancelled elsewhere (CLI, another process)."""
+        for job_id in dict.fromkeys(job_ids):
+            current = await self.store.run_read(lambda c, j=job_id: sj.get_job(c, j))
             if current is None or not current.active:
                 self._disarm(job_id)
-            log.debug("job %s: due time %s already fired or job inactive", job_id, due.isoformat())
-            return None
-        if nxt is None:
-            self._armed.pop(job_id, None)
-        else:
-            armed.job = _replace_next(job, req.next_run_at)
-        self.fired += 1
-        await self.bus.publish("inbound", recorded)
-        return recorded
 
     def _job_inbound(
         self, job: Job, due: datetime, runs: int, now: datetime, nxt: datetime | None
@@ -467,10 +493,6 @@ def _runs_between(trigger: BaseTrigger, first: datetime | None, last: datetime, 
 
 def _new_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(6))
-
-
-def _replace_next(job: Job, nxt: datetime | None) -> Job:
-    return replace(job, next_run_at=nxt)
 
 
 def _parse_iso(text: str) -> datetime | None:

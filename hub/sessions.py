@@ -236,7 +236,6 @@ class SessionManager:
                 await self._reply(s, inbound, "Sorry — I could not process this message (it failed "
                                   f"{attempts} times). It has been set aside.", status="failed")
                 return
-            self.store.mark_processing(inbound.id)
         await self._ensure_loaded(s)
         if inbound.kind == "command" and inbound.command:
             await self._run_command(s, inbound)
@@ -270,6 +269,10 @@ class SessionManager:
     # ----------------------------------------------------------------- agent runs
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
         ctx = _RunContext(self, s, inbound)
+        # Runs that finish quickly go received → answered in one commit; a longer one is marked
+        # `processing` so operators can see it (restarts count attempts either way).
+        marker = (asyncio.get_running_loop().call_later(1.0, self.store.mark_processing, inbound.id)
+                  if inbound.id else None)
         async with self._slots:
             self.active_runs += 1
             s.runs += 1
@@ -279,6 +282,8 @@ class SessionManager:
             finally:
                 self.active_runs -= 1
         run, s.run = s.run, None
+        if marker is not None:
+            marker.cancel()
         if run.cancelled():
             if self._stopping:
                 return  # left `processing`: resumed on the next start

@@ -258,7 +258,7 @@ def parse_every(args: str, tz: str, now: datetime | None = None) -> tuple[Trigge
     now = now or datetime.now(UTC)
     text = args.strip()
     low = text.lower()
-    if low.startswith("cron:") or text[:1] in "\"'":
+    if low.startswith("cron:") or (text[:1] and text[:1] in "\"'"):
         body = text[5:].strip() if low.startswith("cron:") else text
         try:
             tokens = shlex.split(body)

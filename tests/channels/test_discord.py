@@ -365,6 +365,16 @@ async def test_op7_reconnect_resumes_without_loss(
     assert fake.identifies == 1
 
 
+async def test_op9_invalid_session_identifies_afresh(
+    fake: FakeDiscord, channel: DiscordChannel, inbox: RecordingInbox
+) -> None:
+    await fake.invalidate_session()
+    await until(lambda: fake.identifies == 2)
+    await fake.user_message(fake.general_id, fake.alice, "new session", mention=True)
+    await inbox.wait_for("new session")
+    assert fake.resumes == 0
+
+
 async def test_restart_reads_what_was_missed_while_down(fake: FakeDiscord, state: MemoryState) -> None:
     inbox = RecordingInbox()
     ch = DiscordChannel("discord", make_config(fake), ChannelContext(state=state))

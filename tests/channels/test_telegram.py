@@ -18,6 +18,9 @@ from hub.messages import Button, ConversationRef, Inbound, Outbound
 from hub.plugins import ChannelContext, CommandInfo
 from tests.fakes.telegram import FakeTelegram, parse_html
 
+# PTB's own RetryAfter constructor reads its deprecated int-valued ``retry_after`` (PTB 22.2+).
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
 ALICE = 1001
 GROUP = -100500
 SECRET = "s3cret_webhook-token"
@@ -168,7 +171,7 @@ async def test_group_messages_only_when_addressed(
     fake.inject_message(**g, text="/remind@autohands_bot 5m tea")
     items = await inbox.wait_for(2)
     assert [i.kind for i in items] == ["message", "command"]
-    assert items[0].text == "hey  what time is it".replace("  ", " ") or items[0].text.startswith("hey")
+    assert items[0].text == "hey what time is it"
     assert items[0].mentioned and not items[0].direct
     assert items[1].command == "remind" and items[1].text == "5m tea"
 
@@ -192,6 +195,19 @@ async def test_forum_topic_becomes_thread(fake: FakeTelegram, inbox: RecordingIn
     assert inbound.conversation.thread == "77"
     await channel.send(Outbound(conversation=inbound.conversation, text="hi", final=True))
     assert fake.messages(GROUP)[0].thread_id == 77
+
+
+async def test_group_policy_all_and_admin_flag(fake: FakeTelegram, inbox: RecordingInbox) -> None:
+    ch, _ = make_channel(fake, group_policy="commands", chat_policies={str(GROUP): "all"},
+                         admins=["@Alice"], allow_users=[])
+    await ch.start(inbox)
+    try:
+        fake.inject_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup", text="no mention needed")
+        [inbound] = await inbox.wait_for(1)
+    finally:
+        await ch.stop()
+    assert inbound.text == "no mention needed" and not inbound.mentioned
+    assert inbound.sender.is_admin
 
 
 # ---------------------------------------------------------------------------- delivery

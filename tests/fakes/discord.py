@@ -488,6 +488,14 @@ class FakeDiscord:
         if self._session and self._session.conn:
             await self._session.conn.send({"op": 7, "d": None, "s": None, "t": None})
 
+    async def invalidate_session(self) -> None:
+        """Op 9 with ``d=false``: the session is gone; the client must IDENTIFY afresh."""
+        session = self._session
+        if session and session.conn:
+            session.valid = False
+            self._session = None
+            await session.conn.send({"op": 9, "d": False, "s": None, "t": None})
+
     async def close_connection(self, code: int = 4000) -> None:
         """Drop the socket; the session stays resumable."""
         if self._session and self._session.conn:

@@ -40,6 +40,8 @@ class RecordingChannel:
         self.inbox = None
 
     async def send(self, msg: Outbound) -> Delivery:
+        if msg.typing or not msg.final:
+            return Delivery()  # typing indicators and stream previews are not answers
         self.sent.append(msg)
         self._changed.set()
         return Delivery(platform_ids=(f"m{next(self._ids)}",))
@@ -47,19 +49,21 @@ class RecordingChannel:
     def texts(self, conv: ConversationRef | None = None) -> list[str]:
         return [o.text for o in self.sent if conv is None or o.conversation == conv]
 
-    async def wait_for(self, pred: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, pred: Callable[[], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
             while not pred():
                 self._changed.clear()
                 await self._changed.wait()
 
 
 def settings(tmp: Path, **scheduler: Any) -> Settings:
-    return Settings.model_validate({
-        "hub": {"data_dir": str(tmp / "data")},
-        "server": {"enabled": False},
-        "scheduler": {"min_interval_seconds": 0.1, **scheduler},
-    })
+    return Settings.model_validate(
+        {
+            "hub": {"data_dir": str(tmp / "data")},
+            "server": {"enabled": False},
+            "scheduler": {"min_interval_seconds": 0.1, **scheduler},
+        }
+    )
 
 
 def make_hub(tmp: Path, channel: RecordingChannel, *, agent: Agent | None = None, **scheduler: Any) -> Hub:
@@ -69,14 +73,30 @@ def make_hub(tmp: Path, channel: RecordingChannel, *, agent: Agent | None = None
 _seq = itertools.count(1)
 
 
-async def command(hub: Hub, name: str, args: str = "", *, sender: Sender = ALICE,
-                  conv: ConversationRef = CONV) -> None:
-    await hub.inbox(Inbound(kind="command", command=name, text=args, conversation=conv, sender=sender,
-                            platform_id=f"cmd-{next(_seq)}"))
+async def command(
+    hub: Hub, name: str, args: str = "", *, sender: Sender = ALICE, conv: ConversationRef = CONV
+) -> None:
+    await hub.inbox(
+        Inbound(
+            kind="command",
+            command=name,
+            text=args,
+            conversation=conv,
+            sender=sender,
+            platform_id=f"cmd-{next(_seq)}",
+        )
+    )
 
 
-async def ask(hub: Hub, channel: RecordingChannel, name: str, args: str = "", *, sender: Sender = ALICE,
-              conv: ConversationRef = CONV) -> str:
+async def ask(
+    hub: Hub,
+    channel: RecordingChannel,
+    name: str,
+    args: str = "",
+    *,
+    sender: Sender = ALICE,
+    conv: ConversationRef = CONV,
+) -> str:
     """Send a command and return the reply text."""
     before = len(channel.sent)
     await command(hub, name, args, sender=sender, conv=conv)

@@ -44,7 +44,7 @@ async def test_one_shot_reminder_arrives_in_origin_thread(tmp_path: Path) -> Non
         reply = await ask(hub, ch, "remind", "in 1s to stretch your legs", conv=THREAD)
         assert reply.startswith("OK — next ") and "stretch your legs" in reply
         jid = job_id_of(reply)
-        await ch.wait_for(lambda: "stretch your legs" in ch.texts(THREAD), timeout=4)
+        await ch.wait_for(lambda: "stretch your legs" in ch.texts(THREAD), within=4)
         out = ch.sent[-1]
         assert out.conversation == THREAD and out.text == "stretch your legs"
         job = await hub.scheduler.get(jid)
@@ -58,7 +58,7 @@ async def test_recurring_job_fires_repeatedly_then_cancelled(tmp_path: Path) -> 
         reply = await ask(hub, ch, "every", "0.3s tick")
         assert "every 0.3 seconds" in reply
         jid = job_id_of(reply)
-        await ch.wait_for(lambda: ch.texts().count("tick") >= 3, timeout=4)
+        await ch.wait_for(lambda: ch.texts().count("tick") >= 3, within=4)
         assert (await ask(hub, ch, "cancel", jid)).startswith(f"Cancelled job {jid}")
         count = ch.texts().count("tick")
         await asyncio.sleep(0.8)  # would have fired twice more
@@ -121,7 +121,7 @@ async def test_job_survives_restart_and_fires_exactly_once(tmp_path: Path) -> No
         jid = job_id_of(await ask(hub, ch1, "remind", "in 2s after the restart"))
     ch2 = RecordingChannel()
     async with make_hub(tmp_path, ch2) as hub:
-        await ch2.wait_for(lambda: "after the restart" in ch2.texts(), timeout=5)
+        await ch2.wait_for(lambda: "after the restart" in ch2.texts(), within=5)
         await asyncio.sleep(0.3)
         assert ch2.texts().count("after the restart") == 1
         assert await hub.store.run_read(lambda c: sj.count_fires(c, jid)) == 1
@@ -136,16 +136,21 @@ async def _seed(tmp_path: Path, spec: TriggerSpec, *, created: datetime, text: s
     """Store a job while no hub runs (as if created before the hub went down)."""
     async with Store(settings(tmp_path).store_url) as store:
         scheduler = Scheduler(store, Bus(), SchedulerConfig(min_interval_seconds=0))
-        job = await scheduler.create(conversation=CONV, creator=ALICE, trigger=spec, text=text,
-                                     timezone="Europe/Berlin", now=created)
+        job = await scheduler.create(
+            conversation=CONV, creator=ALICE, trigger=spec, text=text, timezone="Europe/Berlin", now=created
+        )
         return job.id
 
 
 async def test_missed_one_shot_inside_grace_fires_late_once(tmp_path: Path) -> None:
     now = utcnow()
     due = now - timedelta(minutes=5)
-    jid = await _seed(tmp_path, TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
-                      created=now - timedelta(hours=1), text="call Ana")
+    jid = await _seed(
+        tmp_path,
+        TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
+        created=now - timedelta(hours=1),
+        text="call Ana",
+    )
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch, grace_seconds=3600) as hub:
         await ch.wait_for(lambda: len(ch.sent) >= 1)
@@ -158,15 +163,20 @@ async def test_missed_one_shot_inside_grace_fires_late_once(tmp_path: Path) -> N
 async def test_missed_one_shot_beyond_grace_says_missed(tmp_path: Path) -> None:
     now = utcnow()
     due = now - timedelta(hours=3)
-    await _seed(tmp_path, TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
-                created=now - timedelta(hours=4), text="call Ana")
+    await _seed(
+        tmp_path,
+        TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
+        created=now - timedelta(hours=4),
+        text="call Ana",
+    )
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch, grace_seconds=3600) as hub:
         await ch.wait_for(lambda: len(ch.sent) >= 1)
         text = ch.sent[0].text
         assert text.startswith("⏰ Missed: “call Ana” was due ") and "beyond the 60 min grace period" in text
-        rows = await hub.store.run_read(lambda c: c.exec_driver_sql(
-            "select payload from messages where kind = 'job'").all())
+        rows = await hub.store.run_read(
+            lambda c: c.exec_driver_sql("select payload from messages where kind = 'job'").all()
+        )
         assert len(rows) == 1 and '"send",' in rows[0][0] and "true" in rows[0][0]  # JobInfo.missed
 
 
@@ -194,7 +204,7 @@ async def test_two_timers_for_the_same_due_time_deliver_once(tmp_path: Path) -> 
         twin = Scheduler(hub.store, hub.bus, hub.scheduler.config)
         await twin.start()
         try:
-            await ch.wait_for(lambda: "only once please" in ch.texts(), timeout=4)
+            await ch.wait_for(lambda: "only once please" in ch.texts(), within=4)
             await asyncio.sleep(0.5)
         finally:
             await twin.stop()
@@ -210,18 +220,20 @@ async def test_two_timers_for_the_same_due_time_deliver_once(tmp_path: Path) -> 
 async def test_fire_committed_but_not_published_is_delivered_after_restart(tmp_path: Path) -> None:
     now = utcnow()
     due = now - timedelta(seconds=1)
-    jid = await _seed(tmp_path, TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
-                      created=now - timedelta(minutes=1), text="killed mid-fire")
+    jid = await _seed(
+        tmp_path,
+        TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
+        created=now - timedelta(minutes=1),
+        text="killed mid-fire",
+    )
     # The hub "dies" right after the fire's transaction: committed, never published.
     async with Store(settings(tmp_path).store_url) as store:
-        scheduler = Scheduler(store, Bus(), SchedulerConfig())
-        await scheduler.start()
-        try:
+        bus = Bus()  # nobody consumes it: the session manager "died" with the process
+        published = bus.subscribe("inbound")
+        async with Scheduler(store, bus, SchedulerConfig()) as scheduler:
             async with asyncio.timeout(3):
-                while scheduler.fired == 0:
-                    await asyncio.sleep(0.02)
-        finally:
-            await scheduler.stop()
+                fired = await anext(published)
+        assert fired.job is not None and fired.job.job_id == jid and scheduler.fired == 1
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
         await ch.wait_for(lambda: "killed mid-fire" in ch.texts())
@@ -235,7 +247,7 @@ async def test_agent_action_runs_the_agent_with_the_prompt(tmp_path: Path) -> No
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
         await ask(hub, ch, "remind", "in 1s agent: summarise the thread", conv=THREAD)
-        await ch.wait_for(lambda: "echo: summarise the thread" in ch.texts(THREAD), timeout=4)
+        await ch.wait_for(lambda: "echo: summarise the thread" in ch.texts(THREAD), within=4)
 
 
 async def test_config_is_validated_with_key_names(tmp_path: Path) -> None:
@@ -247,7 +259,9 @@ async def test_config_is_validated_with_key_names(tmp_path: Path) -> None:
             pass
 
 
-async def test_cli_lists_and_cancels_beside_a_running_hub(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_cli_lists_and_cancels_beside_a_running_hub(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
         jid = job_id_of(await ask(hub, ch, "every", "0.3s cli tick"))
