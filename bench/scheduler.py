@@ -11,31 +11,28 @@ handed to the channel (session manager + outbox). The last line of output is one
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sqlalchemy import insert
 
-from sqlalchemy import insert  # noqa: E402
-
-from hub import store_jobs as sj  # noqa: E402
-from hub.app import Hub  # noqa: E402
-from hub.bus import Bus  # noqa: E402
-from hub.config import Settings  # noqa: E402
-from hub.default_agent import EchoAgent  # noqa: E402
-from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender, utcnow  # noqa: E402
-from hub.plugins import Capabilities, Inbox  # noqa: E402
-from hub.scheduler import Scheduler, SchedulerConfig  # noqa: E402
-from hub.store import Store  # noqa: E402
-from hub.timeparse import TriggerSpec, cron_spec, interval_spec  # noqa: E402
+from hub import store_jobs as sj
+from hub.app import Hub
+from hub.bus import Bus
+from hub.config import Settings
+from hub.default_agent import EchoAgent
+from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender, utcnow
+from hub.plugins import Capabilities, Inbox
+from hub.scheduler import Scheduler, SchedulerConfig
+from hub.store import Store
+from hub.timeparse import TriggerSpec, cron_spec, interval_spec
 
 
 class _Channel:

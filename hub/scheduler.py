@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,11 +38,14 @@ from . import store_jobs as sj
 from .bus import Bus
 from .config import validate_section
 from .messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
+from .scheduler_commands import cli_jobs
 from .store_jobs import Job
 from .timeparse import (
     ScheduleError,
     TriggerSpec,
     build_trigger,
+    human_duration,
+    local_time,
     min_gap_seconds,
     parse_at,
     parse_every,
@@ -64,12 +68,12 @@ class SchedulerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: bool = True
     default_timezone: str = "UTC"
-    grace_seconds: float = Field(3600, ge=0)
+    grace_seconds: float = Field(default=3600, ge=0)
     """A run this late (hub down) still fires, noting the delay; later, the user is told it was missed."""
-    late_note_seconds: float = Field(60, ge=0)
+    late_note_seconds: float = Field(default=60, ge=0)
     """Runs later than this say how late they are."""
-    max_jobs_per_user: int = Field(50, ge=1)
-    min_interval_seconds: float = Field(60, ge=0)
+    max_jobs_per_user: int = Field(default=50, ge=1)
+    min_interval_seconds: float = Field(default=60, ge=0)
     admins: tuple[str, ...] = ()
     """User ids that may cancel anyone's job (besides senders the channel marks admin)."""
 
@@ -87,7 +91,7 @@ def _due(job_id: str) -> None:
     """Target of every APScheduler job; never called (``_FireExecutor`` receives the run times)."""
 
 
-class _FireExecutor(BaseExecutor):  # type: ignore[misc]
+class _FireExecutor(BaseExecutor):
     """Hands (job id, due times) to the scheduler instead of running the job function."""
 
     def __init__(self, on_due: Callable[[str, list[datetime]], None]) -> None:
@@ -102,28 +106,17 @@ class _FireExecutor(BaseExecutor):  # type: ignore[misc]
         self._on_due(job.id, list(run_times))
 
 
+class _QuietInfo(logging.LoggerAdapter):
+    """APScheduler logs every job it adds or removes at INFO (10,000 lines at start): DEBUG here."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
 @dataclass(slots=True)
 class _Armed:
     job: Job
     trigger: BaseTrigger
-
-
-def local_time(dt: datetime, tz: str) -> str:
-    """``Sat 21 Nov 09:40 CET`` (with the year when it is not this year)."""
-    local = dt.astimezone(zone(tz))
-    fmt = "%a %d %b %H:%M %Z" if local.year == datetime.now(local.tzinfo).year else "%a %d %b %Y %H:%M %Z"
-    return local.strftime(fmt)
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 class Scheduler:
@@ -153,12 +146,15 @@ class Scheduler:
         active = await self.store.run_read(lambda c: sj.list_jobs(c))
         aps = AsyncIOScheduler(
             timezone=UTC,
+            logger=_QuietInfo(logging.getLogger(f"{__name__}.timer"), {}),
             executors={"default": _FireExecutor(self._on_due)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
         self._aps = aps
-        for job in active:
+        for i, job in enumerate(active):
             self._arm(job)  # before aps.start(): queued, added in one pass at start
+            if i % 1000 == 999:
+                await asyncio.sleep(0)  # 10,000 jobs take ~1 s to arm: let channels breathe
         aps.start()
         log.info("scheduler started with %d active job(s)", len(active))
         return len(active)
@@ -202,7 +198,7 @@ class Scheduler:
         self._armed[job.id] = _Armed(job, trigger)
         if self._aps is not None:
             # next_run_time from the database: a due time missed while the hub was down is in
-            # the past, so APScheduler submits it at once with every missed time (coalesced).
+            # the past, so APScheduler submits it at once, missed runs coalesced into the last.
             self._aps.add_job(
                 _due,
                 trigger=trigger,
@@ -217,7 +213,7 @@ class Scheduler:
     def _disarm(self, job_id: str) -> None:
         self._armed.pop(job_id, None)
         if self._aps is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(JobLookupError):  # a date job removes itself once submitted
                 self._aps.remove_job(job_id)
 
     # ----------------------------------------------------------------- firing
@@ -440,13 +436,13 @@ class Scheduler:
     ) -> list[Job]:
         await self._ensure_tables()
         key = conversation.key if conversation else None
-        return await self.store.run_read(  # type: ignore[no-any-return]
+        return await self.store.run_read(
             lambda c: sj.list_jobs(c, conversation_key=key, active_only=active_only)
         )
 
     async def get(self, job_id: str) -> Job | None:
         await self._ensure_tables()
-        return await self.store.run_read(lambda c: sj.get_job(c, job_id))  # type: ignore[no-any-return]
+        return await self.store.run_read(lambda c: sj.get_job(c, job_id))
 
     async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None) -> Job:
         """Cancel a job: only its creator (same channel and user id) or an admin may."""
@@ -513,40 +509,3 @@ def build_scheduler(hub: Any) -> Scheduler | None:
     scheduler = Scheduler(hub.store, hub.bus, config)
     scheduler.register_commands(hub.commands)
     return scheduler
-
-
-async def cli_jobs(settings: Any, args: Any) -> int:
-    """``autohands jobs list|cancel <id>``; works beside a running hub (the database decides)."""
-    from .errors import StoreError
-    from .store import Store
-
-    config = validate_section(SchedulerConfig, settings.scheduler, "scheduler")
-    # No hub lock: reads are safe beside a running hub (WAL), and a cancel is honoured by it
-    # because every fire re-checks the job's row in its own transaction.
-    store = Store(settings.store_url, synchronous=settings.store.synchronous, lock=False)
-    try:
-        async with store:
-            scheduler = Scheduler(store, Bus(), config)
-            if args.jobs_command == "cancel":
-                try:
-                    job = await scheduler.cancel(
-                        args.job_id, Sender(id="cli", name="operator", is_admin=True)
-                    )
-                except ScheduleError as exc:
-                    print(f"autohands: error: {exc}")
-                    return 1
-                print(f"cancelled job {job.id}: {job.description}")
-                return 0
-            jobs = await scheduler.list_jobs()
-            if not jobs:
-                print("no active jobs")
-            for j in jobs:
-                nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
-                print(
-                    f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
-                    f"by {j.creator.name or j.creator.id}: {j.description}"
-                )
-            return 0
-    except StoreError as exc:
-        print(f"autohands: error: {exc}")
-        return 1

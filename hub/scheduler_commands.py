@@ -1,4 +1,4 @@
-"""The scheduler's slash commands; they work without any model.
+"""The scheduler's slash commands (they work without any model) and ``autohands jobs``.
 
     /remind <when> <what>     /every <schedule> <what>     /jobs     /cancel <id>     /tz [zone]
 
@@ -8,7 +8,8 @@ sending the text as is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import sys
+from typing import TYPE_CHECKING, Any, Literal
 
 from .commands import Command, CommandCall
 from .timeparse import (
@@ -16,6 +17,7 @@ from .timeparse import (
     WHEN_EXAMPLES,
     ScheduleError,
     TriggerSpec,
+    local_time,
     parse_every,
     parse_when,
     zone,
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
 
 
 def scheduler_commands(scheduler: Scheduler) -> list[Command]:
-    from .scheduler import local_time
-
     def tz_of(call: CommandCall) -> str:
         return call.session.settings.get("tz") or scheduler.config.default_timezone
 
@@ -133,3 +133,44 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
             name="tz", description="show or set this conversation's time zone", handler=tz, usage="[zone]"
         ),
     ]
+
+
+async def cli_jobs(settings: Any, args: Any) -> int:
+    """``autohands jobs list|cancel <id>``; works beside a running hub (the database decides)."""
+    from .bus import Bus
+    from .config import validate_section
+    from .errors import StoreError
+    from .messages import Sender
+    from .scheduler import Scheduler, SchedulerConfig
+    from .store import Store
+
+    config = validate_section(SchedulerConfig, settings.scheduler, "scheduler")
+    # No hub lock: reads are safe beside a running hub (WAL), and a cancel is honoured by it
+    # because every fire re-checks the job's row in its own transaction.
+    store = Store(settings.store_url, synchronous=settings.store.synchronous, lock=False)
+    try:
+        async with store:
+            scheduler = Scheduler(store, Bus(), config)
+            if args.jobs_command == "cancel":
+                try:
+                    job = await scheduler.cancel(
+                        args.job_id, Sender(id="cli", name="operator", is_admin=True)
+                    )
+                except ScheduleError as exc:
+                    print(f"autohands: error: {exc}", file=sys.stderr)
+                    return 1
+                print(f"cancelled job {job.id}: {job.description}")
+                return 0
+            jobs = await scheduler.list_jobs()
+            if not jobs:
+                print("no active jobs")
+            for j in jobs:
+                nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
+                print(
+                    f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
+                    f"by {j.creator.name or j.creator.id}: {j.description}"
+                )
+            return 0
+    except StoreError as exc:
+        print(f"autohands: error: {exc}", file=sys.stderr)
+        return 1

@@ -314,3 +314,22 @@ def min_gap_seconds(trigger: BaseTrigger, now: datetime, samples: int = 8) -> fl
         prev = nxt
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     return min(gaps) if gaps else float("inf")
+
+
+# ---------------------------------------------------------------------------- display
+def local_time(dt: datetime, tz: str) -> str:
+    """``Sat 21 Nov 09:40 CET`` (with the year when it is not this year)."""
+    local = dt.astimezone(zone(tz))
+    fmt = "%a %d %b %H:%M %Z" if local.year == datetime.now(local.tzinfo).year else "%a %d %b %Y %H:%M %Z"
+    return local.strftime(fmt)
+
+
+def human_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from hub.errors import ToolFailed
-from hub.scheduler import Job, Scheduler, local_time
-from hub.timeparse import ScheduleError, zone
+from hub.scheduler import Job, Scheduler
+from hub.timeparse import ScheduleError, local_time, zone
 
 from .base import Risk, Tool, ToolContext
 from .decorator import tool

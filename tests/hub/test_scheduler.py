@@ -62,7 +62,8 @@ async def test_recurring_job_fires_repeatedly_then_cancelled(tmp_path: Path) -> 
         assert (await ask(hub, ch, "cancel", jid)).startswith(f"Cancelled job {jid}")
         count = ch.texts().count("tick")
         await asyncio.sleep(0.8)  # would have fired twice more
-        assert ch.texts().count("tick") == count
+        # at most a fire committed just before the cancel is still on its way; none after it
+        assert ch.texts().count("tick") <= count + 1
         assert hub.scheduler._aps.get_job(jid) is None
 
 
@@ -276,7 +277,7 @@ async def test_cli_lists_and_cancels_beside_a_running_hub(
         assert ch.texts().count("cli tick") <= count + 1
         assert hub.scheduler._aps.get_job(jid) is None
         assert await cli_jobs(s, Namespace(jobs_command="cancel", job_id="nosuch")) == 1
-        assert "no active job" in capsys.readouterr().out
+        assert "no active job" in capsys.readouterr().err
 
 
 async def test_lifecycle_misuse(tmp_path: Path) -> None:
