@@ -161,7 +161,7 @@ class ToolExecutor:
                 Button(id=f"approve:{approval_id}", label="Approve", style="primary"),
                 Button(id=f"deny:{approval_id}", label="Deny", style="danger"),
             ),
-            reply_to=ctx.inbound.platform_id or None,
+            reply_to=ctx.inbound.reply_to,
             in_reply_to=ctx.inbound.id,
             format="plain",
         )

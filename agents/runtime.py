@@ -164,7 +164,7 @@ class _Run:
             text=text,
             final=final,
             stream=stream,
-            reply_to=inbound.platform_id or None,
+            reply_to=inbound.reply_to,
             in_reply_to=inbound.id,
         )
 
@@ -362,7 +362,7 @@ class UnconfiguredAgent:
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
         yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT,
-                       reply_to=inbound.platform_id or None, in_reply_to=inbound.id)
+                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
 
     async def aclose(self) -> None:
         return None
@@ -434,13 +434,16 @@ def resolve_provider_settings(
     return None, section
 
 
-def builtin_tools(tools_config: Any) -> list[Any]:
-    try:
-        from .tools.builtin import builtin_tools as make
-    except ImportError:
-        log.warning("agents.tools.builtin is not available; the agent runs without tools")
-        return []
-    return list(make(tools_config))
+def agent_tools(tools_config: Any, services: AgentServices) -> list[Any]:
+    """The built-in tools the config enables, plus ``schedule`` when the hub has a scheduler."""
+    from .tools.builtin import builtin_tools
+
+    tools = list(builtin_tools(tools_config))
+    if services.scheduler is not None and "schedule" in tools_config.enabled:
+        from .tools.schedule import schedule_tools
+
+        tools.extend(schedule_tools())
+    return tools
 
 
 def build_agent(
@@ -468,7 +471,7 @@ def build_agent(
     workspace = tools_config.workspace_for(Path(services.data_dir))
     workspace.mkdir(parents=True, exist_ok=True)
     registry = ToolRegistry()
-    registry.extend(builtin_tools(tools_config))
+    registry.extend(agent_tools(tools_config, services))
     if tools_config.approve_medium and not config.approve_medium:
         config = config.model_copy(update={"approve_medium": True})
     AgentCommands(

@@ -69,7 +69,7 @@ async def run_once(*, persist: bool, messages: int, conversations: int, senders:
                 n = k * per_sender + j
                 pid = f"m{n}"
                 ch.started_at[pid] = time.perf_counter()
-                await inbox(Inbound(kind="message", sender=Sender(id="u"), text="hi", platform_id=pid,
+                await inbox(Inbound(kind="message", sender=Sender(id="u"), text="hi", platform_id=pid, reply_to=pid,
                                     conversation=ConversationRef(channel="bench", chat=f"c{n % conversations}")))
 
         t0 = time.perf_counter()
@@ -95,7 +95,7 @@ async def distinct_conversations(n: int, data_dir: Path) -> dict[str, float]:
         async def one(i: int) -> None:
             async with sem:
                 ch.started_at[f"d{i}"] = time.perf_counter()
-                await inbox(Inbound(kind="message", sender=Sender(id=f"u{i}"), text="hi", platform_id=f"d{i}",
+                await inbox(Inbound(kind="message", sender=Sender(id=f"u{i}"), text="hi", platform_id=f"d{i}", reply_to=f"d{i}",
                                     conversation=ConversationRef(channel="bench", chat=f"dc{i}")))
 
         t0 = time.perf_counter()

@@ -111,7 +111,7 @@ class TerminalChannel:
             inbound = Inbound(
                 kind="command" if cmd else "message", conversation=self.conversation, sender=sender,
                 text=cmd[1] if cmd else text, command=cmd[0] if cmd else None,
-                platform_id=platform_id, direct=True, mentioned=True,
+                platform_id=platform_id, reply_to=platform_id, direct=True, mentioned=True,
             )
             self._awaiting.add(platform_id)
             self._idle.clear()

@@ -99,6 +99,9 @@ class Hub:
         # 2. the scheduler and the agent (both register commands; the agent's tools use the scheduler)
         self.scheduler = await self._build_scheduler(stack)
         self.agent = self._agent_override or self._build_agent()
+        closer = getattr(self.agent, "aclose", None)
+        if closer is not None:
+            stack.push_async_callback(closer)  # closes the model SDK clients
 
         # 3. channels are built (routes registered) before anything is published to them
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
@@ -128,6 +131,7 @@ class Hub:
             self._started_channels.add(name)
             stack.push_async_callback(self._stop_channel, name, channel)
             log.info("channel %s started", name)
+        self.outbox.open()
         if self.scheduler is not None and hasattr(self.scheduler, "start"):
             await self.scheduler.start()
             stack.push_async_callback(self.scheduler.stop)

@@ -132,9 +132,12 @@ def check_config(settings: Settings) -> list[str]:
 
         runtime = str(settings.agent.get("runtime", "llm"))
         factory = load_entry_point("autohands.agents", runtime)
-        factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
-                              providers_config=settings.providers, tools_config=settings.tools,
-                              commands=CommandRegistry(), data_dir=settings.data_dir))
+        agent = factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
+                                      providers_config=settings.providers, tools_config=settings.tools,
+                                      commands=CommandRegistry(), data_dir=settings.data_dir))
+        closer = getattr(agent, "aclose", None)
+        if closer is not None:
+            asyncio.run(closer())
     except (ConfigError, PluginError) as exc:
         problems.append(str(exc))
     return problems

@@ -20,7 +20,7 @@ class NoProviderAgent:
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
         yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT, format="plain",
-                       reply_to=inbound.platform_id or None, in_reply_to=inbound.id)
+                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
 
 
 class EchoAgent:
@@ -34,7 +34,7 @@ class EchoAgent:
         if self.delay:
             await asyncio.sleep(self.delay)
         yield Outbound(conversation=ctx.conversation, text=f"echo: {inbound.text}", format="plain",
-                       reply_to=inbound.platform_id or None, in_reply_to=inbound.id)
+                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
 
 
 def build_no_provider(services: object) -> NoProviderAgent:

@@ -117,7 +117,8 @@ class Inbound:
     direct: bool = False
     """A one-to-one chat with the bot."""
     reply_to: str | None = None
-    """Platform id of the message this one answers, if any."""
+    """Platform message id an answer should reply to / thread under: the user's own message
+    (``None`` where there is none, e.g. a scheduled job). Copied into ``Outbound.reply_to``."""
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     id: int = 0

@@ -49,6 +49,7 @@ class OutboxDispatcher:
         self._sub: Subscription[Outbound] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._stopping = False
+        self._open = asyncio.Event()
         self.sent = 0
         self.failed = 0
 
@@ -57,6 +58,10 @@ class OutboxDispatcher:
             raise RuntimeError("OutboxDispatcher already started")
         self._sub = self.bus.subscribe("outbound")
         self._consumer = asyncio.create_task(self._consume(), name="outbox-consume")
+
+    def open(self) -> None:
+        """Start delivering: called once the channels have started (before that, sends queue)."""
+        self._open.set()
 
     async def resume(self) -> int:
         """Queue outbounds that were recorded but never confirmed sent."""
@@ -108,6 +113,7 @@ class OutboxDispatcher:
 
     async def _drain(self, key: str, lane: _Lane) -> None:
         try:
+            await self._open.wait()
             while lane.queue and not self._stopping:
                 out = lane.queue[0]
                 if not out.final or out.typing:
@@ -165,5 +171,8 @@ class OutboxDispatcher:
                 await self.store.mark_failed(out.id, f"{exc.__class__.__name__}: {exc}")  # type: ignore[misc]
                 return
             self.sent += 1
-            await self.store.mark_sent(out.id, delivery.platform_ids)  # type: ignore[misc]
+            try:
+                await self.store.mark_sent(out.id, delivery.platform_ids)  # type: ignore[misc]
+            except Exception:  # delivered: a failed mark only means a possible re-send later
+                log.exception("outbound %s was sent but could not be marked sent", out.id)
             return

@@ -250,7 +250,7 @@ class SessionManager:
         return Outbound(
             conversation=s.conversation,
             text=text,
-            reply_to=inbound.platform_id if inbound and inbound.kind != "job" else None,
+            reply_to=inbound.reply_to if inbound else None,
             in_reply_to=inbound.id if inbound else 0,
             **kw,  # type: ignore[arg-type]
         )

@@ -27,7 +27,9 @@ def builtin_tools(config: ToolsConfig) -> list[Tool]:
     """The enabled categories' tools, configured (risk, timeouts) from ``config``."""
     tools: list[Tool] = []
     for category in dict.fromkeys(config.enabled):
-        tools.extend(_FACTORIES[category](config))
+        factory = _FACTORIES.get(category)
+        if factory is not None:  # "schedule" needs the hub's scheduler: added by the runtime
+            tools.extend(factory(config))
     return tools
 
 

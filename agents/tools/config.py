@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validato
 
 from .base import Risk
 
-Category = Literal["file", "shell", "web", "search", "math", "time"]
-ALL_CATEGORIES: tuple[Category, ...] = ("file", "shell", "web", "search", "math", "time")
+Category = Literal["file", "shell", "web", "search", "math", "time", "schedule"]
+ALL_CATEGORIES: tuple[Category, ...] = ("file", "shell", "web", "search", "math", "time", "schedule")
 
 # Read-only inspection commands only. Deliberately absent, because each can run arbitrary code
 # or write files and so would make the allowlist meaningless: sh/bash, python3, env, xargs,

@@ -57,7 +57,8 @@ class RecordingChannel:
             kind=kind,  # type: ignore[arg-type]
             conversation=ConversationRef(channel=self.name, chat=chat),
             sender=Sender(id=user, is_admin=admin), text=text, command=command, button=button,
-            platform_id=pid or f"{self.name}-{self._n}", direct=True))
+            platform_id=pid or f"{self.name}-{self._n}", reply_to=pid or f"{self.name}-{self._n}",
+            direct=True))
 
     async def wait_sent(self, n: int, timeout: float = 5.0) -> list[Outbound]:
         async with asyncio.timeout(timeout):
@@ -80,7 +81,7 @@ class FuncAgent:
 
 
 def reply(ctx: RunContext, text: str, **kw: Any) -> Outbound:
-    return Outbound(conversation=ctx.conversation, text=text, reply_to=ctx.inbound.platform_id,
+    return Outbound(conversation=ctx.conversation, text=text, reply_to=ctx.inbound.reply_to,
                     in_reply_to=ctx.inbound.id, **kw)
 
 

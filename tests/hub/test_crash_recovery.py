@@ -70,7 +70,13 @@ async def test_sigkill_mid_stream_every_inbound_answered_exactly_once(tmp_path: 
             await _kill(proc)
             proc = await _start_hub(cfg)
         await feeder
-        await platform.wait_for(lambda: len(platform.replies_by_update()) >= total, timeout=60)
+        try:
+            await platform.wait_for(lambda: len(platform.replies_by_update()) >= total, timeout=60)
+        except TimeoutError:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = await proc.communicate()
+            missing = sorted(set(map(str, range(1, total + 1))) - set(platform.replies_by_update()), key=int)
+            raise AssertionError(f"unanswered: {missing[:20]}; hub stderr: {err.decode()[-3000:]}") from None
 
         # A second hub on the same database refuses to start, with one clear line.
         second = await _start_hub(cfg)

@@ -197,3 +197,24 @@ async def test_unknown_command_and_help(make_hub):
         await ch.wait_sent(2)
     assert "Unknown command /nope" in ch.texts()[0]
     assert "/stop" in ch.texts()[1]
+
+
+async def test_outbounds_left_pending_by_a_crash_are_sent_only_after_channels_start(make_hub, hub_settings):
+    """Regression: resumed outbox rows were sent before the channel had started."""
+    from hub.app import Hub
+    from hub.messages import ConversationRef
+    from hub.store import Store
+
+    settings = hub_settings()
+    async with Store(settings.store_url) as store:
+        await store.record_outbound(Outbound(conversation=ConversationRef(channel="rec", chat="c1"), text="left"))
+
+    class StrictChannel(RecordingChannel):
+        async def send(self, msg: Outbound):  # type: ignore[override]
+            assert self.started, "send before start"
+            return await super().send(msg)
+
+    ch = StrictChannel()
+    async with Hub(settings, channels={"rec": ch}):
+        await ch.wait_sent(1)
+    assert ch.texts() == ["left"]
