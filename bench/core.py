@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import current_rss_mb, emit, latency_figures, peak_rss_mb  # noqa: E402
-from hub.app import Hub  # noqa: E402
-from hub.config import load_settings  # noqa: E402
-from hub.default_agent import EchoAgent  # noqa: E402
-from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender  # noqa: E402
-from hub.plugins import Capabilities, Inbox  # noqa: E402
+from bench._common import current_rss_mb, emit, latency_figures, peak_rss_mb
+from hub.app import Hub
+from hub.config import load_settings
+from hub.default_agent import EchoAgent
+from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
+from hub.plugins import Capabilities, Inbox
 
 
 class BenchChannel:
@@ -95,8 +95,8 @@ async def distinct_conversations(n: int, data_dir: Path) -> dict[str, float]:
         async def one(i: int) -> None:
             async with sem:
                 ch.started_at[f"d{i}"] = time.perf_counter()
-                await inbox(Inbound(kind="message", sender=Sender(id=f"u{i}"), text="hi", platform_id=f"d{i}", reply_to=f"d{i}",
-                                    conversation=ConversationRef(channel="bench", chat=f"dc{i}")))
+                await inbox(Inbound(kind="message", sender=Sender(id=f"u{i}"), text="hi", platform_id=f"d{i}",
+                                    reply_to=f"d{i}", conversation=ConversationRef(channel="bench", chat=f"dc{i}")))
 
         t0 = time.perf_counter()
         for start in range(0, n, 5000):

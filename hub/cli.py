@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", help="config file (default ~/.autohands/config.toml)")
     common.add_argument("--log-format", choices=["text", "json"], help="log line format")
     common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -189,7 +189,7 @@ async def _doctor(settings: Settings) -> int:
         try:
             ep = find_entry_point("autohands.channels", kind)
             cls = ep.load() if enabled else None
-        except (PluginError, Exception) as exc:  # noqa: BLE001 - reported in the table
+        except (PluginError, Exception) as exc:
             rows.append((f"channel {name}", "ERROR" if enabled else "off", str(exc)))
             ok = ok and not enabled
             continue

@@ -35,7 +35,7 @@ class HubSection(_Section):
 class ServerSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class StoreSection(_Section):
@@ -44,10 +44,10 @@ class StoreSection(_Section):
 
 
 class SessionsSection(_Section):
-    max_concurrent_runs: int = Field(100, ge=1)
-    idle_seconds: float = Field(600, gt=0)
-    max_sessions_in_memory: int = Field(10_000, ge=1)
-    stop_grace_seconds: float = Field(10, ge=0)
+    max_concurrent_runs: int = Field(default=100, ge=1)
+    idle_seconds: float = Field(default=600, gt=0)
+    max_sessions_in_memory: int = Field(default=10_000, ge=1)
+    stop_grace_seconds: float = Field(default=10, ge=0)
 
 
 class LogSection(_Section):

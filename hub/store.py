@@ -232,7 +232,7 @@ class Store:
         import fcntl
 
         lock_path = path.with_name(path.name + ".lock")
-        f = open(lock_path, "a+")  # noqa: SIM115 - held for the hub's lifetime
+        f = open(lock_path, "a+")
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -305,7 +305,7 @@ class Store:
                 self.batches += 1
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_result(op.params.get("_result") if op.params else getattr(op, "_r", None))
+                        op.future.set_result(op.params.get("_result") if op.params else None)
             except Exception:
                 # Isolate the failing request: commit each alone so one bad row fails one caller.
                 for op in batch:
@@ -313,7 +313,7 @@ class Store:
                         await self._in_writer(lambda o=op: self._commit([o]))  # type: ignore[misc]
                         if op.future is not None and not op.future.done():
                             op.future.set_result(op.params.get("_result") if op.params else None)
-                    except Exception as exc:  # noqa: BLE001 - handed to the caller
+                    except Exception as exc:
                         if op.future is not None and not op.future.done():
                             op.future.set_exception(_as_store_error(exc))
                         else:
@@ -395,7 +395,7 @@ class Store:
         """Run ``fn(conn)`` inside the next group commit and return its result."""
         fut = self._submit(_Op(_P_FN, "fn", fn=fn))
         assert fut is not None
-        return await fut  # type: ignore[no-any-return]
+        return await fut
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` on a reader connection (sees every committed write)."""
@@ -467,8 +467,7 @@ class Store:
         key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
         futs: list[asyncio.Future[Any] | None] = []
         if replace_history is not None:
-            futs.append(self._submit(_Op(_P_HISTORY, "fn", fn=lambda c, k=key: c.execute(
-                sa_delete(_history).where(_history.c.conversation_key == k)))))
+            futs.append(self._submit(_Op(_P_HISTORY, "fn", fn=_clear_history(key))))
         for item in (*(replace_history or ()), *remember):
             futs.append(self._submit(_Op(_P_HISTORY + 0, "insert_history", _history_row(key, item)), wait=False))
         for provider, model, u in usage:
@@ -564,8 +563,8 @@ class Store:
                 continue
             keys = list(waiters)
             try:
-                snaps = await self.run_read(lambda c: _load_sessions(c, keys))
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                snaps = await self.run_read(lambda c, k=keys: _load_sessions(c, k))  # type: ignore[misc]
+            except Exception as exc:
                 for futs in waiters.values():
                     for f in futs:
                         if not f.done():
@@ -577,7 +576,7 @@ class Store:
                         f.set_result(snaps.get(k, SessionSnapshot()))
 
     async def clear_history(self, key: str) -> None:
-        await self.run_write(lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key)))
+        await self.run_write(_clear_history(key))
 
     async def set_setting(self, key: str, name: str, value: str | None) -> dict[str, str]:
         def _fn(c: Connection) -> dict[str, str]:
@@ -640,6 +639,10 @@ class ScopedState:
 
     async def set(self, key: str, value: str) -> None:
         await self._store.state_set(f"{self._prefix}:{key}", value)
+
+
+def _clear_history(key: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key))
 
 
 def _bp(name: str) -> Any:

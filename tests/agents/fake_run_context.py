@@ -84,7 +84,7 @@ class FakeRunContext:
     async def send(self, outbound: Outbound) -> None:
         self.sent.append(outbound)
 
-    async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:  # noqa: ASYNC109
+    async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         self.asked.append(outbound)
         ids = {b.id for b in outbound.buttons}
         self.question.set()

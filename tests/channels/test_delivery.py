@@ -93,7 +93,7 @@ class FakeOps:
     def of(self, op: str) -> list[Call]:
         return [c for c in self.calls if c.op == op]
 
-    async def wait_for(self, predicate: object, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_for(self, predicate: object, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
             while not predicate():  # type: ignore[operator]
                 self.changed.clear()

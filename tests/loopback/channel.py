@@ -62,7 +62,8 @@ class LoopbackChannel:
             for u in updates:
                 await inbox(Inbound(
                     kind="message", conversation=ConversationRef(channel=self.name, chat=u["chat"]),
-                    sender=Sender(id=u["user"]), text=u["text"], platform_id=str(u["id"]), reply_to=str(u["id"]), direct=True))
+                    sender=Sender(id=u["user"]), text=u["text"], platform_id=str(u["id"]),
+                    reply_to=str(u["id"]), direct=True))
                 # Only now, with the inbound committed, may the next poll confirm it.
                 offset = u["id"] + 1
 
