@@ -1,7 +1,15 @@
 """Core path throughput and latency: channel → inbox (store) → bus → session → instant agent →
-outbox (store) → channel.send, with persistence on (SQLite, WAL, synchronous=FULL) and off.
+outbox (store) → channel.send, with persistence on (SQLite, WAL) and off.
 
-    python bench/core.py [--messages 20000] [--conversations 1000] [--distinct 100000] [--cores 1]
+    python bench/core.py [--messages 20000] [--conversations 1000] [--rate 5000] [--distinct 100000] [--cores 1]
+
+Three measurements:
+- throughput: ``--senders`` feeders push as fast as the inbox accepts (closed loop, the
+  hub saturated): messages/s. Latency figures from this run are queueing time, not service time.
+- latency: messages offered at a fixed ``--rate`` for ``--seconds`` (open loop, like a busy
+  platform), latency from the inbox call to ``channel.send``; for each SQLite ``synchronous``
+  mode (FULL survives power loss, NORMAL an application crash; both survive SIGKILL).
+- memory: RSS after ``--distinct`` conversations have each sent one message.
 
 Prints human-readable lines, then one JSON line of figures.
 """
@@ -52,11 +60,47 @@ class BenchChannel:
         return Delivery(platform_ids=("x",))
 
 
+def _settings(data_dir: Path, synchronous: str = "FULL") -> object:
+    return load_settings(environ={}, overrides={
+        "hub": {"data_dir": str(data_dir)}, "server": {"enabled": False}, "store": {"synchronous": synchronous},
+        "sessions": {"max_concurrent_runs": 1000, "max_sessions_in_memory": 200_000}})
+
+
+async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: int, data_dir: Path,
+                  synchronous: str = "FULL") -> dict[str, float]:
+    """Offer ``rate`` messages/s for ``seconds`` (open loop) and measure each one's latency."""
+    ch = BenchChannel()
+    total = int(rate * seconds)
+    ch.expected = total
+    async with Hub(_settings(data_dir, synchronous), persist=persist, agent=EchoAgent(),  # type: ignore[arg-type]
+                   channels={"bench": ch}):
+        assert ch.inbox is not None
+        inbox = ch.inbox
+        pending: set[asyncio.Task[bool]] = set()
+        sent = 0
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while sent < total:
+            due = min(total, int((loop.time() - t0) * rate) + 1)
+            while sent < due:
+                pid = f"r{sent}"
+                ch.started_at[pid] = time.perf_counter()
+                task = asyncio.create_task(inbox(Inbound(
+                    kind="message", sender=Sender(id="u"), text="hi", platform_id=pid, reply_to=pid,
+                    conversation=ConversationRef(channel="bench", chat=f"c{sent % conversations}"))))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                sent += 1
+            await asyncio.sleep(0.0005)
+        await asyncio.wait_for(ch.done.wait(), 120)
+        achieved = total / (loop.time() - t0)
+    return {"offered_msgs_per_s": rate, "achieved_msgs_per_s": round(achieved, 1),
+            **latency_figures("", ch.latencies)}
+
+
 async def run_once(*, persist: bool, messages: int, conversations: int, senders: int,
                    data_dir: Path) -> dict[str, float]:
-    settings = load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(data_dir)}, "server": {"enabled": False},
-        "sessions": {"max_concurrent_runs": 1000, "max_sessions_in_memory": 200_000}})
+    settings = _settings(data_dir)
     ch = BenchChannel()
     ch.expected = messages
     async with Hub(settings, persist=persist, agent=EchoAgent(), channels={"bench": ch}):
@@ -116,6 +160,8 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("--conversations", type=int, default=1_000)
     p.add_argument("--senders", type=int, default=200, help="concurrent feeders (like many chats at once)")
+    p.add_argument("--rate", type=int, default=5_000, help="offered messages/s for the latency run")
+    p.add_argument("--seconds", type=float, default=3.0, help="length of the latency run")
     p.add_argument("--distinct", type=int, default=100_000)
     p.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (0: no pinning)")
     args = p.parse_args()
@@ -133,6 +179,17 @@ def main() -> None:
         figures.update({f"persist_{k}": v for k, v in on.items()})
         figures.update({f"memory_{k}": v for k, v in off.items()})
         figures["durability_cost_ratio"] = round(off["msgs_per_s"] / on["msgs_per_s"], 2)
+        for mode in ("FULL", "NORMAL"):
+            lat = asyncio.run(at_rate(persist=True, rate=args.rate, seconds=args.seconds,
+                                      conversations=args.conversations, data_dir=Path(tmp) / f"rate-{mode}",
+                                      synchronous=mode))
+            print(f"at {args.rate}/s, synchronous={mode}: p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms "
+                  f"(achieved {lat['achieved_msgs_per_s']:.0f}/s)")
+            figures.update({f"rate_{mode.lower()}_{k}": v for k, v in lat.items()})
+        lat = asyncio.run(at_rate(persist=False, rate=args.rate, seconds=args.seconds,
+                                  conversations=args.conversations, data_dir=Path(tmp) / "rate-mem"))
+        print(f"at {args.rate}/s, persistence off: p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms")
+        figures.update({f"rate_memory_{k}": v for k, v in lat.items()})
         if args.distinct:
             d = asyncio.run(distinct_conversations(args.distinct, Path(tmp) / "distinct"))
             print(f"{args.distinct} distinct conversations: RSS {d['rss_after_distinct_mb']} MB "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from .messages import (
     Attachment,
@@ -16,9 +17,12 @@ from .messages import (
     Sender,
 )
 
-# One encoder reused: json.dumps with non-default separators builds a new one per call.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+def _dumps(d: dict[str, Any]) -> str:
+    # orjson: the payload encoding is on the hot path of every message (about 10x json's speed)
+    return orjson.dumps(d).decode()
+
+
+_loads = orjson.loads
 
 
 def _conv(c: ConversationRef) -> list[Any]:

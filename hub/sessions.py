@@ -48,7 +48,8 @@ class Session:
     history: list[HistoryItem] | None = None
     settings: dict[str, str] = field(default_factory=dict)
     worker: asyncio.Task[None] | None = None
-    run: asyncio.Task[None] | None = None
+    running: bool = False
+    stop_requested: bool = False
     question: _Question | None = None
     last_active: float = 0.0
     runs: int = 0
@@ -273,30 +274,37 @@ class SessionManager:
         # `processing` so operators can see it (restarts count attempts either way).
         marker = (asyncio.get_running_loop().call_later(1.0, self.store.mark_processing, inbound.id)
                   if inbound.id else None)
+        final: Outbound | None = None
         async with self._slots:
             self.active_runs += 1
             s.runs += 1
-            s.run = asyncio.create_task(self._drive(ctx), name=f"run-{s.key}")
+            # The run happens in the session's worker task; `/stop` cancels that task while
+            # `s.running` (see _Control.stop_run), and the cancellation is taken back here.
+            s.running = True
             try:
-                await asyncio.wait({s.run})
+                final = await self._drive(ctx)
+            except asyncio.CancelledError:
+                if not s.stop_requested or self._stopping:
+                    raise  # shutdown: the inbound stays unanswered and is resumed on the next start
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                final = self._outbound(s, inbound, "Stopped.")
+            except Exception as exc:
+                incident = uuid.uuid4().hex[:8]
+                log.error("session %s: agent run failed (incident %s)", s.key, incident, exc_info=exc)
+                final = self._outbound(s, inbound, f"Sorry — something went wrong on my side (incident {incident}).")
             finally:
+                s.running = False
+                s.stop_requested = False
                 self.active_runs -= 1
-        run, s.run = s.run, None
-        if marker is not None:
-            marker.cancel()
-        if run.cancelled():
-            if self._stopping:
-                return  # left `processing`: resumed on the next start
-            await self._finish(s, ctx, final=self._outbound(s, inbound, "Stopped."), status="answered")
-            return
-        exc = run.exception()
-        if exc is not None:
-            incident = uuid.uuid4().hex[:8]
-            log.error("session %s: agent run failed (incident %s)", s.key, incident, exc_info=exc)
-            await self._finish(s, ctx, final=self._outbound(
-                s, inbound, f"Sorry — something went wrong on my side (incident {incident})."))
+                if marker is not None:
+                    marker.cancel()
+        await self._finish(s, ctx, final=final)
 
-    async def _drive(self, ctx: _RunContext) -> None:
+    async def _drive(self, ctx: _RunContext) -> Outbound | None:
+        """Iterate the agent: progress goes out at once, every final but the last is sent as it
+        comes, and the last is returned to be committed with the run's end."""
         held: Outbound | None = None
         async for out in self.agent.run(ctx):
             if not out.final or out.typing:
@@ -305,7 +313,7 @@ class SessionManager:
             if held is not None:
                 await self.send_now(held)
             held = out
-        await self._finish(ctx.session, ctx, final=held)
+        return held
 
     async def _finish(self, s: Session, ctx: _RunContext, *, final: Outbound | None,
                       status: str = "answered") -> None:
@@ -405,15 +413,16 @@ class _Control:
         self._s.history = []
 
     def stop_run(self) -> bool:
-        run = self._s.run
-        if run is None or run.done():
+        s = self._s
+        if not s.running or s.worker is None or s.stop_requested:
             return False
-        run.cancel()
+        s.stop_requested = True
+        s.worker.cancel()
         return True
 
     def status(self) -> str:
         s = self._s
-        state = "answering" if s.run is not None else "idle"
+        state = "answering" if s.running else "idle"
         if s.question is not None:
             state = "waiting for your answer"
         return (f"Status: {state}; {len(s.queue)} message(s) queued; {len(s.history or ())} history "

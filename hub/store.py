@@ -19,7 +19,7 @@ import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,6 +66,17 @@ class _Op:
     params: dict[str, Any] | None = None
     fn: Callable[[Connection], Any] | None = None
     future: asyncio.Future[Any] | None = None
+    result: Any = None
+
+
+class _Now:
+    """Placeholder for "the commit's time": stamped once per group commit, not once per row."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW: Any = _Now()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +115,7 @@ class Store:
         self._owner = uuid.uuid4().hex
         self._closing = False
         self._hot: dict[str, tuple[str, list[str] | None]] = {}
+        self._wconn: Connection | None = None
         self._known_conversations: OrderedDict[str, None] = OrderedDict()
         self.batches = 0
         """Number of group commits so far (for benchmarks)."""
@@ -155,6 +167,9 @@ class Store:
         await self._dispose()
 
     async def _dispose(self) -> None:
+        if self._wconn is not None:
+            self._wconn.close()
+            self._wconn = None
         if self._writer:
             self._writer.dispose()
         if self._reader:
@@ -178,7 +193,10 @@ class Store:
                 if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
                     raise StoreError(f"the database {path} is not writable; fix its permissions "
                                      "or set [store] url to a writable place")
-            self._writer = create_engine(self.url, poolclass=NullPool if path is None else None)
+            # check_same_thread off: the writer connection is opened here and then used only by
+            # the writer (statements on the loop, commits on this thread), never concurrently.
+            self._writer = create_engine(self.url, poolclass=NullPool if path is None else None,
+                                         connect_args={"check_same_thread": False})
             self._reader = create_engine(self.url)
             self._install_sqlite_pragmas(self._writer, immediate=True)
             self._install_sqlite_pragmas(self._reader, immediate=False)
@@ -189,6 +207,8 @@ class Store:
             SQLModel.metadata.create_all(self._writer)
             with self._writer.connect() as conn:
                 self._next_message_id = conn.execute(select(func.max(_messages.c.id))).scalar() or 0
+            if self._is_sqlite and self._sqlite_path() is not None:
+                self._wconn = self._writer.connect()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0]}") from None
@@ -301,18 +321,18 @@ class Store:
                 continue
             batch, self._pending = self._pending, []
             try:
-                await self._in_writer(lambda b=batch: self._commit(b))  # type: ignore[misc]
+                await self._commit_batch(batch)
                 self.batches += 1
                 for op in batch:
                     if op.future is not None and not op.future.done():
-                        op.future.set_result(op.params.get("_result") if op.params else None)
+                        op.future.set_result(op.result)
             except Exception:
                 # Isolate the failing request: commit each alone so one bad row fails one caller.
                 for op in batch:
                     try:
-                        await self._in_writer(lambda o=op: self._commit([o]))  # type: ignore[misc]
+                        await self._commit_batch([op])
                         if op.future is not None and not op.future.done():
-                            op.future.set_result(op.params.get("_result") if op.params else None)
+                            op.future.set_result(op.result)
                     except Exception as exc:
                         if op.future is not None and not op.future.done():
                             op.future.set_exception(_as_store_error(exc))
@@ -321,44 +341,73 @@ class Store:
             if self._pending:
                 self._wake.set()
 
+    async def _commit_batch(self, batch: list[_Op]) -> None:
+        """One transaction for the whole batch.
+
+        For a SQLite file the statements run right here on the event loop thread and only the
+        commit (the fsync, with synchronous=FULL) goes to the writer thread: executing them in
+        a thread made every row re-acquire the GIL from a busy loop (up to the 5 ms switch
+        interval each time), which multiplied latency under load. Other databases do network
+        I/O per statement, so the whole transaction runs in the writer thread."""
+        conn = self._wconn
+        if conn is None:
+            await self._in_writer(lambda: self._commit(batch))
+            return
+        trans = conn.begin()
+        try:
+            self._apply(conn, batch)
+            if self._synchronous in ("FULL", "EXTRA"):
+                await self._in_writer(trans.commit)
+            else:
+                trans.commit()
+        except BaseException:
+            if trans.is_active:
+                trans.rollback()
+            raise
+
     def _commit(self, batch: list[_Op]) -> None:
         assert self._writer is not None
-        ordered = sorted(batch, key=lambda o: o.phase)
         with self._writer.begin() as conn:
-            i = 0
-            while i < len(ordered):
-                op = ordered[i]
-                if op.fn is not None:
-                    result = op.fn(conn)
-                    if op.params is None:
-                        op.params = {}
-                    op.params["_result"] = result
-                    i += 1
-                    continue
-                j = i
-                while j < len(ordered) and ordered[j].fn is None and ordered[j].stmt == op.stmt:
-                    j += 1
-                group = ordered[i:j]
-                self._execute_group(conn, op.stmt, group)
-                i = j
+            self._apply(conn, batch)
+
+    def _apply(self, conn: Connection, batch: list[_Op]) -> None:
+        ordered = sorted(batch, key=lambda o: o.phase)
+        i = 0
+        while i < len(ordered):
+            op = ordered[i]
+            if op.fn is not None:
+                op.result = op.fn(conn)
+                i += 1
+                continue
+            j = i
+            while j < len(ordered) and ordered[j].fn is None and ordered[j].stmt == op.stmt:
+                j += 1
+            self._execute_group(conn, op.stmt, ordered[i:j])
+            i = j
 
     def _execute_group(self, conn: Connection, stmt: str, group: list[_Op]) -> None:
-        rows = [{k: v for k, v in o.params.items() if not k.startswith("_")} for o in group if o.params]
+        now = utcnow()
         if stmt in ("insert_history", "insert_usage"):
             # not hot: let SQLAlchemy process types
+            rows = [{k: (now if v is NOW else v) for k, v in o.params.items()} for o in group if o.params]
             conn.execute(insert(_history if stmt == "insert_history" else _usage), rows)
             return
-        sql, names = self._hot_sql(conn, stmt, rows[0])
-        if self._is_sqlite:
-            rows = [{k: _sqlite_ts(v) for k, v in r.items()} for r in rows]
-        params: Any = [tuple(r[n] for n in names) for r in rows] if names is not None else rows
+        first = group[0].params
+        assert first is not None
+        sql, names = self._hot_sql(conn, stmt, first)
+        stamp: Any = _sqlite_ts(now) if self._is_sqlite else now
+        params: Any
+        if names is not None:
+            params = [tuple(stamp if (v := o.params[n]) is NOW else v for n in names)  # type: ignore[index]
+                      for o in group]
+        else:
+            params = [{k: (stamp if v is NOW else v) for k, v in o.params.items()} for o in group]  # type: ignore[union-attr]
         conn.exec_driver_sql(sql, params)
         if stmt == "insert_inbound":
-            ids = [r["id"] for r in rows]
+            ids = [o.params["id"] for o in group]  # type: ignore[index]
             present = set(conn.execute(select(_messages.c.id).where(_messages.c.id.in_(ids))).scalars())
             for o in group:
-                assert o.params is not None
-                o.params["_result"] = o.params["id"] in present
+                o.result = o.params["id"] in present  # type: ignore[index]
 
     def _hot_sql(self, conn: Connection, stmt: str, sample: dict[str, Any]) -> tuple[str, list[str] | None]:
         """Compile a hot statement once per dialect, then feed the DBAPI's executemany directly.
@@ -428,7 +477,7 @@ class Store:
         platform_id = inbound.platform_id or f"auto:{uuid.uuid4().hex}"
         if not inbound.platform_id:
             inbound = replace(inbound, platform_id=platform_id)
-        now = utcnow()
+        now = NOW
         if conv.key not in self._known_conversations:
             self._submit(_Op(_P_CONV, "insert_conversation", {
                 "key": conv.key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
@@ -442,15 +491,15 @@ class Store:
             "created_at": now, "updated_at": now}))
         assert fut is not None
         inserted = await fut
-        return replace(inbound, id=mid) if inserted else None
+        return _with_id(inbound, mid) if inserted else None
 
     def mark_processing(self, inbound_id: int) -> None:
         """Note that a run is under way (not awaited: the state is informational until answered)."""
         self._submit(_Op(_P_STATUS, "set_status", {
-            "mid": inbound_id, "status": "processing", "at": utcnow()}), wait=False)
+            "mid": inbound_id, "status": "processing", "at": NOW}), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        fut = self._submit(_Op(_P_STATUS, "set_status", {"mid": inbound_id, "status": status, "at": utcnow()}))
+        fut = self._submit(_Op(_P_STATUS, "set_status", {"mid": inbound_id, "status": status, "at": NOW}))
         await fut  # type: ignore[misc]
 
     async def finish_run(
@@ -475,7 +524,7 @@ class Store:
                 "conversation_key": key, "inbound_id": inbound.id if inbound else 0, "provider": provider,
                 "model": model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                 "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
-                "created_at": utcnow()}), wait=False))
+                "created_at": NOW}), wait=False))
         if usage:
             total_in = sum(u.input_tokens for _, _, u in usage)
             total_out = sum(u.output_tokens for _, _, u in usage)
@@ -487,13 +536,15 @@ class Store:
             futs.append(self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply)), wait=False))
         if inbound is not None and inbound.id:
             futs.append(self._submit(_Op(_P_STATUS, "set_status", {
-                "mid": inbound.id, "status": status, "at": utcnow()})))
+                "mid": inbound.id, "status": status, "at": NOW})))
         elif reply is None:
             return
         # Everything above was queued in one synchronous stretch, so it lands in one commit.
         # Await the last waitable future (if the batch failed and was split, errors surface here).
         waits = [f for f in futs if f is not None]
-        if waits:
+        if len(waits) == 1:
+            await waits[0]
+        elif waits:
             await asyncio.gather(*waits)
         elif reply is not None:
             await self.run_write(lambda c: None)
@@ -518,7 +569,7 @@ class Store:
     def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
             "oid": outbound_id, "status": "sent", "pids": ",".join(platform_ids), "err": "",
-            "sent_at": utcnow()}))
+            "sent_at": NOW}))
 
     def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
@@ -641,6 +692,18 @@ class ScopedState:
         await self._store.state_set(f"{self._prefix}:{key}", value)
 
 
+_INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
+
+
+def _with_id(inbound: Inbound, mid: int) -> Inbound:
+    """``dataclasses.replace(inbound, id=mid)`` without re-running ``__init__`` (hot path)."""
+    new = object.__new__(Inbound)
+    for name in _INBOUND_FIELDS:
+        object.__setattr__(new, name, getattr(inbound, name))
+    object.__setattr__(new, "id", mid)
+    return new
+
+
 def _clear_history(key: str) -> Callable[[Connection], Any]:
     return lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key))
 
@@ -670,7 +733,7 @@ def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
 def _outbox_row(o: Outbound) -> dict[str, Any]:
     return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
             "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
-            "platform_ids": "", "attempts": 0, "error": "", "created_at": utcnow(), "sent_at": None}
+            "platform_ids": "", "attempts": 0, "error": "", "created_at": NOW, "sent_at": None}
 
 
 def _load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .messages import utcnow
@@ -28,12 +28,14 @@ class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("channel", "platform_id", name="uq_messages_platform"),
-        Index("ix_messages_status", "status"),
+        # Partial: only unfinished rows are indexed, so answered ones cost no index upkeep.
+        Index("ix_messages_unfinished", "status", sqlite_where=text("status IN ('received', 'processing')"),
+              postgresql_where=text("status IN ('received', 'processing')")),
     )
     id: int = Field(primary_key=True)
     channel: str
     platform_id: str
-    conversation_key: str = Field(index=True)
+    conversation_key: str
     kind: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
     status: str = "received"
@@ -46,7 +48,8 @@ class OutboxRow(SQLModel, table=True):
     """Outbound messages: pending → sent (with the platform's ids) or failed."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status", "status"),)
+    __table_args__ = (Index("ix_outbox_pending", "status", sqlite_where=text("status = 'pending'"),
+                            postgresql_where=text("status = 'pending'")),)
     id: str = Field(primary_key=True)
     channel: str
     conversation_key: str

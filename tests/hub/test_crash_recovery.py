@@ -53,10 +53,27 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 
 
 async def test_sigkill_mid_stream_every_inbound_answered_exactly_once(tmp_path: Path) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    try:
+        await _scenario(tmp_path, started)
+    finally:  # never leave a hub running behind a failed test
+        for p in started:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
+
+
+async def _scenario(tmp_path: Path, started: list[asyncio.subprocess.Process]) -> None:
     total, chats = 240, 12
+
+    async def start(cfg: Path) -> asyncio.subprocess.Process:
+        p = await _start_hub(cfg)
+        started.append(p)
+        return p
+
     async with LoopbackPlatform() as platform:
         cfg = _config(tmp_path, platform.base_url)
-        proc = await _start_hub(cfg)
+        proc = await start(cfg)
 
         async def feed() -> None:
             for i in range(total):
@@ -68,7 +85,7 @@ async def test_sigkill_mid_stream_every_inbound_answered_exactly_once(tmp_path: 
         for threshold in (40, 120):
             await platform.wait_for(lambda t=threshold: len(platform.sent) >= t, timeout=30)
             await _kill(proc)
-            proc = await _start_hub(cfg)
+            proc = await start(cfg)
         await feeder
         try:
             await platform.wait_for(lambda: len(platform.replies_by_update()) >= total, timeout=60)
@@ -79,7 +96,7 @@ async def test_sigkill_mid_stream_every_inbound_answered_exactly_once(tmp_path: 
             raise AssertionError(f"unanswered: {missing[:20]}; hub stderr: {err.decode()[-3000:]}") from None
 
         # A second hub on the same database refuses to start, with one clear line.
-        second = await _start_hub(cfg)
+        second = await start(cfg)
         _out, err = await asyncio.wait_for(second.communicate(), 30)
         assert second.returncode != 0
         assert b"already running" in err and b"Traceback" not in err

@@ -1,0 +1,329 @@
+"""End to end: a real ``Hub`` built from config as ``autohands run`` builds it, each platform's
+real SDK, and the platform's local fake. The agent is ``[agent] runtime = "echo"`` (answers
+``echo: <text>`` at once), so every assertion is about the channels and the hub, not a model.
+
+The last test runs the real command line (``python -m hub.cli run``) in a subprocess against
+the fake Telegram: "autohands run with [channels.telegram] set answers as a Telegram bot".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from channels.slack import EVENTS_PATH
+from hub.app import Hub
+from hub.config import Settings, load_settings
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+
+# PTB's own RetryAfter constructor reads its deprecated int-valued ``retry_after`` (PTB 22.2+).
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+ALICE = 1001
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------------- config, as `autohands run`
+def telegram_section(fake: FakeTelegram) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "token": fake.token,
+        "base_url": fake.base_url,
+        "base_file_url": fake.base_file_url,
+        "poll_timeout": 5,
+        "allow_users": [str(ALICE)],
+    }
+
+
+def slack_section(fake: FakeSlack) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "bot_token": fake.bot_token,
+        "signing_secret": fake.signing_secret,
+        "api_url": fake.api_url,
+        "allow_all": True,
+    }
+
+
+def discord_section(fake: FakeDiscord) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "token": fake.token,
+        "api_base": fake.api_base,
+        "gateway_url": fake.gateway_url,
+        # Test-sized timings (see DiscordConfig): no 5 s pause before re-IDENTIFY, no 2 s wait
+        # for GUILD_CREATEs, and a liveness window generous enough for a loaded 2-core runner.
+        "identify_delay_seconds": 0,
+        "guild_ready_timeout_seconds": 0.05,
+        "liveness_timeout_seconds": 10,
+        "allow_users": [fake.alice["id"]],
+    }
+
+
+def hub_settings(data_dir: Path, **channels: dict[str, Any]) -> Settings:
+    return load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(data_dir)},
+            "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
+            "agent": {"runtime": "echo"},
+            "channels": channels,
+        },
+    )
+
+
+def events_url(hub: Hub) -> str:
+    assert hub.gateway is not None and hub.gateway.bound_port
+    return f"http://127.0.0.1:{hub.gateway.bound_port}{EVENTS_PATH}"
+
+
+async def until(predicate: Callable[[], object], within: float = 10.0) -> None:
+    """For records without an event to wait on (Discord's fake); bounded by ``within``."""
+
+    async def poll() -> None:
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), within)
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord(heartbeat_interval_ms=250) as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_urls() -> Iterator[None]:
+    # point_sdk_at is process-global (discord.py has no per-client setting): undo it after a test.
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+def tg_texts(fake: FakeTelegram, chat_id: int = ALICE) -> list[str]:
+    return [m.text for m in fake.messages(chat_id)]
+
+
+# ---------------------------------------------------------------------- one platform each
+async def test_telegram_direct_message_answered(telegram: FakeTelegram, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram))) as hub:
+        assert set(hub.channels) == {"telegram"}
+        telegram.inject_message(chat_id=ALICE, text="hello bot")
+        await telegram.wait_until(lambda: "echo: hello bot" in tg_texts(telegram), within=10)
+    assert tg_texts(telegram) == ["echo: hello bot"]
+    assert "start" in {c["command"] for c in telegram.commands}
+
+
+# Hub._start builds the channels (step 3: ChannelContext(commands=self.commands.infos()), a
+# snapshot) before it constructs SessionManager (step 4), whose __init__ registers /new, /stop,
+# /status and /help. So channels never learn the session commands.
+COMMANDS_SNAPSHOT_BUG = (
+    "hub/app.py snapshots the command list for channels before SessionManager registers "
+    "/new /stop /status /help"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=COMMANDS_SNAPSHOT_BUG)
+async def test_telegram_command_menu_lists_session_commands(telegram: FakeTelegram, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram))):
+        pass
+    assert {"start", "new", "stop", "status", "help"} <= {c["command"] for c in telegram.commands}
+
+
+@pytest.mark.xfail(strict=True, reason=COMMANDS_SNAPSHOT_BUG)
+async def test_slack_subcommand_reaches_the_hub_command(slack: FakeSlack, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, slack=slack_section(slack))) as hub:
+        ack = await slack.send_slash_command(events_url(hub), "help", channel="C42")
+        assert ack.status == 200
+        await slack.wait_until(lambda: slack.posts, within=10)
+    # `/ask help` must run the hub's /help, not be asked to the agent as the word "help".
+    assert slack.posts[0].text != "echo: help"
+    assert "/status" in slack.posts[0].text
+
+
+async def test_telegram_stranger_refused_not_answered(telegram: FakeTelegram, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram))):
+        telegram.inject_message(chat_id=4242, text="let me in", username="mallory")
+        await telegram.wait_until(lambda: bool(telegram.messages(4242)), within=10)
+        telegram.inject_message(chat_id=ALICE, text="sentinel")
+        await telegram.wait_until(lambda: "echo: sentinel" in tg_texts(telegram), within=10)
+    [refusal] = tg_texts(telegram, 4242)
+    assert "4242" in refusal and not refusal.startswith("echo:")
+
+
+async def test_slack_mention_answered_in_thread_and_slash_command(slack: FakeSlack, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, slack=slack_section(slack))) as hub:
+        url = events_url(hub)
+        event = slack.mention_event("summarise this", channel="C9", user="U3")
+        resp = await slack.send_event(url, event)
+        assert resp.status == 200
+        await slack.wait_until(lambda: any(p.text == "echo: summarise this" for p in slack.posts), within=10)
+
+        ack = await slack.send_slash_command(url, "what is 2+2?", channel="C42", user="U7")
+        assert ack.status == 200 and ack.elapsed < 3.0
+        assert ack.json() == {"text": "Working on it…", "response_type": "ephemeral"}
+        await slack.wait_until(lambda: any(p.text == "echo: what is 2+2?" for p in slack.posts), within=10)
+    mention_reply = next(p for p in slack.posts if p.text == "echo: summarise this")
+    assert (mention_reply.channel, mention_reply.thread_ts) == ("C9", event["ts"])
+    command_reply = next(p for p in slack.posts if p.text == "echo: what is 2+2?")
+    assert (command_reply.channel, command_reply.thread_ts) == ("C42", None)
+    assert len(slack.posts) == 2
+
+
+async def test_slack_retried_event_answered_once(slack: FakeSlack, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, slack=slack_section(slack))) as hub:
+        url = events_url(hub)
+        envelope = slack.event_envelope(slack.mention_event("once please", channel="C1"), event_id="Ev1")
+        assert (await slack.send_envelope(url, envelope)).status == 200
+        assert (await slack.send_envelope(url, envelope, retry_num=1)).status == 200
+        await slack.send_event(url, slack.mention_event("sentinel", channel="C1"))
+        await slack.wait_until(lambda: any(p.text == "echo: sentinel" for p in slack.posts), within=10)
+    assert [p.text for p in slack.posts].count("echo: once please") == 1
+
+
+async def test_discord_mention_answered(discord_fake: FakeDiscord, tmp_path: Path) -> None:
+    fake = discord_fake
+    async with Hub(hub_settings(tmp_path, discord=discord_section(fake))):
+        msg = await fake.user_message(fake.general_id, fake.alice, "hello there", mention=True)
+        await until(lambda: any(c.message["content"] == "echo: hello there" for c in fake.created))
+        await fake.user_message(fake.general_id, fake.alice, "not for the bot")
+        await fake.dm(fake.alice, "sentinel")
+        await until(lambda: any(c.message["content"] == "echo: sentinel" for c in fake.created))
+    [answer, dm_answer] = fake.created
+    assert answer.message["channel_id"] == fake.general_id
+    assert answer.message["message_reference"]["message_id"] == msg["id"]
+    assert answer.payload["enforce_nonce"] is True
+    assert dm_answer.message["channel_id"] == fake.dm_channel(fake.alice)
+
+
+# ---------------------------------------------------------------------- durability
+async def test_telegram_backlog_after_restart_answered_exactly_once(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings = hub_settings(tmp_path, telegram=telegram_section(telegram))
+    async with Hub(settings):
+        telegram.inject_message(chat_id=ALICE, text="before")
+        await telegram.wait_until(lambda: "echo: before" in tg_texts(telegram), within=10)
+    # The hub is down: Telegram keeps what users send meanwhile.
+    for i in range(3):
+        telegram.inject_message(chat_id=ALICE, text=f"while down {i}")
+    assert telegram.dropped_pending == 0
+    async with Hub(settings):
+        await telegram.wait_until(lambda: "echo: while down 2" in tg_texts(telegram), within=10)
+        telegram.inject_message(chat_id=ALICE, text="sentinel")
+        await telegram.wait_until(lambda: "echo: sentinel" in tg_texts(telegram), within=10)
+    assert tg_texts(telegram) == [
+        "echo: before", "echo: while down 0", "echo: while down 1", "echo: while down 2", "echo: sentinel",
+    ]
+
+
+async def test_telegram_update_delivered_twice_answered_once(telegram: FakeTelegram, tmp_path: Path) -> None:
+    settings = hub_settings(tmp_path, telegram=telegram_section(telegram))
+    update = telegram.inject_message(chat_id=ALICE, text="dup")
+    telegram.redeliver(update)  # the same update twice in one batch
+    async with Hub(settings):
+        await telegram.wait_until(lambda: "echo: dup" in tg_texts(telegram), within=10)
+    # Telegram delivers at least once: after a restart the adapter's in-memory set of seen ids
+    # is empty, so only the store's (channel, platform_id) key can recognise this one.
+    telegram.redeliver(update)
+    async with Hub(settings):
+        telegram.inject_message(chat_id=ALICE, text="sentinel")
+        await telegram.wait_until(lambda: "echo: sentinel" in tg_texts(telegram), within=10)
+    assert tg_texts(telegram) == ["echo: dup", "echo: sentinel"]
+    assert update not in telegram.pending  # it was confirmed, not left to come back again
+
+
+# ---------------------------------------------------------------------- all three at once
+async def test_three_channels_in_one_hub(
+    telegram: FakeTelegram, slack: FakeSlack, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    settings = hub_settings(
+        tmp_path,
+        telegram=telegram_section(telegram),
+        slack=slack_section(slack),
+        discord=discord_section(discord_fake),
+    )
+    async with Hub(settings) as hub:
+        assert hub.health() == {"ok": True, "channels": {"discord": True, "slack": True, "telegram": True}}
+        telegram.inject_message(chat_id=ALICE, text="from telegram")
+        slack_sent = asyncio.create_task(slack.send_event(events_url(hub), slack.message_event("from slack")))
+        await discord_fake.user_message(
+            discord_fake.general_id, discord_fake.alice, "from discord", mention=True
+        )
+        assert (await slack_sent).status == 200
+        await telegram.wait_until(lambda: "echo: from telegram" in tg_texts(telegram), within=10)
+        await slack.wait_until(lambda: any(p.text == "echo: from slack" for p in slack.posts), within=10)
+        await until(lambda: any(c.message["content"] == "echo: from discord" for c in discord_fake.created))
+    # Each answer went to its own platform only.
+    assert tg_texts(telegram) == ["echo: from telegram"]
+    assert [p.text for p in slack.posts] == ["echo: from slack"]
+    assert [c.message["content"] for c in discord_fake.created] == ["echo: from discord"]
+
+
+# ---------------------------------------------------------------------- the real command line
+async def test_autohands_run_answers_as_a_telegram_bot(telegram: FakeTelegram, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[hub]
+data_dir = "{tmp_path / 'data'}"
+
+[server]
+port = 0
+
+[agent]
+runtime = "echo"
+
+[channels.telegram]
+enabled = true
+token = "${{TELEGRAM_BOT_TOKEN}}"
+base_url = "{telegram.base_url}"
+base_file_url = "{telegram.base_file_url}"
+poll_timeout = 2
+allow_users = [{ALICE}]
+""",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": telegram.token, "HOME": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hub.cli", "run", "--config", str(config),
+        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        telegram.inject_message(chat_id=ALICE, text="are you a bot?")
+        await telegram.wait_until(lambda: "echo: are you a bot?" in tg_texts(telegram), within=30)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = stderr.decode(errors="replace")
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert telegram.token.partition(":")[2] not in log  # the token never reaches the log
