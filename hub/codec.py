@@ -17,6 +17,7 @@ from .messages import (
     Sender,
 )
 
+
 def _dumps(d: dict[str, Any]) -> str:
     # orjson: the payload encoding is on the hot path of every message (about 10x json's speed)
     return orjson.dumps(d).decode()
