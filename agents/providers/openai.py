@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
 from openai import AsyncOpenAI
 
 from hub.agent import Usage
 
+from ._sdk import SDKProvider
 from .base import (
     AssistantMessage,
     Finished,
@@ -28,9 +28,7 @@ from .base import (
     ToolResultsMessage,
     UserMessage,
 )
-from .config import ProviderConfig
 from .errors import map_openai_errors
-from .retry import RetryPolicy, retry_call, retry_stream
 
 logger = logging.getLogger(__name__)
 
@@ -42,30 +40,10 @@ _STOP: dict[str, StopReason] = {
 }
 
 
-class OpenAIProvider:
+class OpenAIProvider(SDKProvider):
     """A Chat Completions endpoint. Constructed as ``OpenAIProvider(name, config)``."""
 
-    def __init__(self, name: str, config: ProviderConfig) -> None:
-        self.name = name
-        self.model = config.model
-        self.config = config
-        self._policy = RetryPolicy.from_config(config)
-        self._client = AsyncOpenAI(
-            api_key=config.resolve_api_key(name),
-            base_url=config.base_url,
-            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
-            max_retries=0,  # retry.py owns retries
-            default_headers=config.extra_headers or None,
-        )
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        return await retry_call(self.name, self._policy, lambda: self._complete_once(request))
-
-    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        return retry_stream(self.name, self._policy, lambda: self._stream_once(request))
-
-    async def aclose(self) -> None:
-        await self._client.close()
+    client_class = AsyncOpenAI
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -1,0 +1,46 @@
+"""What both SDK-backed providers share: config, our retry policy, and the client's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx2
+
+from .base import ModelRequest, ModelResponse, StreamEvent
+from .config import ProviderConfig
+from .retry import RetryPolicy, retry_call, retry_stream
+
+
+class SDKProvider:
+    """Subclasses set ``client_class`` and implement ``_complete_once`` / ``_stream_once``."""
+
+    client_class: ClassVar[type[Any]]
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.model = config.model
+        self.config = config
+        self._policy = RetryPolicy.from_config(config)
+        self._client = self.client_class(
+            api_key=config.resolve_api_key(name),
+            base_url=config.base_url,
+            timeout=httpx2.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
+            max_retries=0,  # retry.py owns retries (stacking both multiplies waits)
+            default_headers=config.extra_headers or None,
+        )
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        return await retry_call(self.name, self._policy, lambda: self._complete_once(request))
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return retry_stream(self.name, self._policy, lambda: self._stream_once(request))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _complete_once(self, request: ModelRequest) -> ModelResponse:
+        raise NotImplementedError
+
+    def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError
