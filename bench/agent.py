@@ -66,19 +66,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx2  # noqa: E402
-from openai import AsyncOpenAI, DefaultAioHttpClient  # noqa: E402
+import httpx2
+from openai import AsyncOpenAI, DefaultAioHttpClient
 
-from agents.runtime import LLMAgent, build_agent  # noqa: E402
-from bench._common import emit, latency_figures, peak_rss_mb  # noqa: E402
-from hub.agent import AgentServices, HistoryItem, Usage  # noqa: E402
-from hub.app import Hub  # noqa: E402
-from hub.commands import CommandRegistry  # noqa: E402
-from hub.config import load_settings  # noqa: E402
-from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender  # noqa: E402
-from hub.plugins import Capabilities, Inbox  # noqa: E402
-from tests.fakes.llm_script import LLMScript, ScriptedCall  # noqa: E402
-from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+from agents.runtime import LLMAgent, build_agent
+from bench._common import emit, latency_figures, peak_rss_mb
+from hub.agent import AgentServices, HistoryItem, Usage
+from hub.app import Hub
+from hub.commands import CommandRegistry
+from hub.config import load_settings
+from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
+from hub.plugins import Capabilities, Inbox
+from tests.fakes.llm_script import LLMScript, ScriptedCall
+from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = "calculate"
@@ -88,9 +88,21 @@ SCENARIOS = ("A", "B", "C")
 
 
 # --------------------------------------------------------------------------- fakes
+@dataclass(frozen=True)
+class FakeProc:
+    url: str
+    pid: int
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the fake has used so far: the fake has a cost per request too."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @asynccontextmanager
-async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[str]:
-    """An echo-mode fake OpenAI server in its own process; yields its base URL."""
+async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[FakeProc]:
+    """An echo-mode fake OpenAI server in its own process."""
     cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency", str(latency)]
     if tool:
         cmd += ["--tool", TOOL, "--tool-args", json.dumps(TOOL_ARGS)]
@@ -103,7 +115,7 @@ async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[str]:
         url = next((w for w in line.split() if w.startswith("http://")), None)
         if url is None:
             raise RuntimeError(f"the fake server did not start: {line!r}")
-        yield url
+        yield FakeProc(url, proc.pid)
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -208,7 +220,7 @@ def untransformed(body: dict[str, Any]) -> dict[str, Any]:
     Arguments given by name are walked by the SDK's ``_transform`` against their TypedDict
     annotations, recursively through every tool's JSON schema: ~2-4 ms per request here.
     """
-    named = {k: body[k] for k in ("model", "stream", "stream_options") if k in body}
+    named: dict[str, Any] = {k: body[k] for k in ("model", "stream", "stream_options") if k in body}
     return {**named, "messages": [], "extra_body": {k: v for k, v in body.items() if k not in named}}
 
 
@@ -237,7 +249,8 @@ async def overhead(n: int, blocks: int, data_dir: Path) -> dict[str, float]:
     assert [len(bodies[s]) for s in SCENARIOS] == [1, 1, 2], {s: len(b) for s, b in bodies.items()}
     agent_t: dict[str, list[float]] = {s: [] for s in SCENARIOS}
     bare_t: dict[str, list[float]] = {s: [] for s in SCENARIOS}
-    async with fake_process(latency=0, tool=False) as plain_url, fake_process(latency=0, tool=True) as tool_url:
+    async with fake_process(latency=0, tool=False) as plain, fake_process(latency=0, tool=True) as tool:
+        plain_url, tool_url = plain.url, tool.url
         urls = {"A": plain_url, "B": tool_url, "C": tool_url}
         agents = {"A": make_agent(plain_url, data_dir), "B": make_agent(tool_url, data_dir, max_turns=1),
                   "C": make_agent(tool_url, data_dir)}
@@ -315,6 +328,7 @@ class Phase:
     """Finished within the deadline, whether with the model's answer or an error message."""
     cpu_s: float
     latencies: list[float]
+    fake_cpu_s: float = 0.0
     failed: int = 0
     """Answered with an error (e.g. a connect timeout) instead of the model's text."""
 
@@ -410,13 +424,22 @@ async def concurrency(n: int, latency: float, data_dir: Path, *, persist: bool, 
     body = (await capture_bodies(data_dir / "capture", tool=False, max_turns=12))[0][0]
     deadline = max(60.0, 30 * target_s)  # past the target we still wait, to report the real wall time
     profile = cProfile.Profile() if profile_path else None
-    async with fake_process(latency=latency, tool=False) as url:
-        bare = await bare_phase(url, n, body, aiohttp=False, deadline=deadline)
-        hub = await hub_phase(url, n, latency, data_dir / "hub", persist=persist, deadline=deadline,
-                              profile=profile)
-        aio = await bare_phase(url, n, body, aiohttp=True, deadline=deadline) if aiohttp_variant else None
-        fast = (await bare_phase(url, n, body, aiohttp=True, raw=True, deadline=deadline)
-                if aiohttp_variant else None)
+    async with fake_process(latency=latency, tool=False) as fake:
+        url = fake.url
+
+        async def measured(phase: Any) -> Phase:
+            before = fake.cpu_s()
+            result: Phase = await phase
+            result.fake_cpu_s = fake.cpu_s() - before
+            return result
+
+        bare = await measured(bare_phase(url, n, body, aiohttp=False, deadline=deadline))
+        hub = await measured(hub_phase(url, n, latency, data_dir / "hub", persist=persist, deadline=deadline,
+                                       profile=profile))
+        aio = fast = None
+        if aiohttp_variant:
+            aio = await measured(bare_phase(url, n, body, aiohttp=True, deadline=deadline))
+            fast = await measured(bare_phase(url, n, body, aiohttp=True, raw=True, deadline=deadline))
     if profile is not None and profile_path:
         profile.dump_stats(profile_path)
     figures: dict[str, Any] = {"concurrent": n, "fake_latency_s": latency, "persist": persist,
@@ -429,6 +452,7 @@ async def concurrency(n: int, latency: float, data_dir: Path, *, persist: bool, 
         figures[f"{name}_failed"] = phase.failed
         figures[f"{name}_rate_per_s"] = round(phase.answered / phase.wall_s, 1)
         figures[f"{name}_cpu_ms_per_conversation"] = round(phase.cpu_s / max(1, phase.answered) * 1000, 3)
+        figures[f"{name}_fake_cpu_ms_per_request"] = round(phase.fake_cpu_s / max(1, phase.answered) * 1000, 3)
         figures.update(latency_figures(f"{name}_", phase.latencies))
     figures["hub_share_ratio"] = round(figures["hub_rate_per_s"] / figures["bare_rate_per_s"], 3)
     figures["hub_within_target"] = hub.answered == n and hub.wall_s <= target_s
@@ -497,7 +521,8 @@ def main() -> None:
                   f"wall {c['hub_wall_s']:.2f} s, {c['hub_cpu_ms_per_conversation']:.2f} ms CPU each "
                   f"-> {'MEETS' if c['hub_within_target'] else 'MISSES'} the {args.target:g} s target")
             print(f"{n} bare SDK requests at once: wall {c['bare_wall_s']:.2f} s, "
-                  f"{c['bare_cpu_ms_per_conversation']:.2f} ms CPU each; hub share "
+                  f"{c['bare_cpu_ms_per_conversation']:.2f} ms CPU each (the fake: "
+                  f"{c['bare_fake_cpu_ms_per_request']:.2f} ms per request); hub share "
                   f"{c['hub_share_ratio']:.2f} (target >= 0.70)")
             if "bare_aiohttp_wall_s" in c:
                 print(f"{n} bare SDK requests on the aiohttp transport: wall {c['bare_aiohttp_wall_s']:.2f} s, "

@@ -23,7 +23,7 @@ from .gateway import Gateway
 from .messages import Inbound
 from .outbox import OutboxDispatcher
 from .plugins import Channel, ChannelContext, load_entry_point
-from .sessions import SessionLimits, SessionManager
+from .sessions import SessionLimits, SessionManager, register_session_commands
 from .store import ScopedState, Store
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class Hub:
         await self.store.start()
         stack.push_async_callback(self.store.stop)
 
-        # 2. the scheduler and the agent (both register commands; the agent's tools use the scheduler)
+        # 2. commands: the session's own, then the scheduler's and the agent's (the agent's tools
+        #    use the scheduler); channels are told the complete list
+        register_session_commands(self.commands)
         self.scheduler = await self._build_scheduler(stack)
         self.agent = self._agent_override or self._build_agent()
         closer = getattr(self.agent, "aclose", None)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 YES_WORDS = frozenset({"yes", "y", "approve", "approved", "ok", "okay", "allow", "sure"})
 NO_WORDS = frozenset({"no", "n", "deny", "denied", "reject", "cancel", "stop"})
+TYPING_RENEW_SECONDS = 4.0
 MAX_ATTEMPTS = 3
 """A message whose run started this many times without finishing is quarantined, so a hub
 that crashes on one message does not crash-loop on it after every restart."""
@@ -50,6 +51,7 @@ class Session:
     worker: asyncio.Task[None] | None = None
     running: bool = False
     stop_requested: bool = False
+    typing_task: asyncio.Task[None] | None = None
     question: _Question | None = None
     last_active: float = 0.0
     runs: int = 0
@@ -90,7 +92,7 @@ class SessionManager:
         self._stopping = False
         self._prior_attempts: dict[int, int] = {}
         self.active_runs = 0
-        self._register_builtin_commands()
+        register_session_commands(commands)
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -272,8 +274,10 @@ class SessionManager:
         ctx = _RunContext(self, s, inbound)
         # Runs that finish quickly go received → answered in one commit; a longer one is marked
         # `processing` so operators can see it (restarts count attempts either way).
-        marker = (asyncio.get_running_loop().call_later(1.0, self.store.mark_processing, inbound.id)
-                  if inbound.id else None)
+        loop = asyncio.get_running_loop()
+        marker = loop.call_later(1.0, self.store.mark_processing, inbound.id) if inbound.id else None
+        # Platforms show "typing…" for a few seconds only (Telegram: 5 s): renew it during long runs.
+        typing = loop.call_later(TYPING_RENEW_SECONDS, self._renew_typing, s)
         final: Outbound | None = None
         async with self._slots:
             self.active_runs += 1
@@ -300,7 +304,22 @@ class SessionManager:
                 self.active_runs -= 1
                 if marker is not None:
                     marker.cancel()
+                typing.cancel()
+                if s.typing_task is not None:
+                    s.typing_task.cancel()
+                    s.typing_task = None
         await self._finish(s, ctx, final=final)
+
+    def _renew_typing(self, s: Session) -> None:
+        if s.running and s.typing_task is None:
+            s.typing_task = asyncio.create_task(self._typing_loop(s), name=f"typing-{s.key}")
+
+    async def _typing_loop(self, s: Session) -> None:
+        while s.running:
+            if s.question is None:  # waiting for the user's answer is not "typing"
+                await self.bus.publish("outbound", Outbound(conversation=s.conversation, text="", typing=True,
+                                                            final=False))
+            await asyncio.sleep(TYPING_RENEW_SECONDS)
 
     async def _drive(self, ctx: _RunContext) -> Outbound | None:
         """Iterate the agent: progress goes out at once, every final but the last is sent as it
@@ -370,28 +389,31 @@ class SessionManager:
         else:
             await self.store.finish_run(inbound, reply=None)
 
-    def _register_builtin_commands(self) -> None:
-        async def new(call: CommandCall) -> str:
-            await call.session.reset()
-            return "Started a fresh conversation."
+def register_session_commands(commands: CommandRegistry) -> None:
+    """``/new``, ``/stop``, ``/status``, ``/help`` (idempotent: the hub registers them before
+    channels are built, so every channel learns the whole command list)."""
 
-        async def stop(call: CommandCall) -> str:
-            return "Stopping." if call.session.stop_run() else "Nothing is running."
+    async def new(call: CommandCall) -> str:
+        await call.session.reset()
+        return "Started a fresh conversation."
 
-        async def status(call: CommandCall) -> str:
-            return call.session.status()
+    async def stop(call: CommandCall) -> str:
+        return "Stopping." if call.session.stop_run() else "Nothing is running."
 
-        async def help_(call: CommandCall) -> str:
-            return self.commands.help_text()
+    async def status(call: CommandCall) -> str:
+        return call.session.status()
 
-        for c in (
-            Command(name="new", description="start a fresh conversation", handler=new),
-            Command(name="stop", description="stop the answer in progress", handler=stop, control=True),
-            Command(name="status", description="what the bot is doing", handler=status, control=True),
-            Command(name="help", description="list commands", handler=help_, control=True),
-        ):
-            if c.name not in self.commands:
-                self.commands.add(c)
+    async def help_(call: CommandCall) -> str:
+        return commands.help_text()
+
+    for c in (
+        Command(name="new", description="start a fresh conversation", handler=new),
+        Command(name="stop", description="stop the answer in progress", handler=stop, control=True),
+        Command(name="status", description="what the bot is doing", handler=status, control=True),
+        Command(name="help", description="list commands", handler=help_, control=True),
+    ):
+        if c.name not in commands:
+            commands.add(c)
 
 
 class _Control:

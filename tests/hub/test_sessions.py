@@ -218,3 +218,41 @@ async def test_outbounds_left_pending_by_a_crash_are_sent_only_after_channels_st
     async with Hub(settings, channels={"rec": ch}):
         await ch.wait_sent(1)
     assert ch.texts() == ["left"]
+
+
+async def test_typing_is_renewed_during_a_long_run(make_hub, monkeypatch):
+    import hub.sessions
+
+    monkeypatch.setattr(hub.sessions, "TYPING_RENEW_SECONDS", 0.05)
+    typing_seen = asyncio.Event()
+
+    class TypingChannel(RecordingChannel):
+        async def send(self, msg: Outbound):  # type: ignore[override]
+            if msg.typing:
+                self.typings = getattr(self, "typings", 0) + 1
+                if self.typings >= 3:
+                    typing_seen.set()
+            return await super().send(msg)
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        await asyncio.wait_for(typing_seen.wait(), 5)
+        yield reply(ctx, "done")
+
+    ch = TypingChannel()
+    async with make_hub(FuncAgent(agent), ch):
+        await ch.say("slow")
+        await ch.wait_sent(1)
+    assert ch.texts() == ["done"]
+
+
+async def test_channels_built_from_config_learn_every_command(hub_settings, monkeypatch):
+    """Regression: the session commands were registered after channels had been told the list."""
+    from pathlib import Path
+
+    from hub.app import Hub
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "loopback" / "site"))
+    settings = hub_settings(channels={"loopback": {"enabled": True, "base_url": "http://127.0.0.1:9"}})
+    async with Hub(settings) as hub:
+        names = {c.name for c in hub.channels["loopback"].context.commands}  # type: ignore[attr-defined]
+    assert {"new", "stop", "status", "help", "remind", "every", "jobs", "cancel", "tz"} <= names

@@ -33,6 +33,7 @@ class LoopbackChannel:
     def __init__(self, name: str, config: LoopbackConfig, context: ChannelContext) -> None:
         self.name = name
         self.config = config
+        self.context = context
         self._http: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
 
