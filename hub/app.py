@@ -213,10 +213,12 @@ async def run_until_signalled(hub_settings: Settings) -> None:
     import signal
 
     loop = asyncio.get_running_loop()
-    async with Hub(hub_settings) as hub:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, hub.request_stop)
+    hub = Hub(hub_settings)
+    # Handlers first: a signal during start-up stops the hub as soon as it has started.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, hub.request_stop)
+    async with hub:
         if not hub.channels:
             log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
                         "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
