@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
-from anthropic import AsyncAnthropic
+from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
 from hub.agent import Usage
 
@@ -47,6 +47,7 @@ class AnthropicProvider(SDKProvider):
     """A Messages API endpoint. Constructed as ``AnthropicProvider(name, config)``."""
 
     client_class = AsyncAnthropic
+    http_client_class = DefaultAioHttpClient
 
     def _params(self, request: ModelRequest) -> dict[str, Any]:
         params: dict[str, Any] = {

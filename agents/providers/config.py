@@ -42,6 +42,8 @@ class ProviderConfig(BaseModel):
     context_window: int = Field(default=128_000, gt=0)
     """The model's context size in tokens (the loop's compaction budget)."""
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
+    """Open connections to this endpoint at most (one per concurrent streamed request)."""
 
     def resolve_api_key(self, name: str) -> str:
         """The key to use: the configured one, else the vendor's environment variable.
