@@ -71,11 +71,23 @@ async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: in
     """Offer ``rate`` messages/s for ``seconds`` (open loop) and measure each one's latency."""
     ch = BenchChannel()
     total = int(rate * seconds)
-    ch.expected = total
     async with Hub(_settings(data_dir, synchronous), persist=persist, agent=EchoAgent(),  # type: ignore[arg-type]
                    channels={"bench": ch}):
         assert ch.inbox is not None
         inbox = ch.inbox
+        gc.freeze()  # as `autohands run` does once started (see hub.app.run_until_signalled)
+        # Warm-up: every conversation speaks once first, so the run measures the steady state
+        # rather than 1,000 sessions being created (and loaded from the store) in the same second.
+        ch.expected = conversations
+        now = time.perf_counter()
+        ch.started_at.update({f"w{i}": now for i in range(conversations)})
+        await asyncio.gather(*(inbox(Inbound(
+            kind="message", sender=Sender(id="u"), text="hi", platform_id=f"w{i}", reply_to=f"w{i}",
+            conversation=ConversationRef(channel="bench", chat=f"c{i}"))) for i in range(conversations)))
+        await asyncio.wait_for(ch.done.wait(), 120)
+        ch.latencies.clear()
+        ch.done.clear()
+        ch.expected = total
         pending: set[asyncio.Task[bool]] = set()
         sent = 0
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
@@ -219,6 +220,9 @@ async def run_until_signalled(hub_settings: Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, hub.request_stop)
     async with hub:
+        # Everything built so far lives as long as the hub: keep it out of the cyclic GC's
+        # full collections, which otherwise scan every module object (~40 ms pauses under load).
+        gc.freeze()
         if not hub.channels:
             log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
                         "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -54,6 +55,10 @@ _history = HistoryRow.__table__  # type: ignore[attr-defined]
 _conversations = ConversationRow.__table__  # type: ignore[attr-defined]
 _usage = UsageRow.__table__  # type: ignore[attr-defined]
 _state = StateRow.__table__  # type: ignore[attr-defined]
+
+CHECKPOINT_MAX_INTERVAL = 10.0
+INLINE_COMMIT_MAX_SECONDS = 0.002
+"""Commits (fsyncs) faster than this, on average, run on the event loop; slower ones in a thread."""
 
 # Phases fix the order inside one group commit: rows are inserted before they are updated.
 _P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _P_FN = range(8)
@@ -116,6 +121,9 @@ class Store:
         self._closing = False
         self._hot: dict[str, tuple[str, list[str] | None]] = {}
         self._wconn: Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._commit_seconds = 0.0
+        self._batches_at_checkpoint = 0
         self._known_conversations: OrderedDict[str, None] = OrderedDict()
         self.batches = 0
         """Number of group commits so far (for benchmarks)."""
@@ -147,6 +155,8 @@ class Store:
             raise
         self._writer_task = asyncio.create_task(self._write_loop(), name="store-writer")
         self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
+        if self._is_sqlite and self._sqlite_path() is not None:
+            self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="store-checkpoint")
 
     async def stop(self) -> None:
         if self._writer_task is None:
@@ -154,10 +164,13 @@ class Store:
         self._closing = True
         self._wake.set()
         await self._writer_task  # drains what is queued
-        if self._history_task:
-            self._history_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._history_task
+        for task in (self._history_task, self._checkpoint_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._checkpoint_task is not None:
+            await self._checkpoint("TRUNCATE")  # leave a small WAL behind
         if self._lease_task:
             self._lease_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -236,6 +249,11 @@ class Store:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=10000")
+            if immediate:
+                # The writer never checkpoints inside a commit (that copies the WAL into the
+                # database and syncs it: tens of ms on the hot path); _checkpoint_loop does it
+                # in the background instead.
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -297,6 +315,42 @@ class Store:
             await self.run_write(lambda c: c.execute(
                 update(table).where(table.c.owner == self._owner).values(heartbeat_at=utcnow())))
 
+    async def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database off the hot path (PASSIVE never blocks the writer).
+
+        A checkpoint copies and syncs every page written since the last one, which competes
+        with message handling for the CPU; so it runs once writes pause for a second, and at
+        the latest every ``CHECKPOINT_MAX_INTERVAL`` seconds under continuous load."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        seen = self.batches
+        while True:
+            await asyncio.sleep(1.0)
+            if self.batches == self._batches_at_checkpoint:
+                continue  # nothing new since the last checkpoint
+            idle = self.batches == seen
+            seen = self.batches
+            if idle or loop.time() - last >= CHECKPOINT_MAX_INTERVAL:
+                self._batches_at_checkpoint = self.batches
+                last = loop.time()
+                await self._checkpoint("PASSIVE")
+
+    async def _checkpoint(self, mode: str) -> None:
+        assert self._reader is not None
+        engine = self._reader
+
+        def run() -> None:
+            raw = engine.raw_connection()  # outside any transaction: a snapshot would pin the WAL
+            try:
+                raw.cursor().execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+            finally:
+                raw.close()
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
+        except Exception as exc:  # a failed checkpoint is retried on the next round
+            log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
+
     # ----------------------------------------------------------------- the writer
     async def _in_writer(self, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -344,11 +398,12 @@ class Store:
     async def _commit_batch(self, batch: list[_Op]) -> None:
         """One transaction for the whole batch.
 
-        For a SQLite file the statements run right here on the event loop thread and only the
-        commit (the fsync, with synchronous=FULL) goes to the writer thread: executing them in
-        a thread made every row re-acquire the GIL from a busy loop (up to the 5 ms switch
-        interval each time), which multiplied latency under load. Other databases do network
-        I/O per statement, so the whole transaction runs in the writer thread."""
+        For a SQLite file the statements run right here on the event loop thread: executing
+        them in a thread made every row re-acquire the GIL from a busy loop (up to the 5 ms
+        switch interval each time), which multiplied latency under load. The commit (an fsync
+        with synchronous=FULL) runs inline too while the disk syncs fast, and moves to the
+        writer thread when it gets slow (a slow disk must not stall the loop). Other databases
+        do network I/O per statement, so their whole transaction runs in the writer thread."""
         conn = self._wconn
         if conn is None:
             await self._in_writer(lambda: self._commit(batch))
@@ -356,14 +411,17 @@ class Store:
         trans = conn.begin()
         try:
             self._apply(conn, batch)
-            if self._synchronous in ("FULL", "EXTRA"):
-                await self._in_writer(trans.commit)
-            else:
+            if self._commit_seconds < INLINE_COMMIT_MAX_SECONDS:
+                started = time.perf_counter()
                 trans.commit()
+                took = time.perf_counter() - started
+            else:
+                took = await self._in_writer(lambda: _timed(trans.commit))
         except BaseException:
             if trans.is_active:
                 trans.rollback()
             raise
+        self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * took
 
     def _commit(self, batch: list[_Op]) -> None:
         assert self._writer is not None
@@ -702,6 +760,12 @@ def _with_id(inbound: Inbound, mid: int) -> Inbound:
         object.__setattr__(new, name, getattr(inbound, name))
     object.__setattr__(new, "id", mid)
     return new
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def _clear_history(key: str) -> Callable[[Connection], Any]:

@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from hub.agent import HistoryItem, RunContext
 from hub.messages import Button, Outbound
 
 from .conftest import FuncAgent, RecordingChannel, reply
+
+LOOPBACK_SITE = str(Path(__file__).resolve().parents[1] / "loopback" / "site")
 
 
 async def test_messages_of_one_conversation_run_in_order_and_conversations_in_parallel(make_hub):
@@ -247,11 +250,9 @@ async def test_typing_is_renewed_during_a_long_run(make_hub, monkeypatch):
 
 async def test_channels_built_from_config_learn_every_command(hub_settings, monkeypatch):
     """Regression: the session commands were registered after channels had been told the list."""
-    from pathlib import Path
-
     from hub.app import Hub
 
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "loopback" / "site"))
+    monkeypatch.syspath_prepend(LOOPBACK_SITE)
     settings = hub_settings(channels={"loopback": {"enabled": True, "base_url": "http://127.0.0.1:9"}})
     async with Hub(settings) as hub:
         names = {c.name for c in hub.channels["loopback"].context.commands}  # type: ignore[attr-defined]
