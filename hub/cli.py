@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         level = args.log_level or settings.log.level
+        if args.command == "chat" and not args.log_level:
+            level = "WARNING"  # the terminal is the chat: keep lifecycle lines out of it
         setup_logging(level, args.log_format or settings.log.format, secrets=_secrets(settings))
         return _dispatch(args, settings, parser)
     except AutoHandsError as exc:
