@@ -177,11 +177,16 @@ class SessionManager:
         return s
 
     def _evict_lru(self) -> None:
-        for key in list(self.sessions):
-            if len(self.sessions) <= self.limits.max_sessions_in_memory:
-                return
-            if not self.sessions[key].busy:
-                del self.sessions[key]
+        # Least recently active first; only a few are looked at (busy ones are skipped).
+        excess = len(self.sessions) - self.limits.max_sessions_in_memory
+        victims = []
+        for key, s in self.sessions.items():
+            if len(victims) >= excess:
+                break
+            if not s.busy:
+                victims.append(key)
+        for key in victims:
+            del self.sessions[key]
 
     def dispatch(self, inbound: Inbound) -> None:
         """Route one inbound: control inputs now, the rest into its session's queue."""

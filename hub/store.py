@@ -125,6 +125,7 @@ class Store:
         self._commit_seconds = 0.0
         self._batches_at_checkpoint = 0
         self._known_conversations: OrderedDict[str, None] = OrderedDict()
+        self._new_conversations: OrderedDict[str, None] = OrderedDict()
         self.batches = 0
         """Number of group commits so far (for benchmarks)."""
 
@@ -452,6 +453,11 @@ class Store:
             return
         first = group[0].params
         assert first is not None
+        if stmt == "insert_conversation":
+            keys = [o.params["key"] for o in group]  # type: ignore[index]
+            existing = set(conn.execute(select(_conversations.c.key).where(_conversations.c.key.in_(keys))).scalars())
+            for o in group:
+                o.result = o.params["key"] not in existing  # type: ignore[index]
         sql, names = self._hot_sql(conn, stmt, first)
         stamp: Any = _sqlite_ts(now) if self._is_sqlite else now
         params: Any
@@ -536,10 +542,12 @@ class Store:
         if not inbound.platform_id:
             inbound = replace(inbound, platform_id=platform_id)
         now = NOW
+        conv_op: _Op | None = None
         if conv.key not in self._known_conversations:
-            self._submit(_Op(_P_CONV, "insert_conversation", {
+            conv_op = _Op(_P_CONV, "insert_conversation", {
                 "key": conv.key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
-                "settings": "{}", "input_tokens": 0, "output_tokens": 0, "created_at": now}), wait=False)
+                "settings": "{}", "input_tokens": 0, "output_tokens": 0, "created_at": now})
+            self._submit(conv_op, wait=False)
             self._known_conversations[conv.key] = None
             if len(self._known_conversations) > 50_000:
                 self._known_conversations.popitem(last=False)
@@ -549,6 +557,12 @@ class Store:
             "created_at": now, "updated_at": now}))
         assert fut is not None
         inserted = await fut
+        if conv_op is not None and conv_op.result:
+            # A conversation this commit created has no history or settings: its session
+            # need not be loaded from the database.
+            self._new_conversations[conv.key] = None
+            if len(self._new_conversations) > 50_000:
+                self._new_conversations.popitem(last=False)
         return _with_id(inbound, mid) if inserted else None
 
     def mark_processing(self, inbound_id: int) -> None:
@@ -572,6 +586,8 @@ class Store:
     ) -> None:
         """One transaction: the last reply into the outbox, history, usage, inbound answered."""
         key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
+        if remember or replace_history is not None:
+            self._new_conversations.pop(key, None)  # it has history now
         futs: list[asyncio.Future[Any] | None] = []
         if replace_history is not None:
             futs.append(self._submit(_Op(_P_HISTORY, "fn", fn=_clear_history(key))))
@@ -650,6 +666,8 @@ class Store:
     # ----------------------------------------------------------------- sessions
     async def load_session(self, key: str) -> SessionSnapshot:
         """History and settings of a conversation; concurrent loads share one query."""
+        if self._new_conversations.pop(key, 0) is None:
+            return SessionSnapshot()
         fut: asyncio.Future[SessionSnapshot] = asyncio.get_running_loop().create_future()
         self._history_waiters.setdefault(key, []).append(fut)
         self._wake_history.set()
@@ -688,6 +706,7 @@ class Store:
         await self.run_write(_clear_history(key))
 
     async def set_setting(self, key: str, name: str, value: str | None) -> dict[str, str]:
+        self._new_conversations.pop(key, None)
         def _fn(c: Connection) -> dict[str, str]:
             raw = c.execute(select(_conversations.c.settings).where(_conversations.c.key == key)).scalar()
             settings = json.loads(raw) if raw else {}

@@ -257,3 +257,13 @@ async def test_channels_built_from_config_learn_every_command(hub_settings, monk
     async with Hub(settings) as hub:
         names = {c.name for c in hub.channels["loopback"].context.commands}  # type: ignore[attr-defined]
     assert {"new", "stop", "status", "help", "remind", "every", "jobs", "cancel", "tz"} <= names
+
+
+async def test_sessions_beyond_the_memory_cap_are_evicted_oldest_first(make_hub):
+    ch = RecordingChannel()
+    async with make_hub(None, ch, agent={"runtime": "echo"}, sessions={"max_sessions_in_memory": 5}) as hub:
+        for i in range(8):
+            await ch.say(f"m{i}", chat=f"c{i}")
+            await ch.wait_sent(i + 1)
+        assert hub.sessions is not None
+        assert list(hub.sessions.sessions) == [f"rec:c{i}" for i in range(3, 8)]
