@@ -42,7 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]: bench/telegram.py
+# would shadow the python-telegram-bot package).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from aiohttp import web
 from discord.gateway import DiscordWebSocket

@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]: bench/telegram.py
+# would shadow the python-telegram-bot package).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import current_rss_mb, emit, latency_figures, peak_rss_mb
 from hub.app import Hub

@@ -15,11 +15,16 @@ import asyncio
 import contextlib
 import json
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+# Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]: bench/telegram.py
+# would shadow the python-telegram-bot package).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from sqlalchemy import insert
 

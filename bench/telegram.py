@@ -12,7 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]: bench/telegram.py
+# would shadow the python-telegram-bot package).
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.channels import main
 

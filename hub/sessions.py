@@ -179,7 +179,7 @@ class SessionManager:
     def _evict_lru(self) -> None:
         # Least recently active first; only a few are looked at (busy ones are skipped).
         excess = len(self.sessions) - self.limits.max_sessions_in_memory
-        victims = []
+        victims: list[str] = []
         for key, s in self.sessions.items():
             if len(victims) >= excess:
                 break
