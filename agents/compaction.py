@@ -41,9 +41,13 @@ SUMMARY_SYSTEM = (
 )
 
 
-def estimate_tokens(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()) -> int:
-    """A vendor-neutral estimate: characters / 4 of the prompt's text and JSON."""
-    chars = len(system)
+def estimate_tokens(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = (),
+                    *, tool_chars: int | None = None) -> int:
+    """A vendor-neutral estimate: characters / 4 of the prompt's text and JSON.
+
+    ``tool_chars``: the tools' size measured beforehand with ``tools_chars`` (they are the
+    same every run), instead of measuring ``tools`` again."""
+    chars = len(system) + (tool_chars if tool_chars is not None else tools_chars(tools))
     for m in messages:
         match m:
             case UserMessage():
@@ -52,9 +56,11 @@ def estimate_tokens(system: str, messages: Sequence[ChatMessage], tools: Sequenc
                 chars += len(m.text) + sum(len(c.name) + len(c.arguments) + 16 for c in m.tool_calls)
             case ToolResultsMessage():
                 chars += sum(len(r.content) + 16 for r in m.results)
-    for t in tools:
-        chars += len(t.name) + len(t.description) + len(json.dumps(t.parameters))
     return chars // CHARS_PER_TOKEN + _PER_MESSAGE_OVERHEAD * len(messages)
+
+
+def tools_chars(tools: Sequence[ToolSpec]) -> int:
+    return sum(len(t.name) + len(t.description) + len(json.dumps(t.parameters)) for t in tools)
 
 
 def find_cut(items: Sequence[HistoryItem], keep_recent: int) -> int:

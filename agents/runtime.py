@@ -31,7 +31,7 @@ from hub.messages import Inbound, Outbound, new_id, utcnow
 from . import history
 from .approvals import ToolExecutor
 from .commands import AgentCommands, parse_model_choice
-from .compaction import compact, estimate_tokens
+from .compaction import compact, estimate_tokens, tools_chars
 from .config import AgentConfig
 from .persona import SkillInfo, render_system_prompt, user_turn
 from .providers.base import (
@@ -125,6 +125,7 @@ class LLMAgent:
         self.tool_specs = tuple(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
                                 for t in tools)
         self._categories = {cat: [t.name for t in ts] for cat, ts in tools.by_category().items()}
+        self.tool_chars = tools_chars(self.tool_specs)
 
     def system_prompt(self, channel: str) -> str:
         return render_system_prompt(
@@ -308,7 +309,7 @@ class _Run:
         items = list(self.ctx.history)
         window = choice.context_window or cfg.context_window
         budget = int(window * cfg.budget_fraction)
-        estimate = estimate_tokens(system, [*history.decode(items), user], self.agent.tool_specs)
+        estimate = estimate_tokens(system, [*history.decode(items), user], tool_chars=self.agent.tool_chars)
         if estimate <= budget:
             return
         log.info("conversation %s: ~%d prompt tokens over the budget of %d; compacting",

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal_column, select, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -446,11 +447,6 @@ class Store:
 
     def _execute_group(self, conn: Connection, stmt: str, group: list[_Op]) -> None:
         now = utcnow()
-        if stmt in ("insert_history", "insert_usage"):
-            # not hot: let SQLAlchemy process types
-            rows = [{k: (now if v is NOW else v) for k, v in o.params.items()} for o in group if o.params]
-            conn.execute(insert(_history if stmt == "insert_history" else _usage), rows)
-            return
         first = group[0].params
         assert first is not None
         if stmt == "insert_conversation":
@@ -461,7 +457,9 @@ class Store:
         sql, names = self._hot_sql(conn, stmt, first)
         stamp: Any = _sqlite_ts(now) if self._is_sqlite else now
         params: Any
-        if names is not None:
+        if stmt == "insert_history" and self._is_sqlite:  # each item carries its own time
+            params = [tuple(_sqlite_ts(v) for v in (o.params[n] for n in names)) for o in group]  # type: ignore[index,union-attr]
+        elif names is not None:
             params = [tuple(stamp if (v := o.params[n]) is NOW else v for n in names)  # type: ignore[index]
                       for o in group]
         else:
@@ -488,6 +486,10 @@ class Store:
             statement = _insert_ignore(conn, _messages, ["channel", "platform_id"])
         elif stmt == "insert_outbox":
             statement = _insert_ignore(conn, _outbox, ["id"])
+        elif stmt == "insert_history":
+            statement = insert(_history)
+        elif stmt == "insert_usage":
+            statement = insert(_usage)
         elif stmt == "set_status":
             statement = update(_messages).where(_messages.c.id == _bp("mid")).values(
                 status=_bp("status"), updated_at=_bp("at"))
@@ -809,7 +811,7 @@ def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
 
 
 def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
-    return {"conversation_key": key, "kind": item.kind, "data": json.dumps(item.data, separators=(",", ":")),
+    return {"conversation_key": key, "kind": item.kind, "data": orjson.dumps(item.data).decode(),
             "created_at": item.created_at}
 
 
