@@ -65,13 +65,15 @@ def _scan(text: str, fence: _Fence | None, at_line_start: bool) -> _Fence | None
     return fence
 
 
+_MARKER_RUN = re.compile(r"`{3,}|~{3,}")
+
+
 def _max_marker(text: str) -> int:
-    longest = 3
-    for line in text.split("\n"):
-        found = _fence_line(line)
-        if found is not None:
-            longest = max(longest, len(found[0]))
-    return longest
+    """The longest fence marker a part could ever have to close.
+
+    Every run of backticks or tildes counts, not only today's fence lines: a hard cut can
+    turn the start of a line (``````aaaa` ``) into a fence line of its own."""
+    return max((len(m.group()) for m in _MARKER_RUN.finditer(text)), default=3)
 
 
 def _line_start(text: str, index: int) -> int:

@@ -157,3 +157,10 @@ def test_fences_balanced_in_every_part(text: str, limit: int) -> None:
         assert len(part) <= limit
         assert len(_fence_lines(part)) % 2 == 0, (parts, part)
     assert _words("\n".join(_unnumber(p) for p in parts)) == _words(text)
+
+
+def test_a_hard_cut_that_makes_a_fence_line_still_fits() -> None:
+    """Regression (found by hypothesis in CI): cutting ````aaaa` after the backticks made a
+    fence line whose closing marker was longer than the room kept for it."""
+    parts = split_text("````aaaa`", 8, number=False)
+    assert all(len(p) <= 8 for p in parts)
