@@ -51,7 +51,6 @@ class Session:
     worker: asyncio.Task[None] | None = None
     running: bool = False
     stop_requested: bool = False
-    typing_task: asyncio.Task[None] | None = None
     question: _Question | None = None
     last_active: float = 0.0
     runs: int = 0
@@ -59,6 +58,14 @@ class Session:
     @property
     def busy(self) -> bool:
         return bool(self.queue) or self.worker is not None or self.question is not None
+
+
+@dataclass(slots=True, kw_only=True)
+class _RunWatch:
+    started: float
+    typed: float
+    inbound_id: int
+    marked: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +95,8 @@ class SessionManager:
         self._sub: Subscription[Inbound] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._runs: dict[Session, _RunWatch] = {}
         self._side_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._prior_attempts: dict[int, int] = {}
@@ -101,6 +110,7 @@ class SessionManager:
         self._sub = self.bus.subscribe("inbound")
         self._consumer = asyncio.create_task(self._consume(), name="sessions-consume")
         self._sweeper = asyncio.create_task(self._sweep(), name="sessions-sweep")
+        self._watcher = asyncio.create_task(self._watch_runs(), name="sessions-watch")
 
     async def resume(self) -> int:
         """Re-dispatch inbounds that were received but never answered (after a crash)."""
@@ -122,7 +132,7 @@ class SessionManager:
         self._stopping = True
         if self._sub:
             self._sub.close()
-        for task in (self._consumer, self._sweeper):
+        for task in (self._consumer, self._sweeper, self._watcher):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -277,12 +287,6 @@ class SessionManager:
     # ----------------------------------------------------------------- agent runs
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
         ctx = _RunContext(self, s, inbound)
-        # Runs that finish quickly go received → answered in one commit; a longer one is marked
-        # `processing` so operators can see it (restarts count attempts either way).
-        loop = asyncio.get_running_loop()
-        marker = loop.call_later(1.0, self.store.mark_processing, inbound.id) if inbound.id else None
-        # Platforms show "typing…" for a few seconds only (Telegram: 5 s): renew it during long runs.
-        typing = loop.call_later(TYPING_RENEW_SECONDS, self._renew_typing, s)
         final: Outbound | None = None
         async with self._slots:
             self.active_runs += 1
@@ -290,6 +294,8 @@ class SessionManager:
             # The run happens in the session's worker task; `/stop` cancels that task while
             # `s.running` (see _Control.stop_run), and the cancellation is taken back here.
             s.running = True
+            now = time.monotonic()
+            self._runs[s] = _RunWatch(started=now, typed=now, inbound_id=inbound.id)
             try:
                 final = await self._drive(ctx)
             except asyncio.CancelledError:
@@ -307,24 +313,25 @@ class SessionManager:
                 s.running = False
                 s.stop_requested = False
                 self.active_runs -= 1
-                if marker is not None:
-                    marker.cancel()
-                typing.cancel()
-                if s.typing_task is not None:
-                    s.typing_task.cancel()
-                    s.typing_task = None
+                self._runs.pop(s, None)
         await self._finish(s, ctx, final=final)
 
-    def _renew_typing(self, s: Session) -> None:
-        if s.running and s.typing_task is None:
-            s.typing_task = asyncio.create_task(self._typing_loop(s), name=f"typing-{s.key}")
-
-    async def _typing_loop(self, s: Session) -> None:
-        while s.running:
-            if s.question is None:  # waiting for the user's answer is not "typing"
-                await self.bus.publish("outbound", Outbound(conversation=s.conversation, text="", typing=True,
-                                                            final=False))
-            await asyncio.sleep(TYPING_RENEW_SECONDS)
+    async def _watch_runs(self) -> None:
+        """One watcher for every run in progress (rather than timers per run, which cost the hot
+        path): a run over a second old is marked ``processing`` so operators can see it (quick
+        runs go received → answered in one commit), and "typing…" is renewed, since platforms
+        show it for a few seconds only (Telegram: 5 s)."""
+        while True:
+            await asyncio.sleep(min(0.25, TYPING_RENEW_SECONDS / 2))
+            now = time.monotonic()
+            for s, w in list(self._runs.items()):
+                if not w.marked and w.inbound_id and now - w.started >= 1.0:
+                    w.marked = True
+                    self.store.mark_processing(w.inbound_id)
+                if now - w.typed >= TYPING_RENEW_SECONDS and s.question is None:
+                    w.typed = now
+                    await self.bus.publish("outbound", Outbound(conversation=s.conversation, text="",
+                                                                typing=True, final=False))
 
     async def _drive(self, ctx: _RunContext) -> Outbound | None:
         """Iterate the agent: progress goes out at once, every final but the last is sent as it

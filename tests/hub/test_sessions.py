@@ -267,3 +267,32 @@ async def test_sessions_beyond_the_memory_cap_are_evicted_oldest_first(make_hub)
             await ch.wait_sent(i + 1)
         assert hub.sessions is not None
         assert list(hub.sessions.sessions) == [f"rec:c{i}" for i in range(3, 8)]
+
+
+async def test_a_run_longer_than_a_second_is_marked_processing(make_hub):
+    from sqlalchemy import select
+
+    from hub.store_tables import MessageRow
+
+    release = asyncio.Event()
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        await asyncio.wait_for(release.wait(), 10)
+        yield reply(ctx, "done")
+
+    table = MessageRow.__table__  # type: ignore[attr-defined]
+    ch = RecordingChannel()
+    async with make_hub(FuncAgent(agent), ch) as hub:
+        await ch.say("slow")
+
+        async def status() -> str:
+            return await hub.store.run_read(lambda c: c.execute(select(table.c.status)).scalar())
+
+        async with asyncio.timeout(5):
+            while await status() != "processing":
+                await asyncio.sleep(0.1)
+        release.set()
+        await ch.wait_sent(1)
+        async with asyncio.timeout(5):
+            while await status() != "answered":
+                await asyncio.sleep(0.05)
