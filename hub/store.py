@@ -14,27 +14,39 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import time
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, literal_column, select, update
-from sqlalchemy import delete as sa_delete
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
+from ._store_lock import release_lease, take_file_lock, take_lease
+from ._store_sql import (
+    NOW,
+    SessionSnapshot,
+    _as_store_error,
+    _bp,
+    _clear_history,
+    _history_row,
+    _insert_ignore,
+    _outbox_row,
+    _sqlite_ts,
+    _timed,
+    _with_id,
+    load_sessions,
+)
 from .agent import HistoryItem, Usage
-from .codec import inbound_from_json, inbound_to_json, outbound_from_json, outbound_to_json
-from .errors import HubLockedError, StoreError
+from .codec import inbound_from_json, inbound_to_json, outbound_from_json
+from .errors import StoreError
 from .messages import Inbound, Outbound, utcnow
 from .store_tables import (
     AuditRow,
@@ -75,22 +87,6 @@ class _Op:
     result: Any = None
 
 
-class _Now:
-    """Placeholder for "the commit's time": stamped once per group commit, not once per row."""
-
-    def __repr__(self) -> str:
-        return "NOW"
-
-
-NOW: Any = _Now()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionSnapshot:
-    """What a session needs from the store when it (re)enters memory."""
-
-    history: list[HistoryItem] = field(default_factory=list)
-    settings: dict[str, str] = field(default_factory=dict)
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -267,48 +263,16 @@ class Store:
 
     def _take_file_lock(self) -> None:
         path = self._sqlite_path()
-        if path is None:
-            return
-        import fcntl
-
-        lock_path = path.with_name(path.name + ".lock")
-        f = open(lock_path, "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            f.close()
-            raise HubLockedError(
-                f"another AutoHands hub ({holder}) is already running on {path}; stop it first, "
-                "or give this one its own [store] url"
-            ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
-        f.flush()
-        self._lock_file = f
+        if path is not None:
+            self._lock_file = take_file_lock(path)
 
     def _take_lease(self) -> None:
         assert self._writer is not None
-        now = utcnow()
-        with self._writer.begin() as conn:
-            row = conn.execute(select(HubLockRow.__table__)).first()  # type: ignore[attr-defined]
-            stale = now - timedelta(seconds=30)
-            if row is not None and row.owner != self._owner:
-                beat = row.heartbeat_at if row.heartbeat_at.tzinfo else row.heartbeat_at.replace(tzinfo=UTC)
-                if beat > stale:
-                    raise HubLockedError(f"another AutoHands hub (pid {row.pid} on {row.host}) is running "
-                                         "on this database; stop it first")
-            conn.execute(sa_delete(HubLockRow.__table__))  # type: ignore[attr-defined]
-            conn.execute(insert(HubLockRow.__table__).values(  # type: ignore[attr-defined]
-                id=1, owner=self._owner, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now))
+        take_lease(self._writer, self._owner)
 
     def _release_lease(self) -> None:
         assert self._writer is not None
-        with self._writer.begin() as conn:
-            conn.execute(sa_delete(HubLockRow.__table__).where(  # type: ignore[attr-defined]
-                HubLockRow.__table__.c.owner == self._owner))  # type: ignore[attr-defined]
+        release_lease(self._writer, self._owner)
 
     async def _renew_lease(self) -> None:
         table = HubLockRow.__table__  # type: ignore[attr-defined]
@@ -692,7 +656,7 @@ class Store:
                 continue
             keys = list(waiters)
             try:
-                snaps = await self.run_read(lambda c, k=keys: _load_sessions(c, k))  # type: ignore[misc]
+                snaps = await self.run_read(lambda c, k=keys: load_sessions(c, k))  # type: ignore[misc]
             except Exception as exc:
                 for futs in waiters.values():
                     for f in futs:
@@ -769,88 +733,6 @@ class ScopedState:
 
     async def set(self, key: str, value: str) -> None:
         await self._store.state_set(f"{self._prefix}:{key}", value)
-
-
-_INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
-
-
-def _with_id(inbound: Inbound, mid: int) -> Inbound:
-    """``dataclasses.replace(inbound, id=mid)`` without re-running ``__init__`` (hot path)."""
-    new = object.__new__(Inbound)
-    for name in _INBOUND_FIELDS:
-        object.__setattr__(new, name, getattr(inbound, name))
-    object.__setattr__(new, "id", mid)
-    return new
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
-def _clear_history(key: str) -> Callable[[Connection], Any]:
-    return lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key))
-
-
-def _bp(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
-
-
-def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as d_insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
-    else:  # pragma: no cover - other databases: plain insert, duplicates raise IntegrityError
-        return insert(table)
-    return d_insert(table).on_conflict_do_nothing(index_elements=keys)
-
-
-def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
-    return {"conversation_key": key, "kind": item.kind, "data": orjson.dumps(item.data).decode(),
-            "created_at": item.created_at}
-
-
-def _outbox_row(o: Outbound) -> dict[str, Any]:
-    return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
-            "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
-            "platform_ids": "", "attempts": 0, "error": "", "created_at": NOW, "sent_at": None}
-
-
-def _load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
-    hist: dict[str, list[HistoryItem]] = defaultdict(list)
-    settings: dict[str, dict[str, str]] = {}
-    for chunk_start in range(0, len(keys), 500):
-        chunk = keys[chunk_start:chunk_start + 500]
-        for r in c.execute(select(_history.c.conversation_key, _history.c.kind, _history.c.data,
-                                  _history.c.created_at)
-                           .where(_history.c.conversation_key.in_(chunk)).order_by(_history.c.id)):
-            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
-            hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
-        for r in c.execute(select(_conversations.c.key, _conversations.c.settings)
-                           .where(_conversations.c.key.in_(chunk))):
-            if r.settings and r.settings != "{}":
-                settings[r.key] = json.loads(r.settings)
-    return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
-
-
-def _sqlite_ts(v: Any) -> Any:
-    """SQLAlchemy's SQLite DATETIME storage format (naive UTC), for the hot path's raw executemany."""
-    if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC).replace(tzinfo=None)
-        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return v
-
-
-def _as_store_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, IntegrityError | OperationalError):
-        return StoreError(f"database error: {str(exc).splitlines()[0]}")
-    return exc
 
 
 def utc(dt: datetime) -> datetime:

@@ -97,3 +97,20 @@ async def test_lifecycle_misuse(tmp_path: Path) -> None:
         await s.start()
     await s.stop()
     await s.stop()  # idempotent
+
+
+def test_the_lease_used_for_non_sqlite_databases(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from hub._store_lock import release_lease, take_lease
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'lease.db'}")
+    SQLModel.metadata.create_all(engine)
+    take_lease(engine, "hub-a")
+    take_lease(engine, "hub-a")  # renewing one's own lease is fine
+    with pytest.raises(HubLockedError, match="already running"):
+        take_lease(engine, "hub-b")
+    release_lease(engine, "hub-a")
+    take_lease(engine, "hub-b")
+    engine.dispose()

@@ -1,0 +1,65 @@
+"""One hub per database: an OS file lock for SQLite, a heartbeat lease row for other databases.
+
+A kernel lock is released when its process dies, so a SIGKILLed hub never blocks its restart;
+a lease is stale after 30 s without a heartbeat.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy import delete as sa_delete
+
+from .errors import HubLockedError
+from .messages import utcnow
+from .store_tables import HubLockRow
+
+_lock = HubLockRow.__table__  # type: ignore[attr-defined]
+LEASE_STALE_SECONDS = 30
+
+
+def take_file_lock(db_path: Path) -> IO[str]:
+    """Lock ``<db>.lock`` for this process; the returned file holds the lock until closed."""
+    import fcntl
+
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    f = open(lock_path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise HubLockedError(
+            f"another AutoHands hub ({holder}) is already running on {db_path}; stop it first, "
+            "or give this one its own [store] url"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+    f.flush()
+    return f
+
+
+def take_lease(engine: Engine, owner: str) -> None:
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(select(_lock)).first()
+        if row is not None and row.owner != owner:
+            beat = row.heartbeat_at if row.heartbeat_at.tzinfo else row.heartbeat_at.replace(tzinfo=UTC)
+            if beat > now - timedelta(seconds=LEASE_STALE_SECONDS):
+                raise HubLockedError(f"another AutoHands hub (pid {row.pid} on {row.host}) is already running "
+                                     "on this database; stop it first")
+        conn.execute(sa_delete(_lock))
+        conn.execute(insert(_lock).values(id=1, owner=owner, pid=os.getpid(), host=socket.gethostname(),
+                                          heartbeat_at=now))
+
+
+def release_lease(engine: Engine, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa_delete(_lock).where(_lock.c.owner == owner))

@@ -1,0 +1,128 @@
+"""SQL helpers of the store: statement builders, row shapes, value conversion (hot path)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, insert, select
+from sqlalchemy import delete as sa_delete
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from .agent import HistoryItem
+from .codec import outbound_to_json
+from .errors import StoreError
+from .messages import Inbound, Outbound
+from .store_tables import ConversationRow, HistoryRow, OutboxRow
+
+_history = HistoryRow.__table__  # type: ignore[attr-defined]
+_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSnapshot:
+    """What a session needs from the store when it (re)enters memory."""
+
+    history: list[HistoryItem] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+class _Now:
+    """Placeholder for "the commit's time": stamped once per group commit, not once per row."""
+
+    def __repr__(self) -> str:
+        return "NOW"
+
+
+NOW: Any = _Now()
+
+
+_INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
+
+
+def _with_id(inbound: Inbound, mid: int) -> Inbound:
+    """``dataclasses.replace(inbound, id=mid)`` without re-running ``__init__`` (hot path)."""
+    new = object.__new__(Inbound)
+    for name in _INBOUND_FIELDS:
+        object.__setattr__(new, name, getattr(inbound, name))
+    object.__setattr__(new, "id", mid)
+    return new
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _clear_history(key: str) -> Callable[[Connection], Any]:
+    return lambda c: c.execute(sa_delete(_history).where(_history.c.conversation_key == key))
+
+
+def _bp(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as d_insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases: plain insert, duplicates raise IntegrityError
+        return insert(table)
+    return d_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
+    return {"conversation_key": key, "kind": item.kind, "data": orjson.dumps(item.data).decode(),
+            "created_at": item.created_at}
+
+
+def _outbox_row(o: Outbound) -> dict[str, Any]:
+    return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
+            "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
+            "platform_ids": "", "attempts": 0, "error": "", "created_at": NOW, "sent_at": None}
+
+
+def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
+    hist: dict[str, list[HistoryItem]] = defaultdict(list)
+    settings: dict[str, dict[str, str]] = {}
+    for chunk_start in range(0, len(keys), 500):
+        chunk = keys[chunk_start:chunk_start + 500]
+        for r in c.execute(select(_history.c.conversation_key, _history.c.kind, _history.c.data,
+                                  _history.c.created_at)
+                           .where(_history.c.conversation_key.in_(chunk)).order_by(_history.c.id)):
+            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
+            hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
+        for r in c.execute(select(_conversations.c.key, _conversations.c.settings)
+                           .where(_conversations.c.key.in_(chunk))):
+            if r.settings and r.settings != "{}":
+                settings[r.key] = json.loads(r.settings)
+    return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
+
+
+def _sqlite_ts(v: Any) -> Any:
+    """SQLAlchemy's SQLite DATETIME storage format (naive UTC), for the hot path's raw executemany."""
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return v
+
+
+def _as_store_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, IntegrityError | OperationalError):
+        return StoreError(f"database error: {str(exc).splitlines()[0]}")
+    return exc
+
+
