@@ -1,0 +1,230 @@
+"""The store's single writer: group commits.
+
+Every write request queued while a transaction runs goes into the next transaction; requests
+of the same statement run as one ``executemany`` in a fixed order (inserts before updates), and
+callers await a future resolved after the commit, so "recorded" means "committed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, insert, literal_column, select, update
+
+from ._store_sql import NOW, _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
+from .messages import utcnow
+from .store_tables import ConversationRow, HistoryRow, MessageRow, OutboxRow, UsageRow
+
+T = TypeVar("T")
+log = logging.getLogger("hub.store")
+
+_messages = MessageRow.__table__  # type: ignore[attr-defined]
+_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+_history = HistoryRow.__table__  # type: ignore[attr-defined]
+_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
+_usage = UsageRow.__table__  # type: ignore[attr-defined]
+
+INLINE_COMMIT_MAX_SECONDS = 0.002
+"""Commits (fsyncs) faster than this, on average, run on the event loop; slower ones in a thread."""
+
+# Phases fix the order inside one group commit: rows are inserted before they are updated.
+_P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _P_FN = range(8)
+
+
+@dataclass(slots=True)
+class _Op:
+    phase: int
+    stmt: str
+    params: dict[str, Any] | None = None
+    fn: Callable[[Connection], Any] | None = None
+    future: asyncio.Future[Any] | None = None
+    result: Any = None
+
+
+
+
+
+class GroupCommitWriter:
+    """Owns the write connection's transactions. ``start()`` then ``submit()``; ``close()`` drains."""
+
+    def __init__(self, engine: Engine, conn: Connection | None, pool: ThreadPoolExecutor, *,
+                 is_sqlite: bool, synchronous: str) -> None:
+        self._engine = engine
+        self._wconn = conn
+        """SQLite's writer connection, used on the loop; None: transactions run in ``pool``."""
+        self._write_pool = pool
+        self._is_sqlite = is_sqlite
+        self._synchronous = synchronous
+        self._pending: list[_Op] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._hot: dict[str, tuple[str, list[str] | None]] = {}
+        self._commit_seconds = 0.0
+        self.batches = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
+
+    def submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
+        """Queue ``op`` for the next group commit; with ``wait``, a future resolved after it."""
+        if self._task is None or self._closing:
+            raise RuntimeError("Store is not running")
+        if wait:
+            op.future = asyncio.get_running_loop().create_future()
+        self._pending.append(op)
+        self._wake.set()
+        return op.future
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                if self._closing:
+                    return
+                continue
+            batch, self._pending = self._pending, []
+            try:
+                await self._commit_batch(batch)
+                self.batches += 1
+                for op in batch:
+                    if op.future is not None and not op.future.done():
+                        op.future.set_result(op.result)
+            except Exception:
+                # Isolate the failing request: commit each alone so one bad row fails one caller.
+                for op in batch:
+                    try:
+                        await self._commit_batch([op])
+                        if op.future is not None and not op.future.done():
+                            op.future.set_result(op.result)
+                    except Exception as exc:
+                        if op.future is not None and not op.future.done():
+                            op.future.set_exception(_as_store_error(exc))
+                        else:
+                            log.error("store write %s failed: %s", op.stmt, exc)
+            if self._pending:
+                self._wake.set()
+
+    async def _commit_batch(self, batch: list[_Op]) -> None:
+        """One transaction for the whole batch.
+
+        For a SQLite file the statements run right here on the event loop thread: executing
+        them in a thread made every row re-acquire the GIL from a busy loop (up to the 5 ms
+        switch interval each time), which multiplied latency under load. The commit (an fsync
+        with synchronous=FULL) runs inline too while the disk syncs fast, and moves to the
+        writer thread when it gets slow (a slow disk must not stall the loop). Other databases
+        do network I/O per statement, so their whole transaction runs in the writer thread."""
+        conn = self._wconn
+        if conn is None:
+            await self._in_writer(lambda: self._commit(batch))
+            return
+        trans = conn.begin()
+        try:
+            self._apply(conn, batch)
+            if self._commit_seconds < INLINE_COMMIT_MAX_SECONDS:
+                started = time.perf_counter()
+                trans.commit()
+                took = time.perf_counter() - started
+            else:
+                took = await self._in_writer(lambda: _timed(trans.commit))
+        except BaseException:
+            if trans.is_active:
+                trans.rollback()
+            raise
+        self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * took
+
+    def _commit(self, batch: list[_Op]) -> None:
+        with self._engine.begin() as conn:
+            self._apply(conn, batch)
+
+    def _apply(self, conn: Connection, batch: list[_Op]) -> None:
+        ordered = sorted(batch, key=lambda o: o.phase)
+        i = 0
+        while i < len(ordered):
+            op = ordered[i]
+            if op.fn is not None:
+                op.result = op.fn(conn)
+                i += 1
+                continue
+            j = i
+            while j < len(ordered) and ordered[j].fn is None and ordered[j].stmt == op.stmt:
+                j += 1
+            self._execute_group(conn, op.stmt, ordered[i:j])
+            i = j
+
+    def _execute_group(self, conn: Connection, stmt: str, group: list[_Op]) -> None:
+        now = utcnow()
+        first = group[0].params
+        assert first is not None
+        if stmt == "insert_conversation":
+            keys = [o.params["key"] for o in group]  # type: ignore[index]
+            existing = set(conn.execute(select(_conversations.c.key).where(_conversations.c.key.in_(keys))).scalars())
+            for o in group:
+                o.result = o.params["key"] not in existing  # type: ignore[index]
+        sql, names = self._hot_sql(conn, stmt, first)
+        stamp: Any = _sqlite_ts(now) if self._is_sqlite else now
+        params: Any
+        if stmt == "insert_history" and self._is_sqlite:  # each item carries its own time
+            params = [tuple(_sqlite_ts(v) for v in (o.params[n] for n in names)) for o in group]  # type: ignore[index,union-attr]
+        elif names is not None:
+            params = [tuple(stamp if (v := o.params[n]) is NOW else v for n in names)  # type: ignore[index]
+                      for o in group]
+        else:
+            params = [{k: (stamp if v is NOW else v) for k, v in o.params.items()} for o in group]  # type: ignore[union-attr]
+        conn.exec_driver_sql(sql, params)
+        if stmt == "insert_inbound":
+            ids = [o.params["id"] for o in group]  # type: ignore[index]
+            present = set(conn.execute(select(_messages.c.id).where(_messages.c.id.in_(ids))).scalars())
+            for o in group:
+                o.result = o.params["id"] in present  # type: ignore[index]
+
+    def _hot_sql(self, conn: Connection, stmt: str, sample: dict[str, Any]) -> tuple[str, list[str] | None]:
+        """Compile a hot statement once per dialect, then feed the DBAPI's executemany directly.
+
+        Skipping SQLAlchemy's per-row parameter processing halves the writer's CPU per message;
+        values are pre-converted (``_sqlite_ts``) where the dialect needs it."""
+        cached = self._hot.get(stmt)
+        if cached is not None:
+            return cached
+        statement: Any
+        if stmt == "insert_conversation":
+            statement = _insert_ignore(conn, _conversations, ["key"])
+        elif stmt == "insert_inbound":
+            statement = _insert_ignore(conn, _messages, ["channel", "platform_id"])
+        elif stmt == "insert_outbox":
+            statement = _insert_ignore(conn, _outbox, ["id"])
+        elif stmt == "insert_history":
+            statement = insert(_history)
+        elif stmt == "insert_usage":
+            statement = insert(_usage)
+        elif stmt == "set_status":
+            statement = update(_messages).where(_messages.c.id == _bp("mid")).values(
+                status=_bp("status"), updated_at=_bp("at"))
+        elif stmt == "set_outbox":
+            statement = update(_outbox).where(_outbox.c.id == _bp("oid")).values(
+                status=_bp("status"), platform_ids=_bp("pids"), error=_bp("err"),
+                sent_at=_bp("sent_at"), attempts=_outbox.c.attempts + literal_column("1"))
+        else:  # pragma: no cover - programming error
+            raise AssertionError(stmt)
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(sample))
+        names = list(compiled.positiontup or ()) if conn.dialect.positional else None
+        result = (compiled.string, names)
+        self._hot[stmt] = result
+        return result
+
