@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 import httpx2
 
-from .base import ModelRequest, ModelResponse, StreamEvent
+from .base import Finished, ModelRequest, ModelResponse, StreamEvent, TextDelta
 from .config import ProviderConfig
 from .retry import RetryPolicy, retry_call, retry_stream
 
@@ -47,6 +48,26 @@ class SDKProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+    async def _relay(self, stream: Any, acc: Any,
+                     errors: Callable[..., AbstractContextManager[None]]) -> AsyncIterator[StreamEvent]:
+        """Turn a started SDK stream into our events: ``acc.add(item)`` returns new text, and
+        ``acc.response()`` the assembled answer. A break-off maps onto our errors (``errors``
+        with ``streaming=True``); the stream is closed in every case."""
+        try:
+            items = stream.__aiter__()
+            while True:
+                with errors(self.name, streaming=True):
+                    try:
+                        item = await items.__anext__()
+                    except StopAsyncIteration:
+                        break
+                text = acc.add(item)
+                if text:
+                    yield TextDelta(text=text)
+        finally:
+            await stream.close()
+        yield Finished(response=acc.response())
 
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:
         raise NotImplementedError

@@ -20,12 +20,10 @@ from hub.agent import Usage
 from ._sdk import SDKProvider
 from .base import (
     AssistantMessage,
-    Finished,
     ModelRequest,
     ModelResponse,
     StopReason,
     StreamEvent,
-    TextDelta,
     ToolCall,
     ToolResultsMessage,
     UserMessage,
@@ -92,21 +90,8 @@ class AnthropicProvider(SDKProvider):
         logger.debug("%s: streaming message request (model %s)", self.name, params["model"])
         with map_anthropic_errors(self.name):
             stream = await self._client.messages.create(**params, stream=True)
-        acc = _Assembly(model=params["model"])
-        try:
-            events = stream.__aiter__()
-            while True:
-                with map_anthropic_errors(self.name, streaming=True):
-                    try:
-                        event = await events.__anext__()
-                    except StopAsyncIteration:
-                        break
-                text = acc.add(event)
-                if text:
-                    yield TextDelta(text=text)
-        finally:
-            await stream.close()
-        yield Finished(response=acc.response())
+        async for event in self._relay(stream, _Assembly(model=params["model"]), map_anthropic_errors):
+            yield event
 
 
 @dataclass(slots=True)

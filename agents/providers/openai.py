@@ -18,12 +18,10 @@ from hub.agent import Usage
 from ._sdk import SDKProvider
 from .base import (
     AssistantMessage,
-    Finished,
     ModelRequest,
     ModelResponse,
     StopReason,
     StreamEvent,
-    TextDelta,
     ToolCall,
     ToolResultsMessage,
     UserMessage,
@@ -106,21 +104,8 @@ class OpenAIProvider(SDKProvider):
             stream = await self._client.chat.completions.create(
                 **self._wire(params), stream=True, stream_options={"include_usage": True}
             )
-        acc = _Assembly(model=params["model"])
-        try:
-            chunks = stream.__aiter__()
-            while True:
-                with map_openai_errors(self.name, streaming=True):
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
-                text = acc.add(chunk)
-                if text:
-                    yield TextDelta(text=text)
-        finally:
-            await stream.close()
-        yield Finished(response=acc.response())
+        async for event in self._relay(stream, _Assembly(model=params["model"]), map_openai_errors):
+            yield event
 
 
 @dataclass(slots=True)
