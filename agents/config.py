@@ -63,8 +63,9 @@ class AgentConfig(BaseModel):
     max_tool_result_chars: int = Field(default=20_000, ge=100)
     """Longer tool results are cut (with a note to the model) to protect the context window."""
     stream_min_chars: int = Field(default=120, ge=1)
-    """A partial outbound is emitted once this many new characters arrived …"""
+    """A partial outbound (the first one too) is emitted once this many new characters arrived …"""
     stream_interval_seconds: float = Field(default=1.0, ge=0)
-    """… or this long after the previous partial, whichever comes first."""
+    """… or this long after the previous partial (or the first text), whichever comes first; an
+    answer complete before either arrives as one message, with no partials."""
     compaction: CompactionConfig = Field(default_factory=CompactionConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)

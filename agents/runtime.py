@@ -272,7 +272,10 @@ class _Run:
             yield complete  # outside the timeout block: never yield under our clock
             return
         response: ModelResponse | None = None
-        shown, last_emit = 0, 0.0
+        # The first partial waits like the later ones (``stream_min_chars`` new characters or
+        # ``stream_interval_seconds`` since the first text): a short answer then arrives as one
+        # message instead of a send plus an edit, which platforms rate-limit alike.
+        shown, last_emit = 0, None
         async with _closing(provider.stream(request)) as events:
             while True:
                 async with asyncio.timeout_at(self.deadline):
@@ -285,7 +288,9 @@ class _Run:
                 elif isinstance(event, TextDelta) and event.text:
                     self.streamed += event.text
                     now = self.loop.time()
-                    if (not shown or len(self.streamed) - shown >= self.config.stream_min_chars
+                    if last_emit is None:
+                        last_emit = now
+                    if (len(self.streamed) - shown >= self.config.stream_min_chars
                             or now - last_emit >= self.config.stream_interval_seconds):
                         shown, last_emit = len(self.streamed), now
                         yield self.out(self.streamed, final=False, stream=self.stream_id)

@@ -21,6 +21,7 @@ def percentile(values: Sequence[float], p: float) -> float:
 def latency_figures(prefix: str, seconds: Sequence[float]) -> dict[str, float]:
     ms = [s * 1000 for s in seconds]
     return {
+        f"{prefix}min_ms": round(min(ms), 3) if ms else float("nan"),
         f"{prefix}p50_ms": round(percentile(ms, 50), 3),
         f"{prefix}p99_ms": round(percentile(ms, 99), 3),
         f"{prefix}mean_ms": round(statistics.fmean(ms), 3) if ms else float("nan"),

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import current_rss_mb, emit, latency_figures, peak_rss_mb
-from hub.app import Hub
+from hub.app import Hub, tune_gc_for_serving
 from hub.config import load_settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
@@ -77,7 +77,7 @@ async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: in
                    channels={"bench": ch}):
         assert ch.inbox is not None
         inbox = ch.inbox
-        gc.freeze()  # as `autohands run` does once started (see hub.app.run_until_signalled)
+        tune_gc_for_serving()  # as `autohands run` does once started
         # Warm-up: every conversation speaks once first, so the run measures the steady state
         # rather than 1,000 sessions being created (and loaded from the store) in the same second.
         ch.expected = conversations

@@ -32,6 +32,10 @@ _usage = UsageRow.__table__  # type: ignore[attr-defined]
 
 INLINE_COMMIT_MAX_SECONDS = 0.002
 """Commits (fsyncs) faster than this, on average, run on the event loop; slower ones in a thread."""
+MAX_BATCH_OPS = 256
+"""Ops per group commit, at most. A burst (a restart's backlog, a thousand chats writing at
+once) is committed in slices, and each slice's callers go on before the next one is written:
+the first message of a burst waits for one slice, not for the whole burst."""
 
 # Phases fix the order inside one group commit: rows are inserted before they are updated.
 _P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _P_FN = range(8)
@@ -45,6 +49,8 @@ class _Op:
     fn: Callable[[Connection], Any] | None = None
     future: asyncio.Future[Any] | None = None
     result: Any = None
+    joined: bool = False
+    """Commit in the same transaction as the op queued just before (a slice never ends here)."""
 
 
 
@@ -99,7 +105,7 @@ class GroupCommitWriter:
                 if self._closing:
                     return
                 continue
-            batch, self._pending = self._pending, []
+            batch = self._take_batch()
             try:
                 await self._commit_batch(batch)
                 self.batches += 1
@@ -120,6 +126,16 @@ class GroupCommitWriter:
                             log.error("store write %s failed: %s", op.stmt, exc)
             if self._pending:
                 self._wake.set()
+                await asyncio.sleep(0)  # let this slice's callers run before the next commit
+
+    def _take_batch(self) -> list[_Op]:
+        pending = self._pending
+        cut = MAX_BATCH_OPS
+        if len(pending) > cut:
+            while cut < len(pending) and pending[cut].joined:
+                cut += 1
+        batch, self._pending = pending[:cut], pending[cut:]
+        return batch
 
     async def _commit_batch(self, batch: list[_Op]) -> None:
         """One transaction for the whole batch.
@@ -213,6 +229,10 @@ class GroupCommitWriter:
             statement = insert(_history)
         elif stmt == "insert_usage":
             statement = insert(_usage)
+        elif stmt == "add_tokens":
+            statement = update(_conversations).where(_conversations.c.key == _bp("ckey")).values(
+                input_tokens=_conversations.c.input_tokens + _bp("din"),
+                output_tokens=_conversations.c.output_tokens + _bp("dout"))
         elif stmt == "set_status":
             statement = update(_messages).where(_messages.c.id == _bp("mid")).values(
                 status=_bp("status"), updated_at=_bp("at"))

@@ -366,7 +366,7 @@ class Store:
         fut = self._submit(_Op(_P_INBOUND, "insert_inbound", {
             "id": mid, "channel": conv.channel, "platform_id": platform_id, "conversation_key": conv.key,
             "kind": inbound.kind, "payload": inbound_to_json(inbound), "status": "received", "attempts": 0,
-            "created_at": now, "updated_at": now}))
+            "created_at": now, "updated_at": now}, joined=conv_op is not None))
         assert fut is not None
         inserted = await fut
         if conv_op is not None and conv_op.result:
@@ -400,32 +400,32 @@ class Store:
         key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
         if remember or replace_history is not None:
             self._new_conversations.pop(key, None)  # it has history now
-        futs: list[asyncio.Future[Any] | None] = []
+        ops: list[tuple[_Op, bool]] = []  # (op, whether its caller awaits it)
         if replace_history is not None:
-            futs.append(self._submit(_Op(_P_HISTORY, "fn", fn=_clear_history(key))))
+            ops.append((_Op(_P_HISTORY, "fn", fn=_clear_history(key)), True))
         for item in (*(replace_history or ()), *remember):
-            futs.append(self._submit(_Op(_P_HISTORY + 0, "insert_history", _history_row(key, item)), wait=False))
+            ops.append((_Op(_P_HISTORY, "insert_history", _history_row(key, item)), False))
         for provider, model, u in usage:
-            futs.append(self._submit(_Op(_P_USAGE, "insert_usage", {
+            ops.append((_Op(_P_USAGE, "insert_usage", {
                 "conversation_key": key, "inbound_id": inbound.id if inbound else 0, "provider": provider,
                 "model": model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                 "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
-                "created_at": NOW}), wait=False))
+                "created_at": NOW}), False))
         if usage:
             total_in = sum(u.input_tokens for _, _, u in usage)
             total_out = sum(u.output_tokens for _, _, u in usage)
-            futs.append(self._submit(_Op(_P_FN, "fn", fn=lambda c: c.execute(
-                update(_conversations).where(_conversations.c.key == key).values(
-                    input_tokens=_conversations.c.input_tokens + total_in,
-                    output_tokens=_conversations.c.output_tokens + total_out))), wait=False))
+            ops.append((_Op(_P_USAGE, "add_tokens", {"ckey": key, "din": total_in, "dout": total_out}), False))
         if reply is not None:
-            futs.append(self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply)), wait=False))
+            ops.append((_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply)), False))
         if inbound is not None and inbound.id:
-            futs.append(self._submit(_Op(_P_STATUS, "set_status", {
-                "mid": inbound.id, "status": status, "at": NOW})))
-        elif reply is None:
+            ops.append((_Op(_P_STATUS, "set_status", {"mid": inbound.id, "status": status, "at": NOW}), True))
+        futs: list[asyncio.Future[Any] | None] = []
+        for i, (op, wait) in enumerate(ops):
+            op.joined = i > 0  # the reply and the answered mark commit together, or not at all
+            futs.append(self._submit(op, wait=wait))
+        if reply is None and (inbound is None or not inbound.id):
             return
-        # Everything above was queued in one synchronous stretch, so it lands in one commit.
+        # Queued as one unit (``joined``), so it lands in one commit.
         # Await the last waitable future (if the batch failed and was split, errors surface here).
         waits = [f for f in futs if f is not None]
         if len(waits) == 1:

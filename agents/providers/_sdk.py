@@ -4,13 +4,39 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import httpx2
+import orjson
 
+from ._sse import ServerSentEvent, SSEDecoder
 from .base import Finished, ModelRequest, ModelResponse, StreamEvent, TextDelta
 from .config import ProviderConfig
+from .errors import StreamInterrupted
 from .retry import RetryPolicy, retry_call, retry_stream
+
+
+class StreamAssembly(Protocol):
+    """Builds one streamed answer from the decoded events of its response body."""
+
+    @property
+    def finished(self) -> bool:
+        """The stream's own end marker arrived (a body that ends before it was cut off)."""
+
+    def add(self, event: ServerSentEvent) -> str:
+        """Take one event (events after the end marker are ignored); returns the new answer
+        text in it. Raises ``ProviderError`` for an error reported inside the stream."""
+
+    def response(self) -> ModelResponse: ...
+
+
+def event_json(provider: str, event: ServerSentEvent) -> Any:
+    """The event's data as JSON; a chunk that is not JSON means the stream is broken."""
+    try:
+        return orjson.loads(event.data)
+    except orjson.JSONDecodeError as exc:
+        raise StreamInterrupted(f"{provider}: the stream sent a chunk that is not JSON: "
+                                f"{event.data[:200]!r}", retryable=True) from exc
 
 
 class SDKProvider:
@@ -49,24 +75,40 @@ class SDKProvider:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def _relay(self, stream: Any, acc: Any,
+    async def _open_stream(self, path: str, body: dict[str, Any]) -> httpx2.Response:
+        """POST ``body`` (already in the vendor's wire format) and return the unread streaming
+        response. The SDK still sends it (auth, headers, timeouts, connection pool, HTTP
+        errors raised as its own exceptions); the body is encoded once with orjson and the
+        events are decoded by ``_relay``, not by the SDK's per-chunk pydantic models."""
+        response: httpx2.Response = await self._client.post(
+            path, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True,
+            options={"headers": {"Accept": "text/event-stream", "Content-Type": "application/json"}})
+        return response
+
+    async def _relay(self, response: httpx2.Response, acc: StreamAssembly,
                      errors: Callable[..., AbstractContextManager[None]]) -> AsyncIterator[StreamEvent]:
-        """Turn a started SDK stream into our events: ``acc.add(item)`` returns new text, and
+        """Decode a started SSE response into our events: ``acc.add(event)`` returns new text,
         ``acc.response()`` the assembled answer. A break-off maps onto our errors (``errors``
-        with ``streaming=True``); the stream is closed in every case."""
+        with ``streaming=True``); the response is closed in every case."""
+        decoder = SSEDecoder()
         try:
-            items = stream.__aiter__()
-            while True:
+            chunks = response.aiter_bytes().__aiter__()
+            ended = False
+            while not ended:
                 with errors(self.name, streaming=True):
                     try:
-                        item = await items.__anext__()
+                        events = decoder.feed(await chunks.__anext__())
                     except StopAsyncIteration:
-                        break
-                text = acc.add(item)
-                if text:
-                    yield TextDelta(text=text)
+                        events, ended = decoder.close(), True
+                for event in events:
+                    text = acc.add(event)
+                    if text:
+                        yield TextDelta(text=text)
         finally:
-            await stream.close()
+            await response.aclose()
+        if not acc.finished:
+            raise StreamInterrupted(f"{self.name}: the stream ended before the answer was complete",
+                                    retryable=True)
         yield Finished(response=acc.response())
 
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:

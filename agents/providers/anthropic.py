@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -17,7 +17,8 @@ from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
 from hub.agent import Usage
 
-from ._sdk import SDKProvider
+from ._sdk import SDKProvider, event_json
+from ._sse import ServerSentEvent
 from .base import (
     AssistantMessage,
     ModelRequest,
@@ -28,7 +29,7 @@ from .base import (
     ToolResultsMessage,
     UserMessage,
 )
-from .errors import map_anthropic_errors
+from .errors import map_anthropic_errors, stream_error
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +82,17 @@ class AnthropicProvider(SDKProvider):
             text="".join(text),
             tool_calls=tuple(calls),
             stop_reason=_STOP.get(message.stop_reason or "", "other"),
-            usage=_usage(message.usage),
+            usage=_usage(message.usage.model_dump()),
             model=message.model or params["model"],
         )
 
     async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params = self._params(request)
+        params["stream"] = True
         logger.debug("%s: streaming message request (model %s)", self.name, params["model"])
         with map_anthropic_errors(self.name):
-            stream = await self._client.messages.create(**params, stream=True)
-        async for event in self._relay(stream, _Assembly(model=params["model"]), map_anthropic_errors):
+            response = await self._open_stream("/v1/messages", params)
+        async for event in self._relay(response, _Assembly(self.name, params["model"]), map_anthropic_errors):
             yield event
 
 
@@ -106,39 +108,53 @@ class _Block:
 class _Assembly:
     """Collects the stream's content blocks by index, the stop reason and usage."""
 
+    provider: str
     model: str
     blocks: dict[int, _Block] = field(default_factory=dict)
     stop: str | None = None
-    start_usage: Any = None
+    start_usage: Mapping[str, Any] | None = None
     output_tokens: int = 0
+    finished: bool = False
+    """``message_stop`` arrived."""
 
-    def add(self, event: Any) -> str:
-        match event.type:
+    def add(self, event: ServerSentEvent) -> str:
+        if self.finished or event.event == "ping":
+            return ""
+        data = event_json(self.provider, event)
+        if event.event == "error":
+            raise stream_error(self.provider, data)
+        if not isinstance(data, dict):
+            return ""
+        match event.event or data.get("type"):
             case "message_start":
-                self.model = event.message.model or self.model
-                self.start_usage = event.message.usage
-                self.output_tokens = event.message.usage.output_tokens or 0
+                message = data.get("message") or {}
+                self.model = message.get("model") or self.model
+                self.start_usage = message.get("usage") or {}
+                self.output_tokens = self.start_usage.get("output_tokens") or 0
             case "content_block_start":
-                block = event.content_block
-                if block.type == "tool_use":
-                    self.blocks[event.index] = _Block("tool_use", id=block.id, name=block.name)
+                block = data.get("content_block") or {}
+                kind = block.get("type", "text")
+                if kind == "tool_use":
+                    self.blocks[data["index"]] = _Block(kind, id=block.get("id", ""), name=block.get("name", ""))
                 else:
-                    self.blocks[event.index] = _Block(block.type)
-                    if block.type == "text" and block.text:
-                        self.blocks[event.index].parts.append(block.text)
-                        return str(block.text)
+                    self.blocks[data["index"]] = _Block(kind)
+                    if kind == "text" and block.get("text"):
+                        self.blocks[data["index"]].parts.append(block["text"])
+                        return str(block["text"])
             case "content_block_delta":
-                delta = event.delta
-                target = self.blocks.setdefault(event.index, _Block("text"))
-                if delta.type == "text_delta":
-                    target.parts.append(delta.text)
-                    return str(delta.text)
-                if delta.type == "input_json_delta":
-                    target.parts.append(delta.partial_json)
+                delta = data.get("delta") or {}
+                target = self.blocks.setdefault(data["index"], _Block("text"))
+                if delta.get("type") == "text_delta":
+                    target.parts.append(delta["text"])
+                    return str(delta["text"])
+                if delta.get("type") == "input_json_delta":
+                    target.parts.append(delta["partial_json"])
             case "message_delta":
-                self.stop = event.delta.stop_reason or self.stop
-                self.output_tokens = event.usage.output_tokens or self.output_tokens
-            case _:  # content_block_stop, message_stop and event types newer than this code
+                self.stop = (data.get("delta") or {}).get("stop_reason") or self.stop
+                self.output_tokens = (data.get("usage") or {}).get("output_tokens") or self.output_tokens
+            case "message_stop":
+                self.finished = True
+            case _:  # content_block_stop and event types newer than this code
                 pass
         return ""
 
@@ -159,15 +175,15 @@ class _Assembly:
         )
 
 
-def _usage(usage: Any, *, output_tokens: int | None = None) -> Usage:
+def _usage(usage: Mapping[str, Any] | None, *, output_tokens: int | None = None) -> Usage:
     """Anthropic counts cached input apart; ``Usage.input_tokens`` is the whole prompt."""
-    if usage is None:
+    if not usage:
         return Usage(output_tokens=output_tokens or 0)
-    write = usage.cache_creation_input_tokens or 0
-    read = usage.cache_read_input_tokens or 0
+    write = usage.get("cache_creation_input_tokens") or 0
+    read = usage.get("cache_read_input_tokens") or 0
     return Usage(
-        input_tokens=(usage.input_tokens or 0) + write + read,
-        output_tokens=usage.output_tokens if output_tokens is None else output_tokens,
+        input_tokens=(usage.get("input_tokens") or 0) + write + read,
+        output_tokens=(usage.get("output_tokens") or 0) if output_tokens is None else output_tokens,
         cache_read_tokens=read,
         cache_write_tokens=write,
     )

@@ -118,6 +118,16 @@ _ANTHROPIC_TYPES = {
 }
 
 
+def stream_error(provider: str, body: Any) -> ProviderError:
+    """An error reported inside an open stream (OpenAI: a chunk with ``error``; Anthropic: an
+    ``error`` event), typed by the body's error type; unknown types count as server errors."""
+    err = body.get("error", body) if isinstance(body, dict) else body
+    message = err.get("message") if isinstance(err, dict) else None
+    if not isinstance(message, str) or not message:
+        message = "an error occurred during streaming"
+    return from_status(provider, _body_status(body) or 500, message)
+
+
 def _body_status(body: Any) -> int | None:
     if isinstance(body, dict):
         err = body.get("error", body)

@@ -7,7 +7,7 @@ Covers OpenAI itself and every OpenAI-compatible server reached through ``base_u
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +15,8 @@ from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from hub.agent import Usage
 
-from ._sdk import SDKProvider
+from ._sdk import SDKProvider, event_json
+from ._sse import ServerSentEvent
 from .base import (
     AssistantMessage,
     ModelRequest,
@@ -26,7 +27,7 @@ from .base import (
     ToolResultsMessage,
     UserMessage,
 )
-from .errors import map_openai_errors
+from .errors import map_openai_errors, stream_error
 
 logger = logging.getLogger(__name__)
 
@@ -93,18 +94,18 @@ class OpenAIProvider(SDKProvider):
             text=(choice.message.content or "") if choice is not None else "",
             tool_calls=calls,
             stop_reason=_STOP.get(choice.finish_reason if choice else "", "other"),
-            usage=_usage(result.usage),
+            usage=_usage(result.usage.model_dump() if result.usage is not None else None),
             model=result.model or params["model"],
         )
 
     async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         params = self._params(request)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
         logger.debug("%s: streaming request (model %s)", self.name, params["model"])
         with map_openai_errors(self.name):
-            stream = await self._client.chat.completions.create(
-                **self._wire(params), stream=True, stream_options={"include_usage": True}
-            )
-        async for event in self._relay(stream, _Assembly(model=params["model"]), map_openai_errors):
+            response = await self._open_stream("/chat/completions", params)
+        async for event in self._relay(response, _Assembly(self.name, params["model"]), map_openai_errors):
             yield event
 
 
@@ -117,35 +118,55 @@ class _PartialCall:
 
 @dataclass(slots=True)
 class _Assembly:
-    """Collects a streamed completion: text, tool calls split across chunks, usage."""
+    """Collects a streamed completion from its chunks: text, tool calls split across chunks,
+    the finish reason, and usage (a last chunk with no choices, sent before ``[DONE]``)."""
 
+    provider: str
     model: str
     text: list[str] = field(default_factory=list)
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     finish: str | None = None
     usage: Usage = field(default_factory=Usage)
+    done: bool = False
 
-    def add(self, chunk: Any) -> str:
-        if chunk.model:
-            self.model = chunk.model
-        if chunk.usage is not None:
-            self.usage = _usage(chunk.usage)
-        if not chunk.choices:
+    @property
+    def finished(self) -> bool:
+        # Some compatible servers end with a finish reason and no ``[DONE]``.
+        return self.done or self.finish is not None
+
+    def add(self, event: ServerSentEvent) -> str:
+        if self.done:
             return ""
-        choice = chunk.choices[0]
-        if choice.finish_reason:
-            self.finish = choice.finish_reason
-        for delta_call in choice.delta.tool_calls or ():
-            index = delta_call.index if delta_call.index is not None else len(self.calls)
-            call = self.calls.setdefault(index, _PartialCall())
-            if delta_call.id:
-                call.id = delta_call.id
-            if delta_call.function is not None:
-                if delta_call.function.name:
-                    call.name += delta_call.function.name
-                if delta_call.function.arguments:
-                    call.arguments.append(delta_call.function.arguments)
-        text = choice.delta.content or ""
+        if event.data.startswith(b"[DONE]"):
+            self.done = True
+            return ""
+        chunk = event_json(self.provider, event)
+        if not isinstance(chunk, dict):
+            return ""
+        if chunk.get("error"):
+            raise stream_error(self.provider, chunk["error"])
+        if chunk.get("model"):
+            self.model = chunk["model"]
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        if not choices:
+            return ""
+        choice = choices[0]
+        if choice.get("finish_reason"):
+            self.finish = choice["finish_reason"]
+        delta = choice.get("delta") or {}
+        for delta_call in delta.get("tool_calls") or ():
+            index = delta_call.get("index")
+            call = self.calls.setdefault(len(self.calls) if index is None else index, _PartialCall())
+            if delta_call.get("id"):
+                call.id = delta_call["id"]
+            function = delta_call.get("function") or {}
+            if function.get("name"):
+                call.name += function["name"]
+            if function.get("arguments"):
+                call.arguments.append(function["arguments"])
+        text: str = delta.get("content") or ""
         if text:
             self.text.append(text)
         return text
@@ -161,15 +182,15 @@ class _Assembly:
         )
 
 
-def _usage(usage: Any) -> Usage:
-    if usage is None:
+def _usage(usage: Mapping[str, Any] | None) -> Usage:
+    """From the wire's (or the SDK model's dumped) ``usage`` object."""
+    if not usage:
         return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
+    details = usage.get("prompt_tokens_details") or {}
     return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cache_read_tokens=cached,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cache_read_tokens=details.get("cached_tokens") or 0,
     )
 
 

@@ -211,6 +211,41 @@ async def test_drop_before_any_text_is_retried(llm_vendor: LLMVendor) -> None:
     assert len(llm_vendor.script.requests) == 2
 
 
+async def test_stream_ended_without_its_end_marker_is_interrupted(llm_vendor: LLMVendor) -> None:
+    # A body that ends cleanly but early (a proxy giving up) must not pass as a whole answer.
+    llm_vendor.script.drop(after_chunks=2, clean=True)
+    provider = llm_vendor.provider(max_retries=0)
+
+    deltas: list[str] = []
+    with pytest.raises(StreamInterrupted, match="before the answer was complete"):
+        async for event in provider.stream(ask()):
+            if isinstance(event, TextDelta):
+                deltas.append(event.text)
+
+    assert len(deltas) == 2
+
+
+async def test_truncated_stream_before_any_text_is_retried(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.drop(after_chunks=0, clean=True).reply("whole")
+    provider = llm_vendor.provider()
+
+    _, response = await collect(provider, ask())
+
+    assert response.text == "whole"
+    assert len(llm_vendor.script.requests) == 2
+
+
+async def test_error_inside_the_stream_is_retried_then_mapped(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.error(500, mid_stream=True, message="boom inside").reply("recovered")
+    provider = llm_vendor.provider()
+    _, response = await collect(provider, ask())
+    assert response.text == "recovered"
+
+    llm_vendor.script.error(500, mid_stream=True, message="boom inside")
+    with pytest.raises(ServerError, match="boom inside"):
+        await collect(llm_vendor.provider(max_retries=0), ask())
+
+
 async def test_slow_first_token_times_out_and_is_retried(llm_vendor: LLMVendor) -> None:
     llm_vendor.script.reply("too late", first_token_delay=1.0).reply("on time")
     provider = llm_vendor.provider(timeout_seconds=0.3)

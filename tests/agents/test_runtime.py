@@ -65,8 +65,14 @@ async def test_partials_are_coalesced() -> None:
     agent = make_agent(provider, stream_min_chars=30, stream_interval_seconds=60)
     out = await collect(agent, FakeRunContext())
     partials = [o for o in out if not o.final and not o.typing]
-    assert [len(p.text) for p in partials] == [1, 31, 61, 91]
+    assert [len(p.text) for p in partials] == [30, 60, 90]
     assert out[-1].text == "x" * 100
+
+
+async def test_a_short_quick_answer_is_one_message_without_partials() -> None:
+    provider = ScriptedProvider().reply("Short and quick.", chunks=5)
+    out = await collect(make_agent(provider, stream_min_chars=120, stream_interval_seconds=1), FakeRunContext())
+    assert [(o.text, o.final) for o in out if not o.typing] == [("Short and quick.", True)]
 
 
 async def test_non_streaming_mode_yields_only_the_final() -> None:

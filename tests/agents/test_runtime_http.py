@@ -25,7 +25,9 @@ def services(tmp_path: Path, *, agent: dict[str, Any], providers: dict[str, Any]
 
 
 async def test_two_step_tool_run_through_the_sdk(llm_vendor: LLMVendor, tmp_path: Path) -> None:
-    svc = services(tmp_path, agent={"provider": "main"}, providers={"main": llm_vendor.section()})
+    # stream_min_chars low enough that the 22-character answer is also shown as partials
+    svc = services(tmp_path, agent={"provider": "main", "stream_min_chars": 5},
+                   providers={"main": llm_vendor.section()})
     agent = build_agent(svc, environ={})
     assert isinstance(agent, LLMAgent)
     script = llm_vendor.script

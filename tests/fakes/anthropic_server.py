@@ -189,7 +189,7 @@ async def _stream(
         await send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
         for piece in split_text(step.text, step.chunks)[: step.after_chunks]:
             await send("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
-        await drop_connection(request)
+        await drop_connection(request, resp, step)
         return resp
     index = 0
     if step.text:

@@ -60,8 +60,9 @@ class ErrorStep:
     """Sent as the ``retry-after`` header: seconds, or a string such as an HTTP date."""
     message: str = ""
     mid_stream: bool = False
-    """Anthropic only: answer 200 and send the error as an SSE ``error`` event (as the real
-    API does when it is overloaded after the stream opened)."""
+    """Streamed requests only: answer 200 and report the error inside the stream, as the real
+    APIs do when they fail after the stream opened (Anthropic: an ``error`` event; OpenAI: a
+    chunk whose only field is ``error``)."""
     kind: Literal["error"] = "error"
 
 
@@ -70,11 +71,14 @@ _DROP_TEXT = "This answer will never be finished because"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DropStep:
-    """Stream ``after_chunks`` text chunks of ``text``, then cut the TCP connection."""
+    """Stream ``after_chunks`` text chunks of ``text``, then cut the TCP connection; with
+    ``clean``, end the body properly instead, but without the stream's end marker (as a proxy
+    that gives up on a long stream does)."""
 
     text: str = _DROP_TEXT
     after_chunks: int = 2
     chunks: int = 6
+    clean: bool = False
     kind: Literal["drop"] = "drop"
 
 
@@ -150,8 +154,10 @@ class LLMScript:
             ErrorStep(status=status, retry_after=retry_after, message=message, mid_stream=mid_stream)
         )
 
-    def drop(self, *, text: str = _DROP_TEXT, after_chunks: int = 2, chunks: int = 6) -> LLMScript:
-        return self.add(DropStep(text=text, after_chunks=after_chunks, chunks=chunks))
+    def drop(
+        self, *, text: str = _DROP_TEXT, after_chunks: int = 2, chunks: int = 6, clean: bool = False
+    ) -> LLMScript:
+        return self.add(DropStep(text=text, after_chunks=after_chunks, chunks=chunks, clean=clean))
 
     @property
     def pending(self) -> int:
@@ -265,8 +271,12 @@ class FakeLLMServer:
         return logged, body
 
 
-async def drop_connection(request: web.Request) -> None:
-    """Cut the TCP connection under a half-sent response, as a crashed proxy would."""
+async def drop_connection(request: web.Request, resp: web.StreamResponse, step: DropStep) -> None:
+    """Cut the TCP connection under a half-sent response, as a crashed proxy would; or, for a
+    ``clean`` drop, end the body early."""
+    if step.clean:
+        await resp.write_eof()
+        return
     if request.transport is not None:
         request.transport.abort()
     # Yield so the abort reaches the socket before aiohttp tries to finish the response.

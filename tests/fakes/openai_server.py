@@ -115,6 +115,8 @@ class FakeOpenAI(FakeLLMServer):
             return error_response(ErrorStep(status=400, message="'messages' and 'model' are required."))
         step = self.script.next_step(logged, *_last_user_text(body))
         if isinstance(step, ErrorStep):
+            if step.mid_stream and body.get("stream"):
+                return await _stream_error(request, step)
             return error_response(step)
         usage = _usage(logged.raw_size, step)
         if not body.get("stream"):
@@ -150,7 +152,7 @@ class FakeOpenAI(FakeLLMServer):
         if isinstance(step, DropStep):
             for piece in split_text(step.text, step.chunks)[: step.after_chunks]:
                 await send({"content": piece})
-            await drop_connection(request)
+            await drop_connection(request, resp, step)
             return resp
         for piece in split_text(step.text, step.chunks):
             await send({"content": piece})
@@ -184,6 +186,17 @@ class FakeOpenAI(FakeLLMServer):
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+async def _stream_error(request: web.Request, step: ErrorStep) -> web.StreamResponse:
+    """A 200 stream that opens, then reports the failure in a chunk of its own."""
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    await resp.prepare(request)
+    error = {"error": {"message": step.message or "The server had an error while processing your request.",
+                       "type": "server_error", "param": None, "code": None}}
+    await resp.write(f"data: {json.dumps(error)}\n\n".encode())
+    await resp.write_eof()
+    return resp
 
 
 def _call_id(call: ScriptedCall, index: int) -> str:
