@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
+import orjson
 from aiohttp import web
 
 DefaultMode = Literal["echo", "fail"]
@@ -257,7 +258,7 @@ class FakeLLMServer:
 
     async def _log(self, request: web.Request) -> tuple[LoggedRequest, Any]:
         raw = await request.read()
-        body = json.loads(raw) if raw else None
+        body = orjson.loads(raw) if raw else None
         logged = LoggedRequest(
             method=request.method,
             path=request.path,

@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .llm_script import (
@@ -132,6 +133,11 @@ class FakeOpenAI(FakeLLMServer):
         )
         await resp.prepare(request)
         chunk_id, created = f"chatcmpl-{uuid.uuid4().hex[:20]}", int(time.time())
+        # A whole reply goes out in one write (the client still parses separate SSE events):
+        # a write per chunk made the fake the bottleneck of the 1,000-conversation benchmark.
+        # A drop writes chunk by chunk, so what precedes the cut has surely left.
+        pending: list[bytes] = []
+        per_chunk = isinstance(step, DropStep)
 
         async def send(delta: dict[str, Any], finish: str | None = None) -> None:
             chunk: dict[str, Any] = {
@@ -144,7 +150,10 @@ class FakeOpenAI(FakeLLMServer):
             }
             if usage is not None:
                 chunk["usage"] = None
-            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            pending.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if per_chunk:
+                await resp.write(b"".join(pending))
+                pending.clear()
 
         if isinstance(step, ReplyStep) and step.first_token_delay:
             await asyncio.sleep(step.first_token_delay)
@@ -182,9 +191,9 @@ class FakeOpenAI(FakeLLMServer):
                 "choices": [],
                 "usage": usage,
             }
-            await resp.write(f"data: {json.dumps(final)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
-        await resp.write_eof()
+            pending.append(b"data: " + orjson.dumps(final) + b"\n\n")
+        pending.append(b"data: [DONE]\n\n")
+        await resp.write_eof(b"".join(pending))
         return resp
 
 
