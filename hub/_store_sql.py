@@ -34,16 +34,6 @@ class SessionSnapshot:
     settings: dict[str, str] = field(default_factory=dict)
 
 
-class _Now:
-    """Placeholder for "the commit's time": stamped once per group commit, not once per row."""
-
-    def __repr__(self) -> str:
-        return "NOW"
-
-
-NOW: Any = _Now()
-
-
 _INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
 
 
@@ -88,10 +78,10 @@ def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
             "created_at": item.created_at}
 
 
-def _outbox_row(o: Outbound) -> dict[str, Any]:
+def _outbox_row(o: Outbound, now: Any) -> dict[str, Any]:
     return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
             "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
-            "platform_ids": "", "attempts": 0, "error": "", "created_at": NOW, "sent_at": None}
+            "platform_ids": "", "attempts": 0, "error": "", "created_at": now, "sent_at": None}
 
 
 def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:

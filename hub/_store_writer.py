@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 
-from ._store_sql import NOW, _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
+from ._store_sql import _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
 from .messages import utcnow
 from .store_tables import ConversationRow, HistoryRow, MessageRow, OutboxRow, UsageRow
 
@@ -71,9 +72,22 @@ class GroupCommitWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._hot: dict[str, tuple[str, list[str] | None]] = {}
+        self._hot: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]] = {}
+        self._stamp: Any = None
+        self._stamp_at = float("-inf")
         self._commit_seconds = 0.0
         self.batches = 0
+
+    def stamp(self) -> Any:
+        """The time to write into rows queued now, in the form the raw ``executemany`` wants
+        (SQLAlchemy's SQLite text format, else a datetime). Read at most once a millisecond: a
+        message writes it several times, and formatting it costs more than the row's insert."""
+        t = time.monotonic()
+        if t - self._stamp_at >= 0.001:
+            self._stamp_at = t
+            now = utcnow()
+            self._stamp = _sqlite_ts(now) if self._is_sqlite else now
+        return self._stamp
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._write_loop(), name="store-writer")
@@ -185,7 +199,6 @@ class GroupCommitWriter:
             i = j
 
     def _execute_group(self, conn: Connection, stmt: str, group: list[_Op]) -> None:
-        now = utcnow()
         first = group[0].params
         assert first is not None
         if stmt == "insert_conversation":
@@ -193,24 +206,27 @@ class GroupCommitWriter:
             existing = set(conn.execute(select(_conversations.c.key).where(_conversations.c.key.in_(keys))).scalars())
             for o in group:
                 o.result = o.params["key"] not in existing  # type: ignore[index]
-        sql, names = self._hot_sql(conn, stmt, first)
-        stamp: Any = _sqlite_ts(now) if self._is_sqlite else now
+        sql, row = self._hot_sql(conn, stmt, first)
         params: Any
         if stmt == "insert_history" and self._is_sqlite:  # each item carries its own time
-            params = [tuple(_sqlite_ts(v) for v in (o.params[n] for n in names)) for o in group]  # type: ignore[index,union-attr]
-        elif names is not None:
-            params = [tuple(stamp if (v := o.params[n]) is NOW else v for n in names)  # type: ignore[index]
-                      for o in group]
+            params = [tuple(_sqlite_ts(v) for v in row(o.params)) for o in group]  # type: ignore[arg-type,misc]
+        elif row is not None:
+            params = [row(o.params) for o in group]  # type: ignore[arg-type]
         else:
-            params = [{k: (stamp if v is NOW else v) for k, v in o.params.items()} for o in group]  # type: ignore[union-attr]
-        conn.exec_driver_sql(sql, params)
+            params = [o.params for o in group]
+        result = conn.exec_driver_sql(sql, params)
         if stmt == "insert_inbound":
+            if result.rowcount == len(group):  # none was a redelivery (the usual case): no query
+                for o in group:
+                    o.result = True
+                return
             ids = [o.params["id"] for o in group]  # type: ignore[index]
             present = set(conn.execute(select(_messages.c.id).where(_messages.c.id.in_(ids))).scalars())
             for o in group:
                 o.result = o.params["id"] in present  # type: ignore[index]
 
-    def _hot_sql(self, conn: Connection, stmt: str, sample: dict[str, Any]) -> tuple[str, list[str] | None]:
+    def _hot_sql(self, conn: Connection, stmt: str, sample: dict[str, Any]
+                 ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]:
         """Compile a hot statement once per dialect, then feed the DBAPI's executemany directly.
 
         Skipping SQLAlchemy's per-row parameter processing halves the writer's CPU per message;
@@ -243,8 +259,14 @@ class GroupCommitWriter:
         else:  # pragma: no cover - programming error
             raise AssertionError(stmt)
         compiled = statement.compile(dialect=conn.dialect, column_keys=list(sample))
+        # Positional dialects get each row's values in the statement's order, picked in C.
         names = list(compiled.positiontup or ()) if conn.dialect.positional else None
-        result = (compiled.string, names)
+        row: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+        if names and len(names) > 1:
+            row = itemgetter(*names)
+        elif names:
+            row = (lambda key: lambda params: (params[key],))(names[0])
+        result = (compiled.string, row)
         self._hot[stmt] = result
         return result
 

@@ -29,7 +29,6 @@ from sqlmodel import SQLModel
 
 from ._store_lock import release_lease, take_file_lock, take_lease
 from ._store_sql import (
-    NOW,
     SessionSnapshot,
     _as_store_error,
     _clear_history,
@@ -305,6 +304,11 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._write_pool, fn)
 
+    def _now(self) -> Any:
+        if self._batcher is None:
+            raise RuntimeError("Store is not running")
+        return self._batcher.stamp()
+
     def _submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
         if self._batcher is None:
             raise RuntimeError("Store is not running")
@@ -353,7 +357,7 @@ class Store:
         platform_id = inbound.platform_id or f"auto:{uuid.uuid4().hex}"
         if not inbound.platform_id:
             inbound = replace(inbound, platform_id=platform_id)
-        now = NOW
+        now = self._now()
         conv_op: _Op | None = None
         if conv.key not in self._known_conversations:
             conv_op = _Op(_P_CONV, "insert_conversation", {
@@ -380,10 +384,10 @@ class Store:
     def mark_processing(self, inbound_id: int) -> None:
         """Note that a run is under way (not awaited: the state is informational until answered)."""
         self._submit(_Op(_P_STATUS, "set_status", {
-            "mid": inbound_id, "status": "processing", "at": NOW}), wait=False)
+            "mid": inbound_id, "status": "processing", "at": self._now()}), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        fut = self._submit(_Op(_P_STATUS, "set_status", {"mid": inbound_id, "status": status, "at": NOW}))
+        fut = self._submit(_Op(_P_STATUS, "set_status", {"mid": inbound_id, "status": status, "at": self._now()}))
         await fut  # type: ignore[misc]
 
     async def finish_run(
@@ -400,6 +404,7 @@ class Store:
         key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
         if remember or replace_history is not None:
             self._new_conversations.pop(key, None)  # it has history now
+        now = self._now()
         ops: list[tuple[_Op, bool]] = []  # (op, whether its caller awaits it)
         if replace_history is not None:
             ops.append((_Op(_P_HISTORY, "fn", fn=_clear_history(key)), True))
@@ -410,15 +415,15 @@ class Store:
                 "conversation_key": key, "inbound_id": inbound.id if inbound else 0, "provider": provider,
                 "model": model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
                 "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
-                "created_at": NOW}), False))
+                "created_at": now}), False))
         if usage:
             total_in = sum(u.input_tokens for _, _, u in usage)
             total_out = sum(u.output_tokens for _, _, u in usage)
             ops.append((_Op(_P_USAGE, "add_tokens", {"ckey": key, "din": total_in, "dout": total_out}), False))
         if reply is not None:
-            ops.append((_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply)), False))
+            ops.append((_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply, now)), False))
         if inbound is not None and inbound.id:
-            ops.append((_Op(_P_STATUS, "set_status", {"mid": inbound.id, "status": status, "at": NOW}), True))
+            ops.append((_Op(_P_STATUS, "set_status", {"mid": inbound.id, "status": status, "at": now}), True))
         futs: list[asyncio.Future[Any] | None] = []
         for i, (op, wait) in enumerate(ops):
             op.joined = i > 0  # the reply and the answered mark commit together, or not at all
@@ -449,13 +454,13 @@ class Store:
 
     # ----------------------------------------------------------------- outbound
     async def record_outbound(self, outbound: Outbound) -> None:
-        fut = self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(outbound)))
+        fut = self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(outbound, self._now())))
         await fut  # type: ignore[misc]
 
     def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
             "oid": outbound_id, "status": "sent", "pids": ",".join(platform_ids), "err": "",
-            "sent_at": NOW}))
+            "sent_at": self._now()}))
 
     def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {

@@ -114,3 +114,19 @@ def test_the_lease_used_for_non_sqlite_databases(tmp_path: Path) -> None:
     release_lease(engine, "hub-a")
     take_lease(engine, "hub-b")
     engine.dispose()
+
+
+async def test_a_burst_is_committed_in_slices_that_never_split_a_unit(store: Store) -> None:
+    from hub import _store_writer as w
+
+    before = store.batches
+    results = await asyncio.gather(*(store.record_inbound(inbound(f"s{i}")) for i in range(w.MAX_BATCH_OPS)))
+    assert all(r is not None for r in results)
+    assert store.batches - before >= 2, "a burst bigger than one slice takes several commits"
+
+    writer = w.GroupCommitWriter.__new__(w.GroupCommitWriter)
+    unit = [w._Op(0, "a"), *(w._Op(0, "b", joined=True) for _ in range(9))]
+    writer._pending = [w._Op(0, "x") for _ in range(w.MAX_BATCH_OPS - 5)] + unit + [w._Op(0, "y")]
+    first = writer._take_batch()
+    assert len(first) == w.MAX_BATCH_OPS - 5 + len(unit)  # the unit straddling the cut stays whole
+    assert [op.stmt for op in writer._pending] == ["y"]
