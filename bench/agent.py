@@ -22,7 +22,9 @@ Method
    The exact request bodies of each scenario are captured once from an in-process fake, and
    the same bodies are replayed with no runtime around them, on exactly the provider's request
    path (``sse_request``: the ``openai`` client's ``post`` with the encoded body, every event
-   decoded) against the same out-of-process fake. Agent and bare runs alternate in
+   decoded) against the same out-of-process fake: one fake serves all three scenarios (it calls
+   the tool only for user messages containing ``[calc]``), so only the bodies differ. Agent and
+   bare runs alternate in
    blocks, and medians per conversation are compared, so drifting load on a shared machine
    hits both alike. Per conversation both this process's CPU time (the primary figures: wall
    time on a shared machine also counts moments another process held the core) and wall time
@@ -103,6 +105,8 @@ from tests.fakes.openai_server import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = "calculate"
 TOOL_ARGS = {"expression": "6*7"}
+TOOL_MARK = "[calc]"
+"""The fake calls the tool only for user messages containing this, so one fake serves A, B, C."""
 API_KEY = "sk-bench"
 SCENARIOS = ("A", "B", "C")
 
@@ -125,7 +129,7 @@ async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[FakeProc]
     """An echo-mode fake OpenAI server in its own process."""
     cmd = [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency", str(latency)]
     if tool:
-        cmd += ["--tool", TOOL, "--tool-args", json.dumps(TOOL_ARGS)]
+        cmd += ["--tool", TOOL, "--tool-args", json.dumps(TOOL_ARGS), "--tool-when", TOOL_MARK]
     # stderr is dropped: aiohttp logs every connection a client resets as a traceback.
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.DEVNULL)
@@ -193,14 +197,15 @@ class BenchRun:
         return None
 
 
-def inbound(i: int, channel: str = "bench") -> Inbound:
-    return Inbound(kind="message", sender=Sender(id=f"u{i}"), text=f"what is six times seven? ({i})",
+def inbound(i: int, channel: str = "bench", *, tool: bool = False) -> Inbound:
+    text = f"{TOOL_MARK if tool else ''}what is six times seven? ({i})"
+    return Inbound(kind="message", sender=Sender(id=f"u{i}"), text=text,
                    platform_id=f"m{i}", reply_to=f"m{i}",
                    conversation=ConversationRef(channel=channel, chat=f"c{i}"))
 
 
-async def converse(agent: LLMAgent, i: int) -> BenchRun:
-    ctx = BenchRun(inbound(i))
+async def converse(agent: LLMAgent, i: int, *, tool: bool = False) -> BenchRun:
+    ctx = BenchRun(inbound(i, tool=tool))
     final = None
     async for out in agent.run(ctx):
         if out.final and not out.typing:
@@ -214,12 +219,11 @@ async def capture_bodies(data_dir: Path, *, tool: bool, max_turns: int, tools: b
                          ) -> tuple[list[dict[str, Any]], BenchRun]:
     """One conversation against an in-process fake: the exact request bodies, and its usage."""
     script = LLMScript("echo")
-    if tool:
-        script.echo_tool = ScriptedCall(TOOL, TOOL_ARGS)
+    script.echo_tool, script.echo_tool_when = ScriptedCall(TOOL, TOOL_ARGS), TOOL_MARK
     async with FakeOpenAI(script) as fake:
         agent = make_agent(fake.base_url, data_dir, tools=tools, max_turns=max_turns)
         try:
-            ctx = await converse(agent, 0)
+            ctx = await converse(agent, 0, tool=tool)
         finally:
             await agent.aclose()
     return [r.body for r in script.requests], ctx
@@ -288,38 +292,36 @@ async def overhead(n: int, blocks: int, data_dir: Path) -> dict[str, float]:
     bare_t: dict[str, list[float]] = {s: [] for s in SCENARIOS}
     agent_c: dict[str, list[float]] = {s: [] for s in SCENARIOS}
     bare_c: dict[str, list[float]] = {s: [] for s in SCENARIOS}
-    async with fake_process(latency=0, tool=False) as plain, fake_process(latency=0, tool=True) as tool:
-        plain_url, tool_url = plain.url, tool.url
-        urls = {"A": plain_url, "B": tool_url, "C": tool_url}
-        agents = {"A": make_agent(plain_url, data_dir), "B": make_agent(tool_url, data_dir, max_turns=1),
-                  "C": make_agent(tool_url, data_dir)}
-        clients = {url: sdk_client(url) for url in (plain_url, tool_url)}
+    async with fake_process(latency=0, tool=True) as fake:  # one fake for all: only the bodies differ
+        url = fake.url
+        agents = {"A": make_agent(url, data_dir), "B": make_agent(url, data_dir, max_turns=1),
+                  "C": make_agent(url, data_dir)}
+        client = sdk_client(url)
         # the bare requests go exactly the way the provider sends them (``sse_request``)
         try:
             for s in SCENARIOS:  # warm-up: connections, imports, caches
                 for i in range(5):
-                    await converse(agents[s], i)
+                    await converse(agents[s], i, tool=s != "A")
                     for body in bodies[s]:
-                        await sse_request(clients[urls[s]], body)
+                        await sse_request(client, body)
             per_block = max(1, n // blocks)
             for _block in range(blocks):
                 for s in SCENARIOS:
                     for i in range(per_block):
                         t0, c0 = time.perf_counter(), time.process_time()
-                        await converse(agents[s], i)
+                        await converse(agents[s], i, tool=s != "A")
                         agent_t[s].append(time.perf_counter() - t0)
                         agent_c[s].append(time.process_time() - c0)
                     for _i in range(per_block):
                         t0, c0 = time.perf_counter(), time.process_time()
                         for body in bodies[s]:
-                            await sse_request(clients[urls[s]], body)
+                            await sse_request(client, body)
                         bare_t[s].append(time.perf_counter() - t0)
                         bare_c[s].append(time.process_time() - c0)
         finally:
             for agent in agents.values():
                 await agent.aclose()
-            for client in clients.values():
-                await client.close()
+            await client.close()
     figures: dict[str, float] = {"overhead_conversations": len(agent_t["A"])}
     # CPU time of this process is the primary measure: on a shared machine wall time also
     # counts the moments another process held the core. Wall-time figures get a "wall_" prefix.

@@ -123,6 +123,8 @@ class LLMScript:
         self.requests: list[LoggedRequest] = []
         self.unexpected: list[LoggedRequest] = []
         self.echo_tool: ScriptedCall | None = None
+        self.echo_tool_when: str | None = None
+        """Call ``echo_tool`` only when the last user message contains this text (None: always)."""
         """In echo mode: answer each user message with this tool call, tool results with echo."""
         self._steps: deque[Step] = deque()
 
@@ -185,7 +187,8 @@ class LLMScript:
         if self.default == "fail":
             self.unexpected.append(request)
             return ErrorStep(status=400, message="fake LLM: unexpected request (the test script is empty)")
-        if self.echo_tool is not None and not last_is_tool_result:
+        wanted = self.echo_tool_when is None or self.echo_tool_when in last_user_text
+        if self.echo_tool is not None and not last_is_tool_result and wanted:
             return ReplyStep(calls=(self.echo_tool,))
         return ReplyStep(text=f"echo: {last_user_text}")
 

@@ -260,6 +260,7 @@ async def _serve(args: argparse.Namespace) -> None:
     script = LLMScript("echo", latency=args.latency)
     if args.tool:
         script.echo_tool = ScriptedCall(args.tool, args.tool_args)
+        script.echo_tool_when = args.tool_when
     async with FakeOpenAI(script, port=args.port, host=args.host) as fake:
         print(f"fake OpenAI server on {fake.base_url} (echo mode; Ctrl-C stops)", flush=True)
         await asyncio.Event().wait()
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each response")
     parser.add_argument("--tool", help="call this tool on every user message, then echo its result")
     parser.add_argument("--tool-args", default="{}", help="JSON arguments of --tool")
+    parser.add_argument("--tool-when", help="call --tool only when the user message contains this text")
     try:
         asyncio.run(_serve(parser.parse_args()))
     except KeyboardInterrupt:
