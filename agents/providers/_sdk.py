@@ -21,7 +21,7 @@ class StreamAssembly(Protocol):
 
     @property
     def finished(self) -> bool:
-        """The stream's own end marker arrived (a body that ends before it was cut off)."""
+        """The stream's own end marker arrived; False when the body ends means it was cut off."""
 
     def add(self, event: ServerSentEvent) -> str:
         """Take one event (events after the end marker are ignored); returns the new answer

@@ -134,16 +134,17 @@ class _Assembly:
             case "content_block_start":
                 block = data.get("content_block") or {}
                 kind = block.get("type", "text")
+                index = data.get("index", len(self.blocks))
                 if kind == "tool_use":
-                    self.blocks[data["index"]] = _Block(kind, id=block.get("id", ""), name=block.get("name", ""))
+                    self.blocks[index] = _Block(kind, id=block.get("id", ""), name=block.get("name", ""))
                 else:
-                    self.blocks[data["index"]] = _Block(kind)
+                    self.blocks[index] = _Block(kind)
                     if kind == "text" and block.get("text"):
-                        self.blocks[data["index"]].parts.append(block["text"])
+                        self.blocks[index].parts.append(block["text"])
                         return str(block["text"])
             case "content_block_delta":
                 delta = data.get("delta") or {}
-                target = self.blocks.setdefault(data["index"], _Block("text"))
+                target = self.blocks.setdefault(data.get("index", max(self.blocks, default=0)), _Block("text"))
                 if delta.get("type") == "text_delta":
                     target.parts.append(delta["text"])
                     return str(delta["text"])
