@@ -68,13 +68,12 @@ class GroupCommitWriter:
     """Owns the write connection's transactions. ``start()`` then ``submit()``; ``close()`` drains."""
 
     def __init__(self, engine: Engine, conn: Connection | None, pool: ThreadPoolExecutor, *,
-                 is_sqlite: bool, synchronous: str) -> None:
+                 is_sqlite: bool) -> None:
         self._engine = engine
         self._wconn = conn
         """SQLite's writer connection, used on the loop; None: transactions run in ``pool``."""
         self._write_pool = pool
         self._is_sqlite = is_sqlite
-        self._synchronous = synchronous
         self._pending: list[_Op] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

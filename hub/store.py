@@ -134,7 +134,7 @@ class Store:
             raise
         assert self._writer is not None and self._write_pool is not None
         self._batcher = GroupCommitWriter(self._writer, self._wconn, self._write_pool,
-                                          is_sqlite=self._is_sqlite, synchronous=self._synchronous)
+                                          is_sqlite=self._is_sqlite)
         self._batcher.start()
         self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
         if self._is_sqlite and self._sqlite_path() is not None:
