@@ -64,6 +64,21 @@ class _Op:
 
 
 
+@dataclass(slots=True)
+class WriteStats:
+    """Counters of the group commits so far (benchmarks, the checkpoint policy)."""
+
+    batches: int = 0
+    """Transactions committed."""
+    ops: int = 0
+    """Write requests they carried."""
+    commit_seconds: float = 0.0
+    """Time spent committing (for SQLite, mostly the WAL's fsync): the event loop waits for
+    it unless the commit went to the writer thread."""
+    slow_commits: int = 0
+    """Commits that took ``INLINE_COMMIT_MAX_SECONDS`` or more (a slow or busy disk)."""
+
+
 class GroupCommitWriter:
     """Owns the write connection's transactions. ``start()`` then ``submit()``; ``close()`` drains."""
 
@@ -82,7 +97,7 @@ class GroupCommitWriter:
         self._stamp: Any = None
         self._stamp_at = float("-inf")
         self._commit_seconds = 0.0
-        self.batches = 0
+        self.stats = WriteStats()
 
     def stamp(self) -> Any:
         """The time to write into rows queued now, in the form the raw ``executemany`` wants
@@ -129,7 +144,8 @@ class GroupCommitWriter:
             sliced = bool(self._pending)
             try:
                 await self._commit_batch(batch)
-                self.batches += 1
+                self.stats.batches += 1
+                self.stats.ops += len(batch)
                 for op in batch:
                     if op.future is not None and not op.future.done():
                         op.future.set_result(op.result)
@@ -171,7 +187,7 @@ class GroupCommitWriter:
         do network I/O per statement, so their whole transaction runs in the writer thread."""
         conn = self._wconn
         if conn is None:
-            await self._in_writer(lambda: self._commit(batch))
+            self.stats.commit_seconds += await self._in_writer(lambda: _timed(lambda: self._commit(batch)))
             return
         trans = conn.begin()
         try:
@@ -187,6 +203,9 @@ class GroupCommitWriter:
                 trans.rollback()
             raise
         self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * took
+        self.stats.commit_seconds += took
+        if took >= INLINE_COMMIT_MAX_SECONDS:
+            self.stats.slow_commits += 1
 
     def _commit(self, batch: list[_Op]) -> None:
         with self._engine.begin() as conn:

@@ -18,6 +18,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ from ._store_writer import (
     _P_STATUS,
     _P_USAGE,
     GroupCommitWriter,
+    WriteStats,
     _Op,
 )
 from .agent import HistoryItem, Usage
@@ -317,7 +319,12 @@ class Store:
     @property
     def batches(self) -> int:
         """Number of group commits so far (for benchmarks and the checkpoint policy)."""
-        return self._batcher.batches if self._batcher else 0
+        return self._batcher.stats.batches if self._batcher else 0
+
+    @property
+    def write_stats(self) -> WriteStats:
+        """A copy of the writer's counters (zero before start)."""
+        return replace(self._batcher.stats) if self._batcher else WriteStats()
 
     # ----------------------------------------------------------------- generic access
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
@@ -349,8 +356,6 @@ class Store:
 
     async def record_inbound(self, inbound: Inbound) -> Inbound | None:
         """Commit an inbound; returns it with its ``id``, or None if it was already recorded."""
-        from dataclasses import replace
-
         self._next_message_id += 1
         mid = self._next_message_id
         conv = inbound.conversation

@@ -40,6 +40,17 @@ async def test_group_commit_batches_concurrent_writes(store: Store) -> None:
     assert store.batches - before < 50  # many requests per transaction
 
 
+async def test_write_stats_count_commits_and_their_time(store: Store) -> None:
+    before = store.write_stats
+    await asyncio.gather(*(store.record_inbound(inbound(f"w{i}")) for i in range(30)))
+    after = store.write_stats
+    assert after.batches > before.batches and after.batches == store.batches
+    assert after.ops - before.ops >= 30  # each inbound is one op (a new conversation adds one)
+    assert after.commit_seconds > before.commit_seconds
+    after.ops = 0  # a copy: the store's counters are not the caller's to change
+    assert store.write_stats.ops > 0
+
+
 async def test_finish_run_is_atomic_and_pending_lists_follow(store: Store) -> None:
     rec = await store.record_inbound(inbound("1"))
     assert rec is not None
