@@ -97,8 +97,8 @@ async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: in
         pending: set[asyncio.Task[bool]] = set()
         sent = 0
         loop = asyncio.get_running_loop()
-        stats = getattr(hub.store, "write_stats", None)  # none without persistence
-        before = hub.store.write_stats if stats is not None else None
+        has_stats = hasattr(hub.store, "write_stats")  # the in-memory store (persistence off) has none
+        before = hub.store.write_stats if has_stats else None
         cpu0 = time.process_time()
         t0 = loop.time()
         while sent < total:
@@ -116,12 +116,11 @@ async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: in
         await asyncio.wait_for(ch.done.wait(), 120)
         wall = loop.time() - t0
         cpu = time.process_time() - cpu0
-        after = hub.store.write_stats if stats is not None else None
-    commits = after.batches - before.batches if after and before else 0
+        after = hub.store.write_stats if has_stats else None
     figures: dict[str, float] = {"offered_msgs_per_s": rate, "achieved_msgs_per_s": round(total / wall, 1),
                                  **latency_figures("", ch.latencies),
                                  "cpu_us_per_msg": round(cpu / total * 1e6, 1)}
-    if commits and after and before:
+    if before is not None and after is not None and (commits := after.batches - before.batches):
         # Where the time goes: a message waits for two commits (its inbound, then its reply),
         # and a SQLite commit holds the event loop for its fsync.
         busy = after.commit_seconds - before.commit_seconds

@@ -61,9 +61,6 @@ class _Op:
     """Commit in the same transaction as the op queued just before (a slice never ends here)."""
 
 
-
-
-
 @dataclass(slots=True)
 class WriteStats:
     """Counters of the group commits so far (benchmarks, the checkpoint policy)."""
@@ -96,7 +93,7 @@ class GroupCommitWriter:
         self._hot: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]] = {}
         self._stamp: Any = None
         self._stamp_at = float("-inf")
-        self._commit_seconds = 0.0
+        self._commit_avg_seconds = 0.0
         self.stats = WriteStats()
 
     def stamp(self) -> Any:
@@ -192,7 +189,7 @@ class GroupCommitWriter:
         trans = conn.begin()
         try:
             self._apply(conn, batch)
-            if self._commit_seconds < INLINE_COMMIT_MAX_SECONDS:
+            if self._commit_avg_seconds < INLINE_COMMIT_MAX_SECONDS:
                 started = time.perf_counter()
                 trans.commit()
                 took = time.perf_counter() - started
@@ -202,7 +199,7 @@ class GroupCommitWriter:
             if trans.is_active:
                 trans.rollback()
             raise
-        self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * took
+        self._commit_avg_seconds = 0.8 * self._commit_avg_seconds + 0.2 * took
         self.stats.commit_seconds += took
         if took >= INLINE_COMMIT_MAX_SECONDS:
             self.stats.slow_commits += 1
