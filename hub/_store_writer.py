@@ -63,7 +63,7 @@ class _Op:
 
 @dataclass(slots=True)
 class WriteStats:
-    """Counters of the group commits so far (benchmarks, the checkpoint policy)."""
+    """Counters of the group commits so far (benchmarks, tests)."""
 
     batches: int = 0
     """Transactions committed."""

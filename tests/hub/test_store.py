@@ -51,6 +51,28 @@ async def test_write_stats_count_commits_and_their_time(store: Store) -> None:
     assert store.write_stats.ops > 0
 
 
+async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path) -> None:
+    # A checkpoint from outside the writer never caught up while commits kept coming, so the
+    # WAL only grew; the writer's own checkpoint restarts it once it passes its page limit.
+    from hub.store import WAL_AUTOCHECKPOINT_PAGES
+
+    async with Store(f"sqlite:///{tmp_path / 'db.sqlite'}", synchronous="OFF") as st:
+        async def chat(k: int) -> None:
+            for i in range(400):
+                rec = await st.record_inbound(Inbound(
+                    kind="message", sender=Sender(id="u"), text="x" * 300, platform_id=f"{k}-{i}",
+                    conversation=ConversationRef(channel="t", chat=str(k))))
+                assert rec is not None
+                await st.finish_run(rec, reply=Outbound(conversation=rec.conversation, text="y" * 300,
+                                                        in_reply_to=rec.id))
+
+        await asyncio.gather(*(chat(k) for k in range(4)))
+        written = st.write_stats.batches
+        wal = (tmp_path / "db.sqlite-wal").stat().st_size
+    assert written > 600  # each commit adds pages: the limit was passed several times over
+    assert wal < 2 * WAL_AUTOCHECKPOINT_PAGES * 4096
+
+
 async def test_finish_run_is_atomic_and_pending_lists_follow(store: Store) -> None:
     rec = await store.record_inbound(inbound("1"))
     assert rec is not None
