@@ -78,10 +78,10 @@ def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
             "created_at": item.created_at}
 
 
-def _outbox_row(o: Outbound, now: Any) -> dict[str, Any]:
-    return {"id": o.id, "channel": o.conversation.channel, "conversation_key": o.conversation.key,
-            "inbound_id": o.in_reply_to, "payload": outbound_to_json(o), "status": "pending",
-            "platform_ids": "", "attempts": 0, "error": "", "created_at": now, "sent_at": None}
+def _outbox_row(o: Outbound, now: Any) -> tuple[Any, ...]:
+    """An outbox row in ``OUTBOX_KEYS`` order."""
+    conv = o.conversation
+    return (o.id, conv.channel, conv.key, o.in_reply_to, outbound_to_json(o), "pending", "", 0, "", now, None)
 
 
 def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:

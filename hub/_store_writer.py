@@ -45,6 +45,17 @@ releasing the next slice at once put its CPU work ahead of those steps, and the 
 median request sent at 1.1-1.6 s; with the pause, at ~0.6 s, each soon after its admission,
 and the burst is answered ~0.4 s sooner). Plain load never fills a slice: no pause then."""
 
+# The per-message statements take their values as tuples in these orders (the tables' column
+# order, which is SQLite's parameter order): no dict per row to build and then unpack.
+INBOUND_KEYS = ("id", "channel", "platform_id", "conversation_key", "kind", "payload", "status", "attempts",
+                "created_at", "updated_at")
+OUTBOX_KEYS = ("id", "channel", "conversation_key", "inbound_id", "payload", "status", "platform_ids",
+               "attempts", "error", "created_at", "sent_at")
+STATUS_KEYS = ("status", "at", "mid")
+OUTSTATUS_KEYS = ("status", "pids", "err", "sent_at", "oid")
+_TUPLE_KEYS = {"insert_inbound": INBOUND_KEYS, "insert_outbox": OUTBOX_KEYS, "set_status": STATUS_KEYS,
+               "set_outbox": OUTSTATUS_KEYS}
+
 # Phases fix the order inside one group commit: rows are inserted before they are updated.
 _P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _P_FN = range(8)
 
@@ -53,7 +64,8 @@ _P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_OUTSTATUS, _
 class _Op:
     phase: int
     stmt: str
-    params: dict[str, Any] | None = None
+    params: Any = None
+    """A dict, or for the statements of ``_TUPLE_KEYS`` a tuple in that order."""
     fn: Callable[[Connection], Any] | None = None
     future: asyncio.Future[Any] | None = None
     result: Any = None
@@ -90,7 +102,10 @@ class GroupCommitWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._hot: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]] = {}
+        self._hot: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
+        self._cursor: Any = None
+        """SQLite: the writer connection's own DBAPI cursor, so the hot statements skip
+        SQLAlchemy's per-call execution machinery (a few µs per message)."""
         self._stamp: Any = None
         self._stamp_at = float("-inf")
         self._commit_avg_seconds = 0.0
@@ -227,31 +242,36 @@ class GroupCommitWriter:
         first = group[0].params
         assert first is not None
         if stmt == "insert_conversation":
-            keys = [o.params["key"] for o in group]  # type: ignore[index]
+            keys = [o.params["key"] for o in group]
             existing = set(conn.execute(select(_conversations.c.key).where(_conversations.c.key.in_(keys))).scalars())
             for o in group:
-                o.result = o.params["key"] not in existing  # type: ignore[index]
+                o.result = o.params["key"] not in existing
         sql, row = self._hot_sql(conn, stmt, first)
         params: Any
         if stmt == "insert_history" and self._is_sqlite:  # each item carries its own time
-            params = [tuple(_sqlite_ts(v) for v in row(o.params)) for o in group]  # type: ignore[arg-type,misc]
+            params = [tuple(_sqlite_ts(v) for v in row(o.params)) for o in group]  # type: ignore[misc]
         elif row is not None:
-            params = [row(o.params) for o in group]  # type: ignore[arg-type]
+            params = [row(o.params) for o in group]
         else:
             params = [o.params for o in group]
-        result = conn.exec_driver_sql(sql, params)
+        if conn is self._wconn and self._is_sqlite:
+            if self._cursor is None:
+                self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            self._cursor.executemany(sql, params)
+            rowcount = self._cursor.rowcount
+        else:
+            rowcount = conn.exec_driver_sql(sql, params).rowcount
         if stmt == "insert_inbound":
-            if result.rowcount == len(group):  # none was a redelivery (the usual case): no query
+            if rowcount == len(group):  # none was a redelivery (the usual case): no query
                 for o in group:
                     o.result = True
                 return
-            ids = [o.params["id"] for o in group]  # type: ignore[index]
+            ids = [o.params[0] for o in group]  # INBOUND_KEYS[0] is the id
             present = set(conn.execute(select(_messages.c.id).where(_messages.c.id.in_(ids))).scalars())
             for o in group:
-                o.result = o.params["id"] in present  # type: ignore[index]
+                o.result = o.params[0] in present
 
-    def _hot_sql(self, conn: Connection, stmt: str, sample: dict[str, Any]
-                 ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]:
+    def _hot_sql(self, conn: Connection, stmt: str, sample: Any) -> tuple[str, Callable[[Any], Any] | None]:
         """Compile a hot statement once per dialect, then feed the DBAPI's executemany directly.
 
         Skipping SQLAlchemy's per-row parameter processing halves the writer's CPU per message;
@@ -283,11 +303,17 @@ class GroupCommitWriter:
                 sent_at=_bp("sent_at"), attempts=_outbox.c.attempts + literal_column("1"))
         else:  # pragma: no cover - programming error
             raise AssertionError(stmt)
-        compiled = statement.compile(dialect=conn.dialect, column_keys=list(sample))
+        keys = _TUPLE_KEYS.get(stmt)
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(keys or sample))
         # Positional dialects get each row's values in the statement's order, picked in C.
         names = list(compiled.positiontup or ()) if conn.dialect.positional else None
-        row: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
-        if names and len(names) > 1:
+        row: Callable[[Any], Any] | None = None
+        if keys is not None:
+            if names is None:  # a named paramstyle (psycopg): a dict per row after all
+                row = (lambda ks: lambda values: dict(zip(ks, values, strict=True)))(keys)
+            elif names != list(keys):
+                row = itemgetter(*(keys.index(n) for n in names))
+        elif names and len(names) > 1:
             row = itemgetter(*names)
         elif names:
             row = (lambda key: lambda params: (params[key],))(names[0])

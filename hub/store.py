@@ -338,40 +338,39 @@ class Store:
         self._next_message_id += 1
         mid = self._next_message_id
         conv = inbound.conversation
+        key = conv.key
         platform_id = inbound.platform_id or f"auto:{uuid.uuid4().hex}"
         if not inbound.platform_id:
             inbound = replace(inbound, platform_id=platform_id)
         now = self._now()
         conv_op: _Op | None = None
-        if conv.key not in self._known_conversations:
+        if key not in self._known_conversations:
             conv_op = _Op(_P_CONV, "insert_conversation", {
-                "key": conv.key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
+                "key": key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
                 "settings": "{}", "input_tokens": 0, "output_tokens": 0, "created_at": now})
             self._submit(conv_op, wait=False)
-            self._known_conversations[conv.key] = None
+            self._known_conversations[key] = None
             if len(self._known_conversations) > 50_000:
                 self._known_conversations.popitem(last=False)
-        fut = self._submit(_Op(_P_INBOUND, "insert_inbound", {
-            "id": mid, "channel": conv.channel, "platform_id": platform_id, "conversation_key": conv.key,
-            "kind": inbound.kind, "payload": inbound_to_json(inbound), "status": "received", "attempts": 0,
-            "created_at": now, "updated_at": now}, joined=conv_op is not None))
+        fut = self._submit(_Op(_P_INBOUND, "insert_inbound", (  # INBOUND_KEYS
+            mid, conv.channel, platform_id, key, inbound.kind, inbound_to_json(inbound), "received", 0, now, now),
+            joined=conv_op is not None))
         assert fut is not None
         inserted = await fut
         if conv_op is not None and conv_op.result:
             # A conversation this commit created has no history or settings: its session
             # need not be loaded from the database.
-            self._new_conversations[conv.key] = None
+            self._new_conversations[key] = None
             if len(self._new_conversations) > 50_000:
                 self._new_conversations.popitem(last=False)
         return _with_id(inbound, mid) if inserted else None
 
     def mark_processing(self, inbound_id: int) -> None:
         """Note that a run is under way (not awaited: the state is informational until answered)."""
-        self._submit(_Op(_P_STATUS, "set_status", {
-            "mid": inbound_id, "status": "processing", "at": self._now()}), wait=False)
+        self._submit(_Op(_P_STATUS, "set_status", ("processing", self._now(), inbound_id)), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        fut = self._submit(_Op(_P_STATUS, "set_status", {"mid": inbound_id, "status": status, "at": self._now()}))
+        fut = self._submit(_Op(_P_STATUS, "set_status", (status, self._now(), inbound_id)))
         await fut  # type: ignore[misc]
 
     async def finish_run(
@@ -385,10 +384,17 @@ class Store:
         status: str = "answered",
     ) -> None:
         """One transaction: the last reply into the outbox, history, usage, inbound answered."""
+        now = self._now()
+        if not remember and replace_history is None and not usage and inbound is not None and inbound.id:
+            # The usual end of a quick run: its reply and the answered mark, one unit.
+            if reply is not None:
+                self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply, now)), wait=False)
+            fut = self._submit(_Op(_P_STATUS, "set_status", (status, now, inbound.id), joined=reply is not None))
+            await fut  # type: ignore[misc]
+            return
         key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
         if remember or replace_history is not None:
             self._new_conversations.pop(key, None)  # it has history now
-        now = self._now()
         ops: list[tuple[_Op, bool]] = []  # (op, whether its caller awaits it)
         if replace_history is not None:
             ops.append((_Op(_P_HISTORY, "fn", fn=_clear_history(key)), True))
@@ -407,7 +413,7 @@ class Store:
         if reply is not None:
             ops.append((_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply, now)), False))
         if inbound is not None and inbound.id:
-            ops.append((_Op(_P_STATUS, "set_status", {"mid": inbound.id, "status": status, "at": now}), True))
+            ops.append((_Op(_P_STATUS, "set_status", (status, now, inbound.id)), True))
         futs: list[asyncio.Future[Any] | None] = []
         for i, (op, wait) in enumerate(ops):
             op.joined = i > 0  # the reply and the answered mark commit together, or not at all
@@ -442,13 +448,11 @@ class Store:
         await fut  # type: ignore[misc]
 
     def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
-        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
-            "oid": outbound_id, "status": "sent", "pids": ",".join(platform_ids), "err": "",
-            "sent_at": self._now()}))
+        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", ("sent", ",".join(platform_ids), "", self._now(),
+                                                             outbound_id)))
 
     def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
-        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", {
-            "oid": outbound_id, "status": "failed", "pids": "", "err": error[:500], "sent_at": None}))
+        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", ("failed", "", error[:500], None, outbound_id)))
 
     async def pending_outbound(self) -> list[Outbound]:
         def _q(c: Connection) -> list[Outbound]:

@@ -163,3 +163,27 @@ async def test_a_burst_is_committed_in_slices_that_never_split_a_unit(store: Sto
     first = writer._take_batch()
     assert len(first) == w.MAX_BATCH_OPS - 5 + len(unit)  # the unit straddling the cut stays whole
     assert [op.stmt for op in writer._pending] == ["y"]
+
+
+def test_the_per_message_statements_bind_their_tuples_by_name_on_every_dialect() -> None:
+    # SQLite takes the tuples as they are (their order is the statement's); a named paramstyle
+    # (psycopg) gets each row as a dict, whose keys must be the statement's bind names.
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    import hub._store_writer as w
+
+    with ThreadPoolExecutor(1) as pool:
+        lite = w.GroupCommitWriter(None, None, pool, is_sqlite=True)  # type: ignore[arg-type]
+        pg = w.GroupCommitWriter(None, None, pool, is_sqlite=False)  # type: ignore[arg-type]
+        for stmt, keys in w._TUPLE_KEYS.items():
+            sql, row = lite._hot_sql(SimpleNamespace(dialect=sqlite.dialect()), stmt, None)  # type: ignore[arg-type]
+            assert row is None and sql.count("?") == len(keys)
+            sql, row = pg._hot_sql(SimpleNamespace(dialect=postgresql.psycopg2.dialect()), stmt, None)  # type: ignore[arg-type]
+            assert row is not None
+            values = tuple(f"v{i}" for i in range(len(keys)))
+            assert row(values) == dict(zip(keys, values, strict=True))
+            assert set(re.findall(r"%\((\w+)\)s", sql)) == set(keys)
