@@ -81,8 +81,8 @@ WAL_AUTOCHECKPOINT_PAGES = 1000
 default). The checkpoint holds the loop for a few ms, but the WAL then restarts from its
 beginning, so commits overwrite blocks the file already has: with a WAL that only grows (no
 checkpoint in the commit path), every fsync also journals the file's new size, which made each
-FULL commit ~40% slower and doubled its kernel CPU (bench/core.py at 5,000 msg/s: 0.60-0.85 ms
-per commit against 0.42-0.45), and a PASSIVE checkpoint from another connection never catches
+FULL commit ~40% slower and doubled its kernel CPU (at 5,000 msg/s, A/B in the same minutes: 0.60-0.85 ms
+per commit against 0.42-0.59), and a PASSIVE checkpoint from another connection never catches
 up under continuous writes, so the WAL grew without bound (~38 MB/s at 5,000 msg/s)."""
 
 
