@@ -83,7 +83,7 @@ beginning, so commits overwrite blocks the file already has: with a WAL that onl
 checkpoint in the commit path), every fsync also journals the file's new size, which made each
 FULL commit ~40% slower and doubled its kernel CPU (at 5,000 msg/s, A/B in the same minutes: 0.60-0.85 ms
 per commit against 0.42-0.59), and a PASSIVE checkpoint from another connection never catches
-up under continuous writes, so the WAL grew without bound (~38 MB/s at 5,000 msg/s)."""
+up under continuous writes, so the WAL grew without bound (megabytes a second under load)."""
 
 
 def default_sqlite_url(data_dir: Path) -> str:
