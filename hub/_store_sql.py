@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -111,7 +112,8 @@ def _sqlite_ts(v: Any) -> Any:
 
 
 def _as_store_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, IntegrityError | OperationalError):
+    # The hot statements run on the SQLite DBAPI cursor: its errors come unwrapped.
+    if isinstance(exc, IntegrityError | OperationalError | sqlite3.IntegrityError | sqlite3.OperationalError):
         return StoreError(f"database error: {str(exc).splitlines()[0]}")
     return exc
 

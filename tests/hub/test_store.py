@@ -149,6 +149,24 @@ def test_the_lease_used_for_non_sqlite_databases(tmp_path: Path) -> None:
     engine.dispose()
 
 
+async def test_a_bad_write_fails_only_its_caller_and_the_batch_is_rolled_back(store: Store) -> None:
+    first = await store.record_inbound(inbound("ok0"))
+    assert first is not None
+    # One commit: good inbounds, an answered mark, and a status the schema refuses (NOT NULL).
+    results = await asyncio.gather(
+        *(store.record_inbound(inbound(f"ok{i}")) for i in range(1, 4)),
+        store.set_inbound_status(first.id, None),  # type: ignore[arg-type]
+        store.set_inbound_status(first.id, "answered"),
+        return_exceptions=True)
+    assert all(isinstance(r, Inbound) for r in results[:3])
+    assert isinstance(results[3], StoreError) and results[3] is not None
+    assert results[4] is None
+    # Nothing half-written, no transaction left open: the store goes on writing.
+    assert await store.record_inbound(inbound("ok9")) is not None
+    pending = [p.platform_id for p, _ in await store.pending_inbound()]
+    assert pending == ["ok1", "ok2", "ok3", "ok9"]
+
+
 async def test_a_burst_is_committed_in_slices_that_never_split_a_unit(store: Store) -> None:
     from hub import _store_writer as w
 
