@@ -207,10 +207,7 @@ class GroupCommitWriter:
             trans = conn.begin()
             try:
                 self._apply(conn, batch)
-                if self._commit_avg_seconds < INLINE_COMMIT_MAX_SECONDS:
-                    took = _timed(trans.commit)
-                else:
-                    took = await self._in_writer(lambda: _timed(trans.commit))
+                took = await self._timed_commit(trans.commit)
             except BaseException:
                 if trans.is_active:
                     trans.rollback()
@@ -228,13 +225,17 @@ class GroupCommitWriter:
         cur.execute("BEGIN IMMEDIATE")
         try:
             self._apply(conn, batch, raw=True)
-            if self._commit_avg_seconds < INLINE_COMMIT_MAX_SECONDS:
-                return _timed(lambda: cur.execute("COMMIT"))
-            return await self._in_writer(lambda: _timed(lambda: cur.execute("COMMIT")))
+            return await self._timed_commit(lambda: cur.execute("COMMIT"))
         except BaseException:
             if cur.connection.in_transaction:
                 cur.execute("ROLLBACK")
             raise
+
+    async def _timed_commit(self, commit: Callable[[], Any]) -> float:
+        """Run ``commit`` inline while commits are fast, in the writer thread once they are slow."""
+        if self._commit_avg_seconds < INLINE_COMMIT_MAX_SECONDS:
+            return _timed(commit)
+        return await self._in_writer(lambda: _timed(commit))
 
     def _raw_cursor(self, conn: Connection) -> Any:
         if self._cursor is None:
