@@ -128,7 +128,11 @@ async def at_rate(*, persist: bool, rate: int, seconds: float, conversations: in
                         "ops_per_commit": round((after.ops - before.ops) / commits, 1),
                         "commit_mean_ms": round(busy / commits * 1000, 3),
                         "commit_share_of_wall": round(busy / wall, 3),
-                        "slow_commits": after.slow_commits - before.slow_commits})
+                        "slow_commits": after.slow_commits - before.slow_commits,
+                        # NORMAL/OFF: checkpoints whose bulk ran off the loop (FULL: SQLite's own)
+                        "checkpoints": after.checkpoints - before.checkpoints,
+                        "checkpoint_loop_ms": round((after.checkpoint_loop_seconds
+                                                     - before.checkpoint_loop_seconds) * 1000, 2)})
     return figures
 
 

@@ -77,13 +77,18 @@ _usage = UsageRow.__table__  # type: ignore[attr-defined]
 _state = StateRow.__table__  # type: ignore[attr-defined]
 
 WAL_AUTOCHECKPOINT_PAGES = 1000
-"""The writer checkpoints inside the commit that takes the WAL past this many pages (SQLite's
-default). The checkpoint holds the loop for a few ms, but the WAL then restarts from its
-beginning, so commits overwrite blocks the file already has: with a WAL that only grows (no
-checkpoint in the commit path), every fsync also journals the file's new size, which made each
-FULL commit ~40% slower and doubled its kernel CPU (at 5,000 msg/s, A/B in the same minutes: 0.60-0.85 ms
-per commit against 0.42-0.59), and a PASSIVE checkpoint from another connection never catches
-up under continuous writes, so the WAL grew without bound (megabytes a second under load)."""
+"""With ``synchronous=FULL`` the writer checkpoints inside the commit that takes the WAL past
+this many pages (SQLite's default): a few ms on the loop every ~0.2 s at 5,000 msg/s. The WAL
+then restarts from its beginning, so commits overwrite blocks the file already has: with a WAL
+that only grows, every fsync also journals the file's new size, which made each FULL commit
+~40% slower and doubled its kernel CPU (at 5,000 msg/s, A/B in the same minutes: 0.60-0.85 ms
+per commit against 0.42-0.59). With NORMAL or OFF the bulk of each checkpoint runs off the loop
+instead (``GroupCommitWriter._keep_wal_short``); with FULL that was slower, since its syncs
+compete with every commit's own."""
+
+
+def _checkpoints_off_the_loop(synchronous: str) -> bool:
+    return synchronous.upper() != "FULL"
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -103,6 +108,7 @@ class Store:
         self._reader: Engine | None = None
         self._write_pool: ThreadPoolExecutor | None = None
         self._read_pool: ThreadPoolExecutor | None = None
+        self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._history_waiters: dict[str, list[asyncio.Future[SessionSnapshot]]] = {}
         self._history_task: asyncio.Task[None] | None = None
         self._next_message_id = 0
@@ -127,6 +133,7 @@ class Store:
             raise RuntimeError("Store already started")
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._read_pool = ThreadPoolExecutor(2, thread_name_prefix="store-reader")
+        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
         try:
             await self._in_writer(self._open)
             if not self._lock:
@@ -140,8 +147,10 @@ class Store:
             await self._dispose()
             raise
         assert self._writer is not None and self._write_pool is not None
-        self._batcher = GroupCommitWriter(self._writer, self._wconn, self._write_pool,
-                                          is_sqlite=self._is_sqlite)
+        self._batcher = GroupCommitWriter(
+            self._writer, self._wconn, self._write_pool, is_sqlite=self._is_sqlite,
+            checkpoint=self._passive_checkpoint
+            if self._wconn is not None and _checkpoints_off_the_loop(self._synchronous) else None)
         self._batcher.start()
         self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
 
@@ -171,7 +180,7 @@ class Store:
             self._writer.dispose()
         if self._reader:
             self._reader.dispose()
-        for pool in (self._write_pool, self._read_pool):
+        for pool in (self._write_pool, self._read_pool, self._checkpoint_pool):
             if pool:
                 pool.shutdown(wait=True)
         if self._lock_file is not None:
@@ -234,7 +243,8 @@ class Store:
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=10000")
             if immediate:
-                cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+                pages = 0 if _checkpoints_off_the_loop(sync) else WAL_AUTOCHECKPOINT_PAGES
+                cur.execute(f"PRAGMA wal_autocheckpoint={pages}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -263,6 +273,20 @@ class Store:
             await asyncio.sleep(10)
             await self.run_write(lambda c: c.execute(
                 update(table).where(table.c.owner == self._owner).values(heartbeat_at=utcnow())))
+
+    async def _passive_checkpoint(self) -> None:
+        """The bulk of a WAL checkpoint, on a connection of its own in the checkpoint thread."""
+        assert self._reader is not None and self._checkpoint_pool is not None
+        engine = self._reader
+
+        def run() -> None:
+            raw = engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                raw.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._checkpoint_pool, run)
 
     async def _checkpoint(self, mode: str) -> None:
         assert self._reader is not None
