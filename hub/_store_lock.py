@@ -12,14 +12,12 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy import delete as sa_delete
+from sqlalchemy import Engine, delete as sa_delete, insert, select
 
 from .errors import HubLockedError
 from .messages import utcnow
-from .store_tables import HubLockRow
+from .store_tables import HUB_LOCK as _lock
 
-_lock = HubLockRow.__table__  # type: ignore[attr-defined]
 LEASE_STALE_SECONDS = 30
 
 

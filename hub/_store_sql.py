@@ -12,19 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, insert, select
-from sqlalchemy import delete as sa_delete
+from sqlalchemy import Connection, delete as sa_delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .agent import HistoryItem
 from .codec import outbound_to_json
 from .errors import StoreError
 from .messages import Inbound, Outbound
-from .store_tables import ConversationRow, HistoryRow, OutboxRow
-
-_history = HistoryRow.__table__  # type: ignore[attr-defined]
-_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
-_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+from .store_tables import CONVERSATIONS as _conversations, HISTORY as _history
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,10 +90,10 @@ def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
                            .where(_history.c.conversation_key.in_(chunk)).order_by(_history.c.id)):
             created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
             hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
-        for r in c.execute(select(_conversations.c.key, _conversations.c.settings)
-                           .where(_conversations.c.key.in_(chunk))):
-            if r.settings and r.settings != "{}":
-                settings[r.key] = json.loads(r.settings)
+        for row in c.execute(select(_conversations.c.key, _conversations.c.settings)
+                             .where(_conversations.c.key.in_(chunk))):
+            if row.settings and row.settings != "{}":
+                settings[row.key] = json.loads(row.settings)
     return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
 
 

@@ -20,16 +20,17 @@ from sqlalchemy import Connection, Engine, insert, literal_column, select, updat
 
 from ._store_sql import _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
 from .messages import utcnow
-from .store_tables import ConversationRow, HistoryRow, MessageRow, OutboxRow, UsageRow
+from .store_tables import (
+    CONVERSATIONS as _conversations,
+    HISTORY as _history,
+    MESSAGES as _messages,
+    OUTBOX as _outbox,
+    USAGE as _usage,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("hub.store")
 
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
-_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-_history = HistoryRow.__table__  # type: ignore[attr-defined]
-_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
-_usage = UsageRow.__table__  # type: ignore[attr-defined]
 
 INLINE_COMMIT_MAX_SECONDS = 0.002
 """Commits (fsyncs) faster than this, on average, run on the event loop; slower ones in a thread."""

@@ -56,25 +56,17 @@ from .codec import inbound_from_json, inbound_to_json, outbound_from_json
 from .errors import StoreError
 from .messages import Inbound, Outbound, utcnow
 from .store_tables import (
-    AuditRow,
-    ConversationRow,
-    HistoryRow,
-    HubLockRow,
-    MessageRow,
-    OutboxRow,
-    StateRow,
-    UsageRow,
+    AUDIT,
+    CONVERSATIONS as _conversations,
+    HUB_LOCK,
+    MESSAGES as _messages,
+    OUTBOX as _outbox,
+    STATE as _state,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
-_outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-_history = HistoryRow.__table__  # type: ignore[attr-defined]
-_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
-_usage = UsageRow.__table__  # type: ignore[attr-defined]
-_state = StateRow.__table__  # type: ignore[attr-defined]
 
 WAL_AUTOCHECKPOINT_PAGES = 1000
 """With ``synchronous=FULL`` the writer checkpoints inside the commit that takes the WAL past
@@ -268,7 +260,7 @@ class Store:
         release_lease(self._writer, self._owner)
 
     async def _renew_lease(self) -> None:
-        table = HubLockRow.__table__  # type: ignore[attr-defined]
+        table = HUB_LOCK
         while True:
             await asyncio.sleep(10)
             await self.run_write(lambda c: c.execute(
@@ -572,7 +564,7 @@ class Store:
         await self.run_write(_fn)
 
     async def audit(self, actor: str, action: str, **detail: Any) -> None:
-        table = AuditRow.__table__  # type: ignore[attr-defined]
+        table = AUDIT
         payload = json.dumps(detail, default=str)
         await self.run_write(lambda c: c.execute(insert(table).values(
             at=utcnow(), actor=actor, action=action, detail=payload)))

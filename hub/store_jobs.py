@@ -21,7 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from .codec import inbound_to_json
 from .messages import ConversationRef, Inbound, Sender, utcnow
-from .store_tables import ConversationRow, MessageRow
+from .store_tables import CONVERSATIONS as _conversations, MESSAGES as _messages
 
 TriggerKind = Literal["date", "interval", "cron"]
 Action = Literal["send", "agent"]
@@ -64,8 +64,6 @@ class FireRow(SQLModel, table=True):
 
 jobs = JobRow.__table__  # type: ignore[attr-defined]
 fires = FireRow.__table__  # type: ignore[attr-defined]
-_messages = MessageRow.__table__  # type: ignore[attr-defined]
-_conversations = ConversationRow.__table__  # type: ignore[attr-defined]
 
 
 def utc(dt: datetime) -> datetime:

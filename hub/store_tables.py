@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .messages import utcnow
@@ -112,3 +112,14 @@ class HubLockRow(SQLModel, table=True):
     pid: int
     host: str
     heartbeat_at: datetime
+
+
+# The tables as SQLAlchemy Core sees them, for the store's statements (one place, typed).
+MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
+HISTORY: Table = HistoryRow.__table__  # type: ignore[attr-defined]
+CONVERSATIONS: Table = ConversationRow.__table__  # type: ignore[attr-defined]
+USAGE: Table = UsageRow.__table__  # type: ignore[attr-defined]
+STATE: Table = StateRow.__table__  # type: ignore[attr-defined]
+HUB_LOCK: Table = HubLockRow.__table__  # type: ignore[attr-defined]
+AUDIT: Table = AuditRow.__table__  # type: ignore[attr-defined]
