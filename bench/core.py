@@ -2,7 +2,7 @@
 outbox (store) → channel.send, with persistence on (SQLite, WAL) and off.
 
     python bench/core.py [--messages 20000] [--conversations 1000] [--rate 5000] [--repeat 3]
-                        [--distinct 100000] [--cores 1]
+                        [--distinct 100000] [--cores 1] [--sweep 1000,2000,3000,4000]
 
 Three measurements:
 - throughput: ``--senders`` feeders push as fast as the inbox accepts (closed loop, the
@@ -13,6 +13,8 @@ Three measurements:
   ``--repeat`` times (the run with the median p99 is reported, with every run's p99). Each run
   also prints where the time goes: CPU per message, and how often the store commits and how
   long each commit holds the event loop (with FULL, mostly the WAL's fsync).
+- load sweep: one ``synchronous=FULL`` latency run at each of the ``--sweep`` rates, so the
+  knee of the latency curve (where the event loop saturates) is visible next to the target rate.
 - memory: RSS after ``--distinct`` conversations have each sent one message.
 
 Prints human-readable lines, then one JSON line of figures.
@@ -201,6 +203,8 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=5_000, help="offered messages/s for the latency run")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the latency run")
     p.add_argument("--repeat", type=int, default=3, help="latency runs per synchronous mode (median reported)")
+    p.add_argument("--sweep", default="1000,2000,3000,4000",
+                   help="comma-separated rates for one FULL latency run each ('' to skip)")
     p.add_argument("--distinct", type=int, default=100_000)
     p.add_argument("--cores", type=int, default=1, help="pin the process to this many cores (0: no pinning)")
     args = p.parse_args()
@@ -236,6 +240,15 @@ def main() -> None:
                                   conversations=args.conversations, data_dir=Path(tmp) / "rate-mem"))
         print(f"at {args.rate}/s, persistence off: p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms")
         figures.update({f"rate_memory_{k}": v for k, v in lat.items()})
+        for rate in (int(r) for r in args.sweep.split(",") if r.strip()):
+            lat = asyncio.run(at_rate(persist=True, rate=rate, seconds=args.seconds,
+                                      conversations=args.conversations,
+                                      data_dir=Path(tmp) / f"sweep-{rate}", synchronous="FULL"))
+            print(f"sweep at {rate}/s, synchronous=FULL: p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms "
+                  f"({lat['cpu_us_per_msg']} us CPU/msg, {lat.get('commits_per_s', 0):.0f} commits/s, "
+                  f"{lat.get('slow_commits', 0)} over 2 ms)")
+            figures[f"sweep_{rate}_p50_ms"] = lat["p50_ms"]
+            figures[f"sweep_{rate}_p99_ms"] = lat["p99_ms"]
         if args.distinct:
             d = asyncio.run(distinct_conversations(args.distinct, Path(tmp) / "distinct"))
             print(f"{args.distinct} distinct conversations: RSS {d['rss_after_distinct_mb']} MB "
