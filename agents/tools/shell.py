@@ -28,6 +28,7 @@ from .decorator import configure, tool
 logger = logging.getLogger(__name__)
 
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+REAP_TIMEOUT_SECONDS = 5.0
 
 
 def _settings(ctx: ToolContext) -> ShellToolsConfig:
@@ -73,6 +74,15 @@ def _kill_group(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for a killed command: read its pipe to the end and collect its exit status, so the
+    transport closes now (left to the garbage collector, it may outlive the event loop).
+    SIGKILL makes this quick; the bound only guards against a process stuck in the kernel."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REAP_TIMEOUT_SECONDS):
+            await proc.communicate()
+
+
 @tool(category="shell", risk=Risk.HIGH, permissions=("shell.exec",), timeout_seconds=3600)
 async def run_command(ctx: ToolContext, command: str) -> str:
     """Run one allowlisted command in the workspace, without a shell (no pipes, redirects or globs).
@@ -113,11 +123,12 @@ async def run_command(ctx: ToolContext, command: str) -> str:
             code = await proc.wait()
     except TimeoutError:
         _kill_group(proc)
-        await proc.wait()
+        await _reap(proc)
         raise ToolFailed(f"command timed out after {cfg.timeout_seconds:g}s and was killed") from None
     except BaseException:
         # Cancelled (e.g. /stop): never leave the process group running.
         _kill_group(proc)
+        await _reap(proc)
         raise
     # Children that outlived the leader (daemonised or backgrounded) go too.
     _kill_group(proc)

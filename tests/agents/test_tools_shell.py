@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import warnings
 from pathlib import Path
 
 import psutil
@@ -135,3 +137,21 @@ async def test_cancellation_kills_the_process(ws: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await _wait_gone(int((ws / "leader.pid").read_text()))
+
+
+async def test_cancellation_reaps_the_process_before_returning(ws: Path) -> None:
+    """A cancelled command is waited for, not left for the child watcher and the garbage
+    collector: its transport was found unclosed after the loop ended ("Event loop is closed")."""
+    ctx = ctx_with(ws, allow_commands=("sh",), timeout_seconds=30)
+    task = asyncio.create_task(call(run_command, ctx, command="sh -c 'echo $$ > leader.pid; sleep 30'"))
+    async with asyncio.timeout(5):
+        while not (ws / "leader.pid").exists() or not (ws / "leader.pid").read_text().strip():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not psutil.pid_exists(int((ws / "leader.pid").read_text()))  # reaped: not even a zombie
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert not [w for w in caught if "unclosed transport" in str(w.message)]
