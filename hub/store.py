@@ -260,28 +260,13 @@ class Store:
         release_lease(self._writer, self._owner)
 
     async def _renew_lease(self) -> None:
-        table = HUB_LOCK
         while True:
             await asyncio.sleep(10)
             await self.run_write(lambda c: c.execute(
-                update(table).where(table.c.owner == self._owner).values(heartbeat_at=utcnow())))
+                update(HUB_LOCK).where(HUB_LOCK.c.owner == self._owner).values(heartbeat_at=utcnow())))
 
-    async def _passive_checkpoint(self) -> None:
-        """The bulk of a WAL checkpoint, on a connection of its own in the checkpoint thread."""
-        assert self._reader is not None and self._checkpoint_pool is not None
-        engine = self._reader
-
-        def run() -> None:
-            raw = engine.raw_connection()
-            try:
-                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            finally:
-                raw.close()
-
-        await asyncio.get_running_loop().run_in_executor(self._checkpoint_pool, run)
-
-    async def _checkpoint(self, mode: str) -> None:
-        assert self._reader is not None
+    async def _run_checkpoint(self, mode: str, pool: ThreadPoolExecutor | None) -> None:
+        assert self._reader is not None and pool is not None
         engine = self._reader
 
         def run() -> None:
@@ -291,8 +276,15 @@ class Store:
             finally:
                 raw.close()
 
+        await asyncio.get_running_loop().run_in_executor(pool, run)
+
+    async def _passive_checkpoint(self) -> None:
+        """The bulk of a WAL checkpoint, in the checkpoint thread (the writer logs a failure)."""
+        await self._run_checkpoint("PASSIVE", self._checkpoint_pool)
+
+    async def _checkpoint(self, mode: str) -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
+            await self._run_checkpoint(mode, self._read_pool)
         except Exception as exc:  # a failed checkpoint only leaves a larger WAL behind
             log.warning("WAL checkpoint (%s) failed: %s", mode, exc)
 
