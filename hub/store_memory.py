@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
+from ._store_sql import _with_id
 from .agent import HistoryItem, Usage
 from .messages import Inbound, Outbound
 from .store import SessionSnapshot
@@ -34,7 +34,7 @@ class MemoryStore:
         self._seen.add(key)
         mid = next(self._ids)
         self.status[mid] = "received"
-        return replace(inbound, id=mid)
+        return _with_id(inbound, mid)  # as the SQL store does: the cost compared is durability's
 
     def mark_processing(self, inbound_id: int) -> None:
         self.status[inbound_id] = "processing"

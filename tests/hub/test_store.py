@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,22 @@ def test_the_per_message_statements_bind_their_tuples_by_name_on_every_dialect()
             values = tuple(f"v{i}" for i in range(len(keys)))
             assert row(values) == dict(zip(keys, values, strict=True))
             assert set(re.findall(r"%\((\w+)\)s", sql)) == set(keys)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "memory"])
+async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, kind: str) -> None:
+    """Both stores hand back an equal copy carrying the new id (benchmarks compare them)."""
+    from hub.store_memory import MemoryStore
+
+    original = Inbound(kind="message", conversation=CONV, sender=Sender(id="u", name="Ann"), text="hi",
+                       platform_id="p1", mentioned=True, reply_to="p1")
+    store: Store | MemoryStore = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
+    await store.start()
+    try:
+        recorded = await store.record_inbound(original)
+        assert recorded is not None and recorded is not original and recorded.id > 0
+        assert recorded == dataclasses.replace(original, id=recorded.id)
+        assert original.id == 0
+        assert await store.record_inbound(original) is None  # a redelivery
+    finally:
+        await store.stop()
