@@ -37,7 +37,7 @@ from pathlib import Path
 # would shadow the python-telegram-bot package).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench._common import current_rss_mb, emit, latency_figures, peak_rss_mb
+from bench._common import current_rss_mb, emit, latency_figures, median_run, peak_rss_mb
 from hub.app import Hub, tune_gc_for_serving
 from hub.config import load_settings
 from hub.default_agent import EchoAgent
@@ -197,10 +197,6 @@ async def distinct_conversations(n: int, data_dir: Path) -> dict[str, float]:
             "sessions_in_memory": sessions_in_memory}
 
 
-def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    return sorted(runs, key=lambda r: r["msgs_per_s"])[len(runs) // 2]
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--messages", type=int, default=20_000)
@@ -229,7 +225,7 @@ def main() -> None:
                 runs.append(asyncio.run(run_once(
                     persist=persist, messages=args.messages, conversations=args.conversations,
                     senders=args.senders, data_dir=Path(tmp) / f"{'on' if persist else 'off'}-{i}")))
-        on, off = _median_run(on_runs), _median_run(off_runs)
+        on, off = median_run(on_runs, "msgs_per_s"), median_run(off_runs, "msgs_per_s")
         for label, run, runs in (("on ", on, on_runs), ("off", off, off_runs)):
             each = ", ".join(f"{r['msgs_per_s']:.0f}" for r in runs)
             print(f"persistence {label}: {run['msgs_per_s']:.0f} msg/s  p50 {run['p50_ms']} ms  "
@@ -250,9 +246,8 @@ def main() -> None:
                       f"{lat.get('commits_per_s', 0):.0f} commits/s of {lat.get('commit_mean_ms', 0)} ms: "
                       f"{lat.get('commit_share_of_wall', 0):.0%} of the time)")
             # The run with the median p99 stands for the mode; every run's p99 is kept too.
-            runs.sort(key=lambda r: r["p99_ms"])
-            figures.update({f"rate_{mode.lower()}_{k}": v for k, v in runs[len(runs) // 2].items()})
-            figures[f"rate_{mode.lower()}_p99_runs_ms"] = [r["p99_ms"] for r in runs]  # type: ignore[assignment]
+            figures.update({f"rate_{mode.lower()}_{k}": v for k, v in median_run(runs, "p99_ms").items()})
+            figures[f"rate_{mode.lower()}_p99_runs_ms"] = sorted(r["p99_ms"] for r in runs)  # type: ignore[assignment]
         lat = asyncio.run(at_rate(persist=False, rate=args.rate, seconds=args.seconds,
                                   conversations=args.conversations, data_dir=Path(tmp) / "rate-mem"))
         print(f"at {args.rate}/s, persistence off: p50 {lat['p50_ms']} ms  p99 {lat['p99_ms']} ms")

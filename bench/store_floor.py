@@ -34,7 +34,7 @@ from pathlib import Path
 # Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]).
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench._common import emit, latency_figures
+from bench._common import emit, latency_figures, median_run
 from hub._store_writer import INBOUND_KEYS, OUTBOX_KEYS
 from hub.codec import inbound_to_json, outbound_to_json
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
@@ -142,10 +142,9 @@ def main() -> None:
                           f"{run['commits_per_s']:.0f} commits/s, "
                           f"{run['slow_commits']} over 2 ms)")
                     runs.append(run)
-                runs.sort(key=lambda r: r["p99_ms"])
                 name = f"{mode.lower()}_work{work:g}"
-                figures.update({f"{name}_{k}": v for k, v in runs[len(runs) // 2].items()})
-                figures[f"{name}_p99_runs_ms"] = [r["p99_ms"] for r in runs]
+                figures.update({f"{name}_{k}": v for k, v in median_run(runs, "p99_ms").items()})
+                figures[f"{name}_p99_runs_ms"] = sorted(r["p99_ms"] for r in runs)
     emit(figures)
 
 

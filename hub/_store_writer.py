@@ -192,14 +192,14 @@ class GroupCommitWriter:
                         else:
                             log.error("store write %s failed: %s", op.stmt, exc)
             if self._background_checkpoint is not None:
-                self._keep_wal_short(len(batch))
+                self._keep_wal_short(len(batch), self._background_checkpoint)
             if self._pending:
                 self._wake.set()
                 # Let this slice's callers run before the next commit; in a burst, a few rounds.
                 for _ in range(BURST_PAUSE_ROUNDS if sliced else 1):
                     await asyncio.sleep(0)
 
-    def _keep_wal_short(self, ops: int) -> None:
+    def _keep_wal_short(self, ops: int, background_checkpoint: Callable[[], Awaitable[Any]]) -> None:
         """Checkpoint in two steps so the loop never waits for the bulk of one (a SQLite file
         with ``synchronous`` NORMAL or OFF; FULL keeps SQLite's autocheckpoint, see
         ``hub.store.WAL_AUTOCHECKPOINT_PAGES``).
@@ -215,8 +215,8 @@ class GroupCommitWriter:
         self._wal_frames += 3 + ops // 4
         run = self._checkpoint_run
         if run is None:
-            if self._wal_frames >= WAL_CHECKPOINT_FRAMES and self._background_checkpoint is not None:
-                self._checkpoint_run = asyncio.ensure_future(self._background_checkpoint())
+            if self._wal_frames >= WAL_CHECKPOINT_FRAMES:
+                self._checkpoint_run = asyncio.ensure_future(background_checkpoint())
             return
         if not run.done():
             return

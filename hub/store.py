@@ -556,9 +556,8 @@ class Store:
         await self.run_write(_fn)
 
     async def audit(self, actor: str, action: str, **detail: Any) -> None:
-        table = AUDIT
         payload = json.dumps(detail, default=str)
-        await self.run_write(lambda c: c.execute(insert(table).values(
+        await self.run_write(lambda c: c.execute(insert(AUDIT).values(
             at=utcnow(), actor=actor, action=action, detail=payload)))
 
     async def count_messages(self) -> dict[str, int]:

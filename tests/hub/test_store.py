@@ -10,6 +10,7 @@ from hub.agent import HistoryItem, Usage
 from hub.errors import HubLockedError, StoreError
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
 from hub.store import Store
+from hub.store_memory import MemoryStore
 
 CONV = ConversationRef(channel="t", chat="1", thread="th")
 
@@ -218,8 +219,6 @@ def test_the_per_message_statements_bind_their_tuples_by_name_on_every_dialect()
 @pytest.mark.parametrize("kind", ["sqlite", "memory"])
 async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, kind: str) -> None:
     """Both stores hand back an equal copy carrying the new id (benchmarks compare them)."""
-    from hub.store_memory import MemoryStore
-
     original = Inbound(kind="message", conversation=CONV, sender=Sender(id="u", name="Ann"), text="hi",
                        platform_id="p1", mentioned=True, reply_to="p1")
     store: Store | MemoryStore = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
