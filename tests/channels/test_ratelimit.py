@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
@@ -52,9 +51,10 @@ async def test_concurrent_callers_are_spaced_not_stampeded() -> None:
         for _ in range(5):
             tg.create_task(one())
     done.sort()
-    gaps = [b - a for a, b in itertools.pairwise(done)]
-    assert all(g >= 0.015 for g in gaps), gaps
-    assert done[-1] >= 0.075
+    # The k-th caller through is held until k intervals of 20 ms have passed. Bounds on the
+    # cumulative times, not on the gaps between callers: a caller resumed late by a busy CI
+    # box shrinks the gap after it (one run saw 14 ms) though the limiter spaced them right.
+    assert all(t >= k * 0.02 - 0.001 for k, t in enumerate(done)), done
 
 
 async def test_group_bucket_only_for_groups_and_bot_bucket_across_chats() -> None:
