@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -205,7 +204,9 @@ async def test_global_retry_after_halts_other_chats(ops: FakeOps, limiter: RateL
     assert limiter.halted_for(None) == 0.0  # over by the time the retry went through
     ops.fail("post", RetryAfter("global", retry_after=0.3, global_scope=True))
     sender = asyncio.create_task(deliverer.send(Outbound(conversation=CONV, text="two")))
-    await asyncio.sleep(0.02)  # the 429 is answered at once
+    async with asyncio.timeout(5):  # the 429 is answered at once; a busy machine may be slow to run it
+        while limiter.halted_for(None) == 0.0:
+            await asyncio.sleep(0.001)
     assert limiter.halted_for(None) > 0.2
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -299,12 +300,15 @@ async def test_stream_edits_are_coalesced_throttled_and_finished(ops: FakeOps, d
     for i in range(20):  # a burst of deltas faster than the edit interval
         d = await deliverer.send(partial("Hello " + "w" * i))
         assert d.platform_ids == (post.message_id,)
-    assert loop.time() - start < 0.04  # the caller is never held for the interval
+    burst = loop.time() - start
     await ops.wait_for(lambda: ops.messages[post.message_id] == "Hello " + "w" * 19)
     edits = ops.of("edit")
-    assert 1 <= len(edits) <= 3  # coalesced: not 20
-    stamps = [post.at] + [e.at for e in edits]
-    assert all(b - a >= 0.045 for a, b in itertools.pairwise(stamps))
+    # Coalesced: at most one edit per interval the burst spanned, plus the trailing one (a busy
+    # machine can stretch the burst, so the bound follows its measured length, not a constant).
+    assert 1 <= len(edits) <= 2 + int(burst / 0.05), (len(edits), burst)
+    # Throttled, as cumulative bounds from the first post (the k-th edit no sooner than k
+    # intervals after it): a gap between two edits can shrink when one was recorded late.
+    assert all(e.at - post.at >= (k + 1) * 0.05 - 0.001 for k, e in enumerate(edits)), [e.at - post.at for e in edits]
     final = await deliverer.send(Outbound(conversation=CONV, text="**Hello world**", stream="s1"))
     assert final.platform_ids == (post.message_id,)
     assert ops.messages[post.message_id] == "<b>Hello world</b>"
@@ -313,6 +317,18 @@ async def test_stream_edits_are_coalesced_throttled_and_finished(ops: FakeOps, d
     assert (await deliverer.send(partial("late"))).platform_ids == ()
     await asyncio.sleep(0.08)
     assert ops.messages[post.message_id] == "<b>Hello world</b>"
+
+
+async def test_partials_never_hold_the_caller_for_the_edit_interval(ops: FakeOps, limiter: RateLimiter) -> None:
+    deliverer = Deliverer(ops, TG, limiter, edit_interval=10.0)
+    await deliverer.send(partial("a"))
+    async with asyncio.timeout(5):  # far less than the interval: no partial waits for it
+        for i in range(20):
+            await deliverer.send(partial("a" + "b" * i))
+    assert ops.of("edit") == [] and len(ops.of("post")) == 1  # the trailing edit waits instead
+    final = await deliverer.send(Outbound(conversation=CONV, text="done", stream="s1"))
+    assert final.platform_ids == ("m1",) and ops.messages["m1"] == "done"
+    await deliverer.aclose()
 
 
 async def test_long_final_of_a_stream_edits_part_one_and_posts_the_rest(
