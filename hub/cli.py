@@ -30,14 +30,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"autohands: error: {message} (see 'autohands --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(*, top_level: bool) -> _Parser:
+    """The options every command takes, before or after its name. A subcommand's own copy must
+    not default them: argparse would overwrite a value given before the command with that
+    default (``autohands --config X run`` silently ran on the default config)."""
+    default = None if top_level else argparse.SUPPRESS
     common = _Parser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="config file (default ~/.autohands/config.toml)")
-    common.add_argument("--log-format", choices=["text", "json"], help="log line format")
-    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    common.add_argument("--config", metavar="PATH", default=default,
+                        help="config file (default ~/.autohands/config.toml)")
+    common.add_argument("--log-format", choices=["text", "json"], default=default, help="log line format")
+    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default)
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(top_level=False)
     p = _Parser(prog="autohands", description="A self-hosted, multi-channel AI agent hub.",
-                parents=[common])
+                parents=[_common_options(top_level=True)])
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("run", parents=[common], help="start the hub with every enabled channel")
     sub.add_parser("chat", parents=[common], help="chat with the agent in this terminal")
@@ -85,7 +94,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.Arg
     if args.command == "config":
         if args.config_command != "check":
             parser.error("'config' needs an action: check")
-        problems = check_config(settings)
+        problems = asyncio.run(check_config(settings))
         if problems:
             for p in problems:
                 print(f"autohands: error: {p}", file=sys.stderr)
@@ -118,7 +127,7 @@ def _secrets(settings: Settings) -> list[str]:
     return out
 
 
-def check_config(settings: Settings) -> list[str]:
+async def check_config(settings: Settings) -> list[str]:
     """Validate every enabled extension's section; returns one line per problem."""
     problems: list[str] = []
     for name, section in settings.enabled_channels().items():
@@ -134,12 +143,18 @@ def check_config(settings: Settings) -> list[str]:
 
         runtime = str(settings.agent.get("runtime", "llm"))
         factory = load_entry_point("autohands.agents", runtime)
-        agent = factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
-                                      providers_config=settings.providers, tools_config=settings.tools,
-                                      commands=CommandRegistry(), data_dir=settings.data_dir))
+        # Built only to validate its sections: its start-up warnings (no provider configured)
+        # are for `run`; here they would be a second stderr line beside the one error.
+        logging.disable(logging.WARNING)
+        try:
+            agent = factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
+                                          providers_config=settings.providers, tools_config=settings.tools,
+                                          commands=CommandRegistry(), data_dir=settings.data_dir))
+        finally:
+            logging.disable(logging.NOTSET)
         closer = getattr(agent, "aclose", None)
         if closer is not None:
-            asyncio.run(closer())
+            await closer()
     except (ConfigError, PluginError) as exc:
         problems.append(str(exc))
     return problems
@@ -172,7 +187,7 @@ async def _chat(settings: Settings) -> int:
 async def _doctor(settings: Settings) -> int:
     rows: list[tuple[str, str, str]] = [("config", "ok", str(len(settings.enabled_channels())) + " channel(s)")]
     ok = True
-    problems = check_config(settings)
+    problems = await check_config(settings)
     for p in problems:
         rows.append(("config", "ERROR", p))
         ok = False

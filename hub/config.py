@@ -7,6 +7,7 @@ its own section with ``validate_section`` so errors name the full key
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -82,17 +83,35 @@ class Settings(_Section):
         return {name: sec for name, sec in self.channels.items() if sec.get("enabled", False)}
 
 
-def describe_validation_error(exc: ValidationError, prefix: str) -> str:
-    """One clause per problem: ``channels.telegram.token: Field required``."""
+def describe_validation_error(exc: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
+    """One clause per problem: ``channels.telegram.token: Field required``. Given the validated
+    ``model``, an unknown key also gets the keys allowed there (and the likely one for a typo)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{loc}: unknown key{_known_keys(model, err['loc'])}")
+            continue
         got = err.get("input")
         shown = ""
         if err["type"] not in ("missing",) and not isinstance(got, dict | list):
             shown = f" (got {_redact(loc, got)!r})"
         parts.append(f"{loc}: {err['msg']}{shown}")
     return "; ".join(parts)
+
+
+def _known_keys(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
+    """`` (did you mean 'port'? allowed here: enabled, host, port)`` for an unknown key at ``loc``."""
+    for part in loc[:-1]:  # down to the model that holds the unknown key
+        field = model.model_fields.get(str(part)) if model is not None else None
+        annotation = field.annotation if field is not None else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    if model is None:
+        return ""
+    allowed = sorted(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f" ({hint}allowed here: {', '.join(allowed)})"
 
 
 def _redact(loc: str, value: Any) -> Any:
@@ -106,7 +125,7 @@ def validate_section(model: type[M], data: Any, prefix: str) -> M:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe_validation_error(exc, prefix)}") from None
+        raise ConfigError(f"invalid config: {describe_validation_error(exc, prefix, model)}") from None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -226,4 +245,4 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe_validation_error(exc, '')}") from None
+        raise ConfigError(f"invalid config: {describe_validation_error(exc, '', Settings)}") from None

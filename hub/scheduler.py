@@ -444,12 +444,14 @@ class Scheduler:
         await self._ensure_tables()
         return await self.store.run_read(lambda c: sj.get_job(c, job_id))
 
-    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None) -> Job:
-        """Cancel a job: only its creator (same channel and user id) or an admin may."""
+    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None,
+                     where_to_look: str = "/jobs lists this conversation's jobs") -> Job:
+        """Cancel a job: only its creator (same channel and user id) or an admin may.
+        ``where_to_look`` ends the not-found error: where the caller's user can list jobs."""
         job_id = job_id.strip().lower()
         job = await self.get(job_id)
         if job is None or not job.active:
-            raise ScheduleError(f"there is no active job {job_id!r}; /jobs lists this conversation's jobs")
+            raise ScheduleError(f"there is no active job {job_id!r}; {where_to_look}")
         is_creator = by.id == job.creator.id and (channel is None or channel == job.conversation.channel)
         if not (is_creator or by.is_admin or by.id in self.config.admins):
             raise ScheduleError(

@@ -154,7 +154,8 @@ async def cli_jobs(settings: Any, args: Any) -> int:
             if args.jobs_command == "cancel":
                 try:
                     job = await scheduler.cancel(
-                        args.job_id, Sender(id="cli", name="operator", is_admin=True)
+                        args.job_id, Sender(id="cli", name="operator", is_admin=True),
+                        where_to_look="'autohands jobs list' shows every active job",
                     )
                 except ScheduleError as exc:
                     print(f"autohands: error: {exc}", file=sys.stderr)

@@ -40,10 +40,18 @@ def test_invalid_config_names_the_key(tmp_path: Path) -> None:
 
 
 def test_invalid_channel_config_names_the_key(tmp_path: Path) -> None:
+    # The shipped agent runtime with no provider: its start-up warning is not a second line.
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[channels.terminal]\nenabled = true\ncolour = "red"\n[agent]\nruntime = "none"\n')
-    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path)
-    assert "channels.terminal.colour" in one_error_line(proc)
+    cfg.write_text('[channels.terminal]\nenabled = true\ncolour = "red"\n')
+    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path,
+                   env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    line = one_error_line(proc)
+    assert "channels.terminal.colour: unknown key" in line and "allowed here: enabled" in line
+
+
+def test_unknown_key_suggests_the_likely_one(tmp_path: Path) -> None:
+    proc = run_cli("config", "check", home=tmp_path, env={"AUTOHANDS__SERVER__PROT": "8081"})
+    assert "server.prot: unknown key (did you mean 'port'?" in one_error_line(proc)
 
 
 def test_bad_toml_is_one_line(tmp_path: Path) -> None:
@@ -90,6 +98,27 @@ def test_doctor_prints_a_table(tmp_path: Path) -> None:
     proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
     assert "database" in proc.stdout and "channel telegram" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_doctor_with_the_default_agent_runtime(tmp_path: Path) -> None:
+    # The shipped runtime ("llm") has an aclose; doctor once closed it with a nested
+    # asyncio.run and died with a traceback on every fresh install.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n')
+    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path,
+                   env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "no model provider configured" in proc.stdout and "database" in proc.stdout
+
+
+@pytest.mark.parametrize("before_command", [True, False])
+def test_options_count_before_or_after_the_command(tmp_path: Path, before_command: bool) -> None:
+    # `autohands --config X run` once ran on the default config: the subcommand's own
+    # default for --config overwrote the value given before it.
+    opts = ["--config", str(tmp_path / "nope.toml")]
+    args = [*opts, "run"] if before_command else ["run", *opts]
+    assert "nope.toml" in one_error_line(run_cli(*args, home=tmp_path))
 
 
 def test_chat_answers_on_stdin(tmp_path: Path) -> None:
