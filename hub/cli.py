@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .config import Settings, load_settings, validate_section
-from .errors import AutoHandsError, ConfigError, PluginError, StoreError
+from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
 from .logs import setup_logging
 from .plugins import find_entry_point, list_entry_points, load_entry_point
 
@@ -194,9 +194,16 @@ async def _doctor(settings: Settings) -> int:
     from .store import Store
 
     try:
-        async with Store(settings.store_url, synchronous=settings.store.synchronous) as store:
-            counts = await store.count_messages()
-        rows.append(("database", "ok", f"{_mask_url(settings.store_url)} ({sum(counts.values())} messages)"))
+        running = ""
+        try:
+            async with Store(settings.store_url, synchronous=settings.store.synchronous) as store:
+                counts = await store.count_messages()
+        except HubLockedError as exc:  # a hub running on it is what doctor is often run beside
+            running = f"; in use by the running hub, {exc.holder}"
+            async with Store(settings.store_url, synchronous=settings.store.synchronous, lock=False) as store:
+                counts = await store.count_messages()
+        rows.append(("database", "ok",
+                     f"{_mask_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
     except StoreError as exc:
         rows.append(("database", "ERROR", str(exc)))
         ok = False

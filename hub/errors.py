@@ -34,6 +34,10 @@ class StoreError(AutoHandsError):
 class HubLockedError(StoreError):
     """A second hub was started on a database that another running hub owns."""
 
+    def __init__(self, message: str, *, holder: str = "unknown") -> None:
+        super().__init__(message)
+        self.holder = holder  # "pid 123 on host": who owns the database
+
 
 class ChannelError(AutoHandsError):
     """A platform call failed.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -110,6 +111,19 @@ def test_doctor_with_the_default_agent_runtime(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert "no model provider configured" in proc.stdout and "database" in proc.stdout
+
+
+async def test_doctor_beside_a_running_hub(tmp_path: Path) -> None:
+    # Doctor is often run to look at a hub that is up: its database is fine, not an error.
+    settings = load_settings(environ={}, overrides={
+        "hub": {"data_dir": str(tmp_path / "d")}, "server": {"enabled": False}, "agent": {"runtime": "none"}})
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n')
+    async with Hub(settings):
+        proc = await asyncio.to_thread(run_cli, "doctor", "--config", str(cfg), home=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [db_row] = [ln for ln in proc.stdout.splitlines() if ln.startswith("database")]
+    assert " ok " in db_row and f"in use by the running hub, pid {os.getpid()}" in db_row
 
 
 @pytest.mark.parametrize("before_command", [True, False])
