@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
@@ -85,6 +85,11 @@ def _checkpoints_off_the_loop(synchronous: str) -> bool:
 
 def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'autohands.db'}"
+
+
+# DBAPI modules SQLAlchemy imports for a URL, and the pip package that provides each.
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                    "pymysql": "PyMySQL", "pyodbc": "pyodbc", "oracledb": "oracledb"}
 
 
 class Store:
@@ -193,13 +198,13 @@ class Store:
                                      "or set [store] url to a writable place")
             # check_same_thread off: the writer connection is opened here and then used only by
             # the writer (statements on the loop, commits on this thread), never concurrently.
-            self._writer = create_engine(self.url, poolclass=NullPool if path is None else None,
-                                         connect_args={"check_same_thread": False})
-            self._reader = create_engine(self.url)
+            self._writer = self._engine(poolclass=NullPool if path is None else None,
+                                        connect_args={"check_same_thread": False})
+            self._reader = self._engine()
             self._install_sqlite_pragmas(self._writer, immediate=True)
             self._install_sqlite_pragmas(self._reader, immediate=False)
         else:
-            self._writer = create_engine(self.url, pool_pre_ping=True)
+            self._writer = self._engine(pool_pre_ping=True)
             self._reader = self._writer
         try:
             SQLModel.metadata.create_all(self._writer)
@@ -210,6 +215,21 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0]}") from None
+
+    def _engine(self, **kw: Any) -> Engine:
+        """``create_engine`` with the mistakes a config can make told as one line each."""
+        try:
+            return create_engine(self.url, **kw)
+        except ImportError as exc:  # the dialect's DBAPI driver is not installed
+            module = exc.name or str(exc)
+            package = _DRIVER_PACKAGES.get(module, module)
+            raise StoreError(f"the database {self._safe_url()} needs the Python module {module!r}, which is "
+                             f"not installed: pip install '{package}' (or set [store] url to a sqlite:/// path)"
+                             ) from None
+        except ArgumentError as exc:  # unparsable URL, or a database kind SQLAlchemy does not know
+            raise StoreError(f"[store] url {self._safe_url()!r} is not a usable database URL ({exc}); "
+                             "expected e.g. sqlite:////path/to/autohands.db or "
+                             "postgresql+psycopg://user:password@host/dbname") from None
 
     def _sqlite_path(self) -> Path | None:
         raw = self.url.split(":///", 1)[1] if ":///" in self.url else ""

@@ -75,6 +75,17 @@ def test_unwritable_database_path(tmp_path: Path) -> None:
     assert "database" in line
 
 
+@pytest.mark.parametrize(("url", "expected"), [
+    ("mysql://user:pw@db.example/x", "pip install 'mysqlclient'"),  # driver not installed
+    ("nonsense", "is not a usable database URL"),
+    ("foo://x/y", "is not a usable database URL"),
+])
+def test_unusable_database_url(tmp_path: Path, url: str, expected: str) -> None:
+    line = one_error_line(run_cli("run", home=tmp_path, env={
+        "AUTOHANDS__STORE__URL": url, "AUTOHANDS__AGENT__RUNTIME": "none", "AUTOHANDS__SERVER__ENABLED": "false"}))
+    assert expected in line and "pw" not in line
+
+
 def test_unknown_command(tmp_path: Path) -> None:
     line = one_error_line(run_cli("frobnicate", home=tmp_path))
     assert "frobnicate" in line
