@@ -216,6 +216,9 @@ class _Client(discord.Client):
     def __init__(self, owner: DiscordChannel, config: DiscordConfig) -> None:
         intents = discord.Intents.none()
         intents.guilds = intents.guild_messages = intents.dm_messages = intents.message_content = True
+        # A text bot never joins voice: the SDK's start-up warnings about voice libraries
+        # (PyNaCl, davey) would only alarm the operator.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=intents,
             heartbeat_timeout=config.liveness_timeout_seconds,
@@ -308,7 +311,8 @@ class DiscordChannel:
     async def _run(self, client: _Client) -> None:
         token = self._config.token.get_secret_value()
         try:
-            await client.start(token)
+            with _map_errors("login"):  # unreachable API: one clear line, not a traceback
+                await client.start(token)
         except discord.LoginFailure:
             raise ChannelError(
                 "discord: the bot token was rejected; check channels.discord.token",
