@@ -151,7 +151,18 @@ def _short(message: str, limit: int = 300) -> str:
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
-def _transport(provider: str, exc: Exception, streaming: bool) -> ProviderError:
+def _timeout(provider: str, exc: Exception, streaming: bool) -> ProviderError:
+    """An SDK timeout, unless a refused connection or failed DNS lookup is behind it: the
+    aiohttp transport reports those as connect *timeouts*, which sends operators the wrong way."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return _transport(provider, cause, streaming)
+        cause = cause.__cause__ or cause.__context__
+    return ProviderTimeout(f"{provider}: timed out", retryable=True)
+
+
+def _transport(provider: str, exc: BaseException, streaming: bool) -> ProviderError:
     kind = type(exc).__name__
     if isinstance(exc, _TIMEOUTS):
         return ProviderTimeout(f"{provider}: timed out ({kind})", retryable=True)
@@ -178,7 +189,7 @@ def map_openai_errors(provider: str, *, streaming: bool = False) -> Iterator[Non
     except openai.APIStatusError as exc:
         raise from_status(provider, exc.status_code, _message(exc), exc.response.headers) from exc
     except openai.APITimeoutError as exc:
-        raise ProviderTimeout(f"{provider}: timed out", retryable=True) from exc
+        raise _timeout(provider, exc, streaming) from exc
     except openai.APIConnectionError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
         raise _transport(provider, cause, streaming) from exc
@@ -204,7 +215,7 @@ def map_anthropic_errors(provider: str, *, streaming: bool = False) -> Iterator[
             status = _body_status(exc.body) or 500
         raise from_status(provider, status, _message(exc), exc.response.headers) from exc
     except anthropic.APITimeoutError as exc:
-        raise ProviderTimeout(f"{provider}: timed out", retryable=True) from exc
+        raise _timeout(provider, exc, streaming) from exc
     except anthropic.APIConnectionError as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
         raise _transport(provider, cause, streaming) from exc
