@@ -191,7 +191,7 @@ async def _doctor(settings: Settings) -> int:
     for p in problems:
         rows.append(("config", "ERROR", p))
         ok = False
-    from .store import Store
+    from .store import Store, masked_url
 
     try:
         running = ""
@@ -203,7 +203,7 @@ async def _doctor(settings: Settings) -> int:
             async with Store(settings.store_url, synchronous=settings.store.synchronous, lock=False) as store:
                 counts = await store.count_messages()
         rows.append(("database", "ok",
-                     f"{_mask_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
+                     f"{masked_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
     except StoreError as exc:
         rows.append(("database", "ERROR", str(exc)))
         ok = False
@@ -244,13 +244,6 @@ async def _doctor(settings: Settings) -> int:
     for what, status, detail in rows:
         print(f"{what:<{width}}  {status:<8} {detail}")
     return 0 if ok else 1
-
-
-def _mask_url(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 def _print_extensions() -> None:

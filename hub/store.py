@@ -87,6 +87,14 @@ def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'autohands.db'}"
 
 
+def masked_url(url: str) -> str:
+    """The database URL without the credentials it may embed, for messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
 # DBAPI modules SQLAlchemy imports for a URL, and the pip package that provides each.
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
                     "pymysql": "PyMySQL", "pyodbc": "pyodbc", "oracledb": "oracledb"}
@@ -238,11 +246,7 @@ class Store:
         return Path(raw.split("?", 1)[0])
 
     def _safe_url(self) -> str:
-        # never print a password embedded in a URL
-        if "@" in self.url and "://" in self.url:
-            scheme, rest = self.url.split("://", 1)
-            return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-        return self.url
+        return masked_url(self.url)
 
     def _install_sqlite_pragmas(self, engine: Engine, *, immediate: bool) -> None:
         sync = self._synchronous
