@@ -47,9 +47,10 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
             action=action,
         )
         assert job.next_run_at is not None
-        kind = "" if spec.kind == "date" else f"{spec.description}, "
+        # A one-off fires once: "next" would suggest it repeats.
+        when = "at " if spec.kind == "date" else f"{spec.description}, next "
         return (
-            f"OK — {kind}next {local_time(job.next_run_at, tz)}: {job.description}\n"
+            f"OK — {when}{local_time(job.next_run_at, tz)}: {job.description}\n"
             f"Job {job.id} (cancel with /cancel {job.id})"
         )
 

@@ -42,7 +42,7 @@ async def test_one_shot_reminder_arrives_in_origin_thread(tmp_path: Path) -> Non
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
         reply = await ask(hub, ch, "remind", "in 1s to stretch your legs", conv=THREAD)
-        assert reply.startswith("OK — next ") and "stretch your legs" in reply
+        assert reply.startswith("OK — at ") and "stretch your legs" in reply
         jid = job_id_of(reply)
         await ch.wait_for(lambda: "stretch your legs" in ch.texts(THREAD), within=4)
         out = ch.sent[-1]
