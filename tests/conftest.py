@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     for var in [v for v in os.environ if v.startswith("AUTOHANDS__")]:
         monkeypatch.delenv(var, raising=False)
     yield home
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port that was free a moment ago and that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 # Property tests: CI runs a fixed, derandomized set of examples (a red CI blocks landing, so it

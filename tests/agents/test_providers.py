@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from email.utils import formatdate
 
@@ -257,13 +256,10 @@ async def test_slow_first_token_times_out_and_is_retried(llm_vendor: LLMVendor) 
     assert response.text == "on time"
 
 
-async def test_refused_connection_is_unavailable_not_a_timeout(llm_vendor: LLMVendor) -> None:
+async def test_refused_connection_is_unavailable_not_a_timeout(llm_vendor: LLMVendor, closed_port: int) -> None:
     # The SDKs' aiohttp transport reports a refused connect (or a failed DNS lookup) as a
     # connect *timeout*; operators should read "cannot connect", with the reason.
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    provider = llm_vendor.provider(base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    provider = llm_vendor.provider(base_url=f"http://127.0.0.1:{closed_port}/v1", max_retries=0)
 
     with pytest.raises(ProviderUnavailable, match=r"cannot connect .*Cannot connect to host 127\.0\.0\.1"):
         await collect(provider, ask())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -211,13 +210,10 @@ async def test_too_many_redirects(server: Server, tmp_path: Path) -> None:
     assert server.hits == ["/loop"] * 4
 
 
-async def test_connection_refused_is_a_tool_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:  # a port that was free a moment ago, and nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+async def test_connection_refused_is_a_tool_error(tmp_path: Path, closed_port: int) -> None:
     ctx = ctx_with(tmp_path, allow_private=True)
     with pytest.raises(ToolFailed, match="failed: ClientConnectorError"):
-        await call(fetch_url, ctx, url=f"http://127.0.0.1:{port}/")
+        await call(fetch_url, ctx, url=f"http://127.0.0.1:{closed_port}/")
 
 
 def test_html_to_text() -> None:

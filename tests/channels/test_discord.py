@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -413,11 +412,8 @@ async def test_bad_token_fails_start_clearly(fake: FakeDiscord) -> None:
     assert "wrong" not in str(info.value)
 
 
-async def test_unreachable_api_fails_start_clearly(fake: FakeDiscord) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = make_config(fake, api_base=f"http://127.0.0.1:{port}/api/v10")
+async def test_unreachable_api_fails_start_clearly(fake: FakeDiscord, closed_port: int) -> None:
+    config = make_config(fake, api_base=f"http://127.0.0.1:{closed_port}/api/v10")
     ch = DiscordChannel("discord", config, ChannelContext(state=MemoryState()))
     with pytest.raises(ChannelError, match="discord login: ClientConnectorError") as info:
         await ch.start(RecordingInbox())
