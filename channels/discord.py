@@ -299,7 +299,12 @@ class DiscordChannel:
         self._deliverer = Deliverer(ops, self.capabilities, RateLimiter(RateLimits.discord()))
         self._task = asyncio.create_task(self._run(client), name=f"discord:{self.name}")
         ready = asyncio.create_task(self._ready.wait(), name=f"discord:{self.name}:ready")
-        await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled while connecting (the hub stops during a start retry)
+            ready.cancel()
+            await self.stop()
+            raise
         if not ready.done():
             ready.cancel()
             error = self._task.exception()

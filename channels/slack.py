@@ -288,10 +288,12 @@ class SlackChannel:
         try:
             async with asyncio.timeout(SOCKET_CONNECT_TIMEOUT):
                 await self._socket.connect_async()
-        except TimeoutError:
+        except BaseException as exc:  # timed out, or cancelled (the hub stops during a start retry)
             await self._socket.close_async()
             self._socket = None
-            raise ChannelError("slack socket mode: could not connect", transient=True) from None
+            if isinstance(exc, TimeoutError):
+                raise ChannelError("slack socket mode: could not connect", transient=True) from None
+            raise
 
     async def stop(self) -> None:
         if not self._running:

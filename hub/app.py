@@ -12,14 +12,16 @@ import asyncio
 import contextlib
 import gc
 import logging
+import random
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from .agent import Agent, AgentServices
 from .bus import Bus
 from .commands import CommandRegistry
 from .config import Settings, validate_section
-from .errors import ConfigError, PluginError
+from .errors import AutoHandsError, ChannelError, ConfigError, PluginError
 from .gateway import Gateway
 from .messages import Inbound
 from .outbox import OutboxDispatcher
@@ -30,6 +32,15 @@ from .store import ScopedState, Store
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartRetry:
+    """Back-off for a channel that could not reach its platform at start-up (network down,
+    DNS not ready at boot, a 5xx): doubling from ``first_delay`` up to ``max_delay``."""
+
+    first_delay: float = 1.0
+    max_delay: float = 60.0
+
+
 class Hub:
     def __init__(
         self,
@@ -38,6 +49,7 @@ class Hub:
         persist: bool = True,
         agent: Agent | None = None,
         channels: dict[str, Channel] | None = None,
+        start_retry: StartRetry = StartRetry(),
     ) -> None:
         """``agent`` and ``channels`` inject prebuilt parts (tests, embedding); config builds the rest."""
         self.settings = settings
@@ -53,7 +65,10 @@ class Hub:
         self.outbox: OutboxDispatcher | None = None
         self.gateway: Gateway | None = None
         self.scheduler: Any = None
+        self.start_retry = start_retry
         self._started_channels: set[str] = set()
+        self._start_errors: dict[str, str] = {}
+        self._start_retries: dict[str, asyncio.Task[None]] = {}
         self._stack: AsyncExitStack | None = None
         self._stopped = asyncio.Event()
 
@@ -128,18 +143,76 @@ class Hub:
             await self.gateway.start()
             stack.push_async_callback(self.gateway.stop)
 
-        # 6. channels: inbound starts flowing
+        # 6. channels: inbound starts flowing. A platform that cannot be reached yet (a transient
+        #    error) does not stop the hub: that channel is retried in the background while the
+        #    others serve, and its replies wait in the outbox. A refusal (bad token) still ends
+        #    the start with its one clear line.
         for name, channel in self.channels.items():
-            await channel.start(self.inbox)
-            self._started_channels.add(name)
             stack.push_async_callback(self._stop_channel, name, channel)
-            log.info("channel %s started", name)
-        self.outbox.open()
+            try:
+                await self._start_channel(name, channel)
+            except ChannelError as exc:
+                if not exc.transient:
+                    raise
+                self._retry_start_later(name, channel, exc)
         if self.scheduler is not None and hasattr(self.scheduler, "start"):
             await self.scheduler.start()
             stack.push_async_callback(self.scheduler.stop)
 
+    async def _start_channel(self, name: str, channel: Channel) -> None:
+        await channel.start(self.inbox)
+        self._started_channels.add(name)
+        self._start_errors.pop(name, None)
+        assert self.outbox is not None
+        self.outbox.open(name)
+        log.info("channel %s started", name)
+
+    def _retry_start_later(self, name: str, channel: Channel, error: ChannelError) -> None:
+        self._start_errors[name] = str(error)
+        delay = max(self.start_retry.first_delay, error.retry_after or 0.0)
+        log.warning("channel %s could not start: %s; retrying in %.3gs (the rest of the hub runs)",
+                    name, error, delay)
+        self._start_retries[name] = asyncio.create_task(self._keep_starting(name, channel, delay),
+                                                        name=f"start-{name}")
+
+    async def _keep_starting(self, name: str, channel: Channel, delay: float) -> None:
+        attempt = 1
+        try:
+            while True:
+                await asyncio.sleep(delay * (1 + random.random() * 0.1))  # jitter: not in step with others
+                attempt += 1
+                try:
+                    await self._start_channel(name, channel)
+                except ChannelError as exc:
+                    self._start_errors[name] = str(exc)
+                    if not exc.transient:
+                        log.error("channel %s cannot start: %s; it stays off until the hub is restarted",
+                                  name, exc)
+                        return
+                    delay = max(min(self.start_retry.max_delay, delay * 2), exc.retry_after or 0.0)
+                    log.warning("channel %s could not start (attempt %d): %s; retrying in %.3gs",
+                                name, attempt, exc, delay)
+                except AutoHandsError as exc:  # e.g. Slack refusing the token: a ConfigError
+                    self._start_errors[name] = str(exc)
+                    log.error("channel %s cannot start: %s; it stays off until the hub is restarted", name, exc)
+                    return
+                except Exception as exc:  # an adapter bug: say so once, don't retry it forever
+                    self._start_errors[name] = f"{type(exc).__name__}: {exc}"
+                    log.exception("channel %s failed to start; it stays off until the hub is restarted", name)
+                    return
+                else:
+                    return
+        finally:
+            self._start_retries.pop(name, None)
+
     async def _stop_channel(self, name: str, channel: Channel) -> None:
+        retry = self._start_retries.pop(name, None)
+        if retry is not None:
+            retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry
+        if name not in self._started_channels:
+            return
         self._started_channels.discard(name)
         try:
             await channel.stop()
@@ -194,8 +267,11 @@ class Hub:
     def health(self) -> dict[str, object]:
         expected = set(self.channels)
         started = self._started_channels & expected
-        return {"ok": started == expected and self._stack is not None,
-                "channels": {n: n in started for n in sorted(expected)}}
+        report: dict[str, object] = {"ok": started == expected and self._stack is not None,
+                                     "channels": {n: n in started for n in sorted(expected)}}
+        if self._start_errors:  # why a channel is not started yet (messages carry no secrets)
+            report["errors"] = dict(sorted(self._start_errors.items()))
+        return report
 
 
 class _MemoryState:
@@ -243,9 +319,12 @@ async def run_until_signalled(hub_settings: Settings) -> None:
         if not hub.channels:
             log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
                         "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
-        log.info("AutoHands is running (%d channel(s)); press Ctrl+C to stop", len(hub.channels))
+        waiting = sorted(set(hub.channels) - hub._started_channels)
+        log.info("AutoHands is running (%d of %d channel(s) started%s); press Ctrl+C to stop",
+                 len(hub.channels) - len(waiting), len(hub.channels),
+                 f", still trying: {', '.join(waiting)}" if waiting else "")
         await hub.wait_stopped()
         log.info("stopping")
 
 
-__all__ = ["Hub", "PluginError", "run_until_signalled", "tune_gc_for_serving"]
+__all__ = ["Hub", "PluginError", "StartRetry", "run_until_signalled", "tune_gc_for_serving"]

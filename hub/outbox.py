@@ -34,6 +34,7 @@ class RetryPolicy:
 
 @dataclass(slots=True, eq=False)
 class _Lane:
+    channel: str
     queue: deque[Outbound] = field(default_factory=deque)
     worker: asyncio.Task[None] | None = None
 
@@ -49,7 +50,7 @@ class OutboxDispatcher:
         self._sub: Subscription[Outbound] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._stopping = False
-        self._open = asyncio.Event()
+        self._open: dict[str, asyncio.Event] = {}
         self.sent = 0
         self.failed = 0
 
@@ -59,9 +60,21 @@ class OutboxDispatcher:
         self._sub = self.bus.subscribe("outbound")
         self._consumer = asyncio.create_task(self._consume(), name="outbox-consume")
 
-    def open(self) -> None:
-        """Start delivering: called once the channels have started (before that, sends queue)."""
-        self._open.set()
+    def open(self, channel: str | None = None) -> None:
+        """Start delivering to ``channel`` (every channel if ``None``): called once it has
+        started. Until then its outbounds wait here; a channel whose platform is unreachable
+        at start-up must not burn their retries, or see them sent before it can send."""
+        for name in self.channels if channel is None else (channel,):
+            self._gate(name).set()
+
+    def _gate(self, channel: str) -> asyncio.Event:
+        gate = self._open.get(channel)
+        if gate is None:
+            gate = self._open[channel] = asyncio.Event()
+        return gate
+
+    def _waits_at_gate(self, lane: _Lane) -> bool:
+        return lane.channel in self.channels and not self._gate(lane.channel).is_set()
 
     async def resume(self) -> int:
         """Queue outbounds that were recorded but never confirmed sent."""
@@ -86,6 +99,10 @@ class OutboxDispatcher:
         self._consumer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._consumer
+        # Lanes of a channel that never started have nothing to finish: they stay `pending`.
+        for lane in self._lanes.values():
+            if lane.worker and self._waits_at_gate(lane):
+                lane.worker.cancel()
         workers = [lane.worker for lane in self._lanes.values() if lane.worker]
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace)
@@ -106,14 +123,15 @@ class OutboxDispatcher:
         key = out.conversation.key
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = _Lane()
+            lane = self._lanes[key] = _Lane(out.conversation.channel)
         lane.queue.append(out)
         if lane.worker is None:
             lane.worker = asyncio.create_task(self._drain(key, lane), name=f"outbox-{key}")
 
     async def _drain(self, key: str, lane: _Lane) -> None:
         try:
-            await self._open.wait()
+            if self._waits_at_gate(lane):
+                await self._gate(lane.channel).wait()
             while lane.queue and not self._stopping:
                 out = lane.queue[0]
                 if not out.final or out.typing:

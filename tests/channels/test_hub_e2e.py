@@ -22,7 +22,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from channels.slack import EVENTS_PATH
-from hub.app import Hub
+from hub.app import Hub, StartRetry
 from hub.config import Settings, load_settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.slack import FakeSlack
@@ -275,6 +275,52 @@ async def test_three_channels_in_one_hub(
     assert tg_texts(telegram) == ["echo: from telegram"]
     assert [p.text for p in slack.posts] == ["echo: from slack"]
     assert [c.message["content"] for c in discord_fake.created] == ["echo: from discord"]
+
+
+# ---------------------------------------------------------------------- platform unreachable at start
+async def test_telegram_unreachable_at_start_is_retried_then_answers(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    telegram.fail("getMe", times=2, kind="server_error")  # e.g. booted before the network was up
+    retry = StartRetry(first_delay=0.05, max_delay=0.1)
+    async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram)), start_retry=retry) as hub:
+        health = hub.health()
+        assert health["ok"] is False and "getMe" in health["errors"]["telegram"]  # type: ignore[index]
+        telegram.inject_message(chat_id=ALICE, text="are you there?")
+        await telegram.wait_until(lambda: "echo: are you there?" in tg_texts(telegram), within=10)
+        assert hub.health() == {"ok": True, "channels": {"telegram": True}}
+    assert len(telegram.method_calls("getMe")) == 3
+    assert tg_texts(telegram) == ["echo: are you there?"]
+
+
+async def test_slack_unreachable_at_start_refuses_events_until_started(slack: FakeSlack, tmp_path: Path) -> None:
+    slack.fail_next("auth.test", "service_unavailable", status=503)
+    slack.fail_next("auth.test", "service_unavailable", status=503)
+    retry = StartRetry(first_delay=0.2, max_delay=0.2)
+    async with Hub(hub_settings(tmp_path, slack=slack_section(slack)), start_retry=retry) as hub:
+        assert hub.health()["ok"] is False
+        # Not started: not acknowledged either, so Slack delivers it again later.
+        early = await slack.send_event(events_url(hub), slack.message_event("too early"))
+        assert early.status == 503
+        await until(lambda: hub.health()["ok"])
+        assert len(slack.calls_of("auth.test")) == 3
+        resp = await slack.send_event(events_url(hub), slack.message_event("now"))
+        assert resp.status == 200
+        await slack.wait_until(lambda: any(p.text == "echo: now" for p in slack.posts), within=10)
+    assert [p.text for p in slack.posts] == ["echo: now"]
+
+
+async def test_discord_unreachable_at_start_is_retried_then_answers(
+    discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    discord_fake.fail_next("GET", "/users/@me", 503)  # login fails once
+    retry = StartRetry(first_delay=0.05, max_delay=0.1)
+    async with Hub(hub_settings(tmp_path, discord=discord_section(discord_fake)), start_retry=retry) as hub:
+        assert "discord login: 503" in hub.health()["errors"]["discord"]  # type: ignore[index]
+        await until(lambda: hub.health()["ok"])
+        await discord_fake.user_message(discord_fake.general_id, discord_fake.alice, "back?", mention=True)
+        await until(lambda: any(c.message["content"] == "echo: back?" for c in discord_fake.created))
+    assert [c.message["content"] for c in discord_fake.created] == ["echo: back?"]
 
 
 # ---------------------------------------------------------------------- the real command line

@@ -695,7 +695,10 @@ class FakeDiscord:
         )
 
     async def _get_me(self, request: web.Request) -> web.Response:
-        return self._check(request) or self._ok(self.bot)
+        if denied := self._check(request):
+            return denied
+        fault = self._fault_for(request)  # e.g. a 503 at login
+        return self._fault_response(fault) if fault else self._ok(self.bot)
 
     async def _get_app(self, request: web.Request) -> web.Response:
         return self._check(request) or self._ok(
