@@ -139,6 +139,10 @@ class SessionManager:
                     await task
         for s in self.sessions.values():
             s.queue.clear()  # still `received` in the store: resumed on the next start
+            if s.question is not None and s.worker is not None:
+                # Waiting for a person (an approval): the grace cannot finish it. Cancelled, the
+                # inbound stays unanswered and the question is asked again after the restart.
+                s.worker.cancel()
         workers = [s.worker for s in self.sessions.values() if s.worker] + list(self._side_tasks)
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=self.limits.stop_grace_seconds)

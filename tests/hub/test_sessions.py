@@ -120,6 +120,31 @@ async def test_ask_is_answered_by_the_button_of_the_right_user_only(make_hub):
     assert ch.sent[2].text == "answer yes-1"
 
 
+async def test_stop_does_not_wait_out_the_grace_for_a_question_and_asks_again_after(make_hub, hub_settings):
+    """Regression: leaving `autohands chat` (or SIGTERM) while an approval was pending took the
+    whole stop grace (10 s), though nothing but the user could finish that run."""
+    from hub.app import Hub
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        got = await ctx.ask(reply(ctx, "Approve?", buttons=(Button(id="y", label="Yes"),)),
+                            user_id=ctx.sender.id, timeout=60)
+        yield reply(ctx, f"done {got.button if got else None}")
+
+    settings = hub_settings(sessions={"stop_grace_seconds": 30})
+    ch = RecordingChannel()
+    async with asyncio.timeout(10):
+        async with Hub(settings, agent=FuncAgent(agent), channels={"rec": ch}):
+            await ch.say("delete it")
+            await ch.wait_sent(1)
+        again = RecordingChannel()
+        async with Hub(settings, agent=FuncAgent(agent), channels={"rec": again}):
+            await again.wait_sent(1)  # the unanswered message is resumed: the question comes again
+            await again.say("", kind="button", button="y", pid="tap-1")
+            await again.wait_sent(2)
+    assert ch.texts() == ["Approve?"]
+    assert again.texts() == ["Approve?", "done y"]
+
+
 async def test_ask_accepts_a_text_yes_and_times_out(make_hub):
     async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
         q = reply(ctx, "Sure?", buttons=(Button(id="ok", label="OK"),))
