@@ -124,6 +124,24 @@ def test_doctor_with_the_default_agent_runtime(tmp_path: Path) -> None:
     assert "no model provider configured" in proc.stdout and "database" in proc.stdout
 
 
+def test_doctor_asks_only_for_the_credentials_the_channel_mode_needs(tmp_path: Path) -> None:
+    # Regression: a polling Telegram bot was reported MISSING its webhook_secret, and an HTTP
+    # mode Slack app its Socket Mode app_token; a missing token was listed twice.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n'
+                   '[channels.telegram]\nenabled = true\ntoken = "123:abc"\n'
+                   '[channels.slack]\nenabled = true\nbot_token = "xoxb-1"\nsigning_secret = "s3"\n'
+                   '[channels.discord]\nenabled = true\n')
+    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
+    rows = {ln.split("  ")[0]: ln for ln in proc.stdout.splitlines()}
+    assert " ok " in rows["channel telegram"] and "credentials present: token" in rows["channel telegram"]
+    assert "credentials present: bot_token, signing_secret" in rows["channel slack"]
+    assert " ERROR " in rows["channel discord"] and "channels.discord.token" in rows["channel discord"]
+    assert proc.stdout.count("channels.discord.token") == 1
+    assert "webhook_secret" not in proc.stdout and "app_token" not in proc.stdout
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
 async def test_doctor_beside_a_running_hub(tmp_path: Path) -> None:
     # Doctor is often run to look at a hub that is up: its database is fine, not an error.
     settings = load_settings(environ={}, overrides={
