@@ -49,6 +49,12 @@ class TerminalChannel:
         self.conversation = ConversationRef(channel=name, chat="local")
 
     async def start(self, inbox: Inbox) -> None:
+        for stream in (self._in, self._out):
+            # Bytes that are not valid UTF-8 (a pasted binary, a Latin-1 file piped in) become
+            # U+FFFD instead of an exception that would end the reader mid-chat.
+            reconfigure = getattr(stream, "reconfigure", None)
+            if reconfigure is not None:
+                reconfigure(errors="replace")
         self._setup_readline()
         self._reader = asyncio.create_task(self._read_loop(inbox), name="terminal-reader")
 
@@ -96,6 +102,13 @@ class TerminalChannel:
         return line.rstrip("\n") if line else None
 
     async def _read_loop(self, inbox: Inbox) -> None:
+        try:
+            await self._read_lines(inbox)
+        except Exception as exc:  # the chat must end with a reason, not wait forever on a dead reader
+            log.error("terminal chat: cannot read input (%s: %s); leaving", type(exc).__name__, exc)
+            self.closed.set()
+
+    async def _read_lines(self, inbox: Inbox) -> None:
         sender = Sender(id="local", name=self.config.user_name, is_admin=True)
         while True:
             if self._interactive():

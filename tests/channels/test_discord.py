@@ -14,20 +14,10 @@ from hub.config import validate_section
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Button, ConversationRef, Inbound, Outbound
 from hub.plugins import ChannelContext
+from tests.channels.support import MemoryState
 from tests.fakes.discord import FakeDiscord
 
 LIVENESS = 0.6
-
-
-class MemoryState:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
 
 
 class RecordingInbox:

@@ -22,20 +22,10 @@ from channels.slack import EVENTS_PATH, SlackChannel, SlackConfig
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Button, ConversationRef, Inbound, Outbound, Sender
 from hub.plugins import ChannelContext, CommandInfo
+from tests.channels.support import MemoryState
 from tests.fakes.slack import FakeSlack
 
 COMMANDS = [CommandInfo(name=n, description=n) for n in ("new", "stop", "status", "remind")]
-
-
-class MemoryState:
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.data[key] = value
 
 
 @dataclass

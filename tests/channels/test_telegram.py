@@ -16,6 +16,7 @@ from channels.telegram import TelegramChannel, TelegramConfig
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Inbound, Outbound
 from hub.plugins import ChannelContext, CommandInfo
+from tests.channels.support import MemoryState
 from tests.fakes.telegram import FakeTelegram, parse_html
 
 # PTB's own RetryAfter constructor reads its deprecated int-valued ``retry_after`` (PTB 22.2+).
@@ -24,17 +25,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecatio
 ALICE = 1001
 GROUP = -100500
 SECRET = "s3cret_webhook-token"
-
-
-class MemoryState:
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self.values.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self.values[key] = value
 
 
 class RecordingInbox:

@@ -172,6 +172,17 @@ def test_chat_answers_on_stdin(tmp_path: Path) -> None:
     assert "Status:" in proc.stdout
 
 
+def test_chat_survives_input_that_is_not_utf8(tmp_path: Path) -> None:
+    # Regression: a line of invalid UTF-8 killed the reader and the chat hung until killed.
+    env = {**os.environ, "HOME": str(tmp_path), "AUTOHANDS__AGENT__RUNTIME": "echo"}
+    proc = subprocess.run([sys.executable, "-m", "hub.cli", "chat"], cwd=ROOT, env=env,
+                          input=b"hi\n\xff\xfe latin-1 caf\xe9\nafter\n", capture_output=True, timeout=60)
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, proc.stderr
+    assert "echo: hi" in out and "echo: after" in out
+    assert "echo: \ufffd\ufffd latin-1 caf\ufffd" in out
+
+
 def test_json_logs_redact_secrets(tmp_path: Path) -> None:
     token = "123456789:AAH" + "x" * 32
     cfg = tmp_path / "c.toml"
