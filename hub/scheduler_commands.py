@@ -58,6 +58,9 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         tz = tz_of(call)
         if not call.args.strip():
             return f"Usage: /remind <when> <what>. When: {WHEN_EXAMPLES}"
+        head, _, rest = call.args.strip().partition(" ")
+        if head.lower() == "every":  # "/remind every day at 9am stand up": what people type
+            return await every_of(call, rest, tz)
         try:
             when, what = parse_when(call.args, tz)
             if not what:
@@ -72,11 +75,13 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
             return f"Sorry: {exc}"
 
     async def every(call: CommandCall) -> str:
-        tz = tz_of(call)
-        if not call.args.strip():
+        return await every_of(call, call.args, tz_of(call))
+
+    async def every_of(call: CommandCall, args: str, tz: str) -> str:
+        if not args.strip():
             return f"Usage: /every <schedule> <what>. Schedule: {EVERY_EXAMPLES}"
         try:
-            spec, what = parse_every(call.args, tz)
+            spec, what = parse_every(args, tz)
             if not what:
                 raise ScheduleError("say what to do each time, e.g. /every weekday 9:00 stand-up time")
             return await create(call, spec, what, tz)

@@ -104,6 +104,18 @@ async def test_commands_and_bad_input(tmp_path: Path) -> None:
         assert "No scheduled jobs" in await ask(hub, ch, "jobs", conv=THREAD)
 
 
+async def test_remind_every_is_the_every_command(tmp_path: Path) -> None:
+    # "/remind every day at 9am …" is what people type; it used to answer "could not read a time".
+    ch = RecordingChannel()
+    async with make_hub(tmp_path, ch) as hub:
+        r = await ask(hub, ch, "remind", "every day at 9am stand up")
+        assert r.startswith("OK — every day at 09:00, next ") and ": stand up" in r
+        job = await hub.scheduler.get(job_id_of(r))
+        assert job is not None and job.trigger_kind == "cron" and job.trigger_args == {"expr": "0 9 * * *"}
+        assert (await ask(hub, ch, "remind", "every")).startswith("Usage: /every <schedule> <what>")
+        assert "could not read a schedule" in await ask(hub, ch, "remind", "every sometimes water plants")
+
+
 async def test_only_creator_or_admin_can_cancel(tmp_path: Path) -> None:
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
