@@ -38,8 +38,10 @@ def _common_options(*, top_level: bool) -> _Parser:
     common = _Parser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=default,
                         help="config file (default ~/.autohands/config.toml)")
-    common.add_argument("--log-format", choices=["text", "json"], default=default, help="log line format")
-    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default)
+    common.add_argument("--log-format", type=str.lower, choices=["text", "json"], default=default,
+                        help="log line format")
+    common.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        default=default)
     return common
 
 

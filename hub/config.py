@@ -14,15 +14,27 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 ENV_PREFIX = "AUTOHANDS__"
 DEFAULT_USER_CONFIG = Path("~/.autohands/config.toml")
+
+
+def _any_case(choices: Any) -> BeforeValidator:
+    """Accept a ``Literal``'s choices in any case (``normal``, ``info``, ``JSON``); anything else
+    reaches validation unchanged, so the error quotes what was written."""
+    canonical = {c.lower(): c for c in get_args(choices)}
+    return BeforeValidator(lambda v: canonical.get(v.lower(), v) if isinstance(v, str) else v)
+
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LogFormat = Literal["text", "json"]
 
 
 class _Section(BaseModel):
@@ -41,7 +53,7 @@ class ServerSection(_Section):
 
 class StoreSection(_Section):
     url: str = ""
-    synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    synchronous: Annotated[Synchronous, _any_case(Synchronous)] = "FULL"
 
 
 class SessionsSection(_Section):
@@ -52,8 +64,8 @@ class SessionsSection(_Section):
 
 
 class LogSection(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["text", "json"] = "text"
+    level: Annotated[LogLevel, _any_case(LogLevel)] = "INFO"
+    format: Annotated[LogFormat, _any_case(LogFormat)] = "text"
     log_message_text: bool = False
 
 

@@ -104,6 +104,18 @@ def test_config_check_ok_and_env_override(tmp_path: Path) -> None:
     assert "config OK" in proc.stdout
 
 
+def test_choices_are_accepted_in_any_case(tmp_path: Path) -> None:
+    # `synchronous = "normal"`, AUTOHANDS__LOG__LEVEL=info and `--log-level info` were refused.
+    s = load_settings(environ={"AUTOHANDS__LOG__LEVEL": "info", "AUTOHANDS__LOG__FORMAT": "JSON"},
+                      overrides={"store": {"synchronous": "normal"}})
+    assert (s.store.synchronous, s.log.level, s.log.format) == ("NORMAL", "INFO", "json")
+    proc = run_cli("--log-level", "warning", "config", "check", home=tmp_path,
+                   env={"AUTOHANDS__AGENT__RUNTIME": "none", "AUTOHANDS__LOG__FORMAT": "Text"})
+    assert proc.returncode == 0, proc.stderr
+    bad = one_error_line(run_cli("config", "check", home=tmp_path, env={"AUTOHANDS__LOG__LEVEL": "loud"}))
+    assert "log.level:" in bad and "(got 'loud')" in bad
+
+
 def test_doctor_prints_a_table(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n')
