@@ -1,7 +1,8 @@
 """Time phrases → times and APScheduler triggers, in the user's time zone.
 
 Points in time ("in 10m", "tomorrow 9am", "friday 17:30", "2026-12-01 14:00") are read by
-``dateparser`` (future dates preferred, relative to now in the user's zone). Recurrences are
+``dateparser`` (future dates preferred, relative to now in the user's zone); a day named without
+a time of day ("friday", "dec 25") is 09:00 on it. Recurrences are
 an interval ("2h", "30 minutes"), a day phrase ("weekday 9:00", "monday 10:00", "day 8:30")
 or a 5-field crontab; all time arithmetic is APScheduler's own triggers, never ours.
 """
@@ -12,7 +13,7 @@ import itertools
 import re
 import shlex
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,8 @@ from .errors import AutoHandsError
 WHEN_EXAMPLES = "in 10m, in 2 hours, tomorrow 9am, friday 17:30, 2026-12-01 14:00"
 EVERY_EXAMPLES = '30m, 2h, day 8:30, weekday 9:00, monday 10:00, cron: "0 9 * * 1-5"'
 _MAX_WHEN_WORDS = 6
+DAY_ONLY_TIME = time(9, 0)
+"""A day without a time of day ("friday", "dec 25") means this time on it, not midnight."""
 
 
 class ScheduleError(AutoHandsError):
@@ -71,26 +74,30 @@ def _dateparser_settings(tz: str, now: datetime) -> dict[str, Any]:
         "RELATIVE_BASE": now.astimezone(zone(tz)).replace(tzinfo=None),
         "TIMEZONE": tz,
         "RETURN_AS_TIMEZONE_AWARE": True,
+        "RETURN_TIME_AS_PERIOD": True,  # tells "friday" (a day) from "friday 00:00" (a time)
     }
 
 
 def parse_at(phrase: str, tz: str, now: datetime | None = None) -> datetime | None:
     """``phrase`` as a whole → an aware UTC datetime, or None if it is not a time."""
-    import dateparser  # slow import (~0.3 s): only when a time is parsed
+    from dateparser.date import DateDataParser  # slow import (~0.3 s): only when a time is parsed
 
     phrase = phrase.strip()
     if not phrase or phrase.isdigit():  # a bare number is a day of month to dateparser: too surprising
         return None
     now = now or datetime.now(UTC)
     try:
-        when = dateparser.parse(phrase, languages=["en"], settings=_dateparser_settings(tz, now))
+        data = DateDataParser(languages=["en"], settings=_dateparser_settings(tz, now)).get_date_data(phrase)
     except (ValueError, OverflowError):
         return None
+    when = data.date_obj
     if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone(tz))
-    return when.astimezone(UTC)
+    local = when.astimezone(zone(tz)) if when.tzinfo else when.replace(tzinfo=zone(tz))
+    if data.period == "day" and local.time() == time(0):
+        # "friday" / "dec 25" come back at midnight; "tomorrow" and "in 3 days" keep the time of now.
+        local = datetime.combine(local.date(), DAY_ONLY_TIME, tzinfo=zone(tz))
+    return local.astimezone(UTC)
 
 
 def parse_when(args: str, tz: str, now: datetime | None = None) -> tuple[datetime, str]:

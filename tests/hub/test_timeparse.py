@@ -33,6 +33,15 @@ BERLIN = "Europe/Berlin"
         # trailing words that do not change the time belong to the text
         ("in 2s after the restart", NOW + timedelta(seconds=2), "after the restart"),
         ("9am coffee", datetime(2026, 11, 22, 8, 0, tzinfo=UTC), "coffee"),  # 9:00 has passed today
+        # a day without a time of day is 09:00 on it, not midnight (it used to wake people at 00:00)
+        ("friday pay rent", datetime(2026, 11, 27, 8, 0, tzinfo=UTC), "pay rent"),
+        ("dec 25 call grandma", datetime(2026, 12, 25, 8, 0, tzinfo=UTC), "call grandma"),
+        ("2026-12-01 dentist", datetime(2026, 12, 1, 8, 0, tzinfo=UTC), "dentist"),
+        ("2027-03-28 clocks went forward", datetime(2027, 3, 28, 7, 0, tzinfo=UTC), "clocks went forward"),  # CEST
+        # ... but midnight said outright stays midnight, and relative days keep the time of now
+        ("friday 00:00 deploy", datetime(2026, 11, 26, 23, 0, tzinfo=UTC), "deploy"),
+        ("tomorrow water plants", datetime(2026, 11, 22, 8, 30, tzinfo=UTC), "water plants"),
+        ("in 3 days check in", datetime(2026, 11, 24, 8, 30, tzinfo=UTC), "check in"),
     ],
 )
 def test_parse_when_examples(args: str, due: datetime, what: str) -> None:
