@@ -1,0 +1,110 @@
+"""The first slice end to end: a Telegram user asks, the LLM agent (real openai SDK against the
+fake OpenAI server) wants a high-risk tool, the user approves or denies it with the inline
+buttons in the same chat, and the answer comes back. Hub built from config as ``autohands run``
+builds it; python-telegram-bot against the fake Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.app import Hub
+from hub.config import Settings, load_settings
+from tests.fakes.llm_script import LLMScript, ScriptedCall
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.telegram import FakeTelegram, SentMessage
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+ALICE = 1001
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Settings:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "notes.txt").write_text("buy milk\n")
+    return load_settings(environ={}, overrides={
+        "hub": {"data_dir": str(tmp_path / "data")},
+        "server": {"enabled": False},
+        "providers": {"local": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-local",
+                                "model": "local-model"}},
+        "agent": {"provider": "local"},
+        "tools": {"workspace": str(workspace), "shell": {"allow_commands": ["ls"]}},
+        "channels": {"telegram": {"enabled": True, "token": telegram.token, "base_url": telegram.base_url,
+                                  "base_file_url": telegram.base_file_url, "poll_timeout": 5,
+                                  "allow_users": [str(ALICE)]}},
+    })
+
+
+def question(telegram: FakeTelegram) -> SentMessage | None:
+    return next((m for m in telegram.messages(ALICE) if m.buttons), None)
+
+
+async def tap(telegram: FakeTelegram, label: str) -> SentMessage:
+    await telegram.wait_until(lambda: question(telegram) is not None, within=20)
+    asked = question(telegram)
+    assert asked is not None and "run_command" in asked.text and '"ls"' in asked.text
+    data = dict(asked.buttons)[label]
+    telegram.inject_callback(chat_id=ALICE, message_id=asked.message_id, data=data)
+    return asked
+
+
+async def test_high_risk_tool_runs_once_the_user_approves_on_telegram(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply("You have one file: notes.txt.")
+    async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
+        telegram.inject_message(chat_id=ALICE, text="which files do I have?")
+        asked = await tap(telegram, "Approve")
+        await telegram.wait_until(
+            lambda: any(m.text == "You have one file: notes.txt." for m in telegram.messages(ALICE)), within=20)
+        # The question was replaced by its outcome, so its buttons cannot be tapped twice.
+        assert asked.text.endswith("\nApproved: approved by the user.") and asked.buttons == []
+    script.assert_done()
+    tool_results = [m for m in script.requests[1].body["messages"] if m["role"] == "tool"]
+    assert len(tool_results) == 1 and "notes.txt" in tool_results[0]["content"]
+    answers = [m.text for m in telegram.messages(ALICE) if m is not asked]
+    assert answers.count("You have one file: notes.txt.") == 1
+
+
+async def test_denied_tool_never_runs_and_the_model_is_told(telegram: FakeTelegram, tmp_path: Path) -> None:
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply("OK, I will not look at your files.")
+    async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
+        telegram.inject_message(chat_id=ALICE, text="which files do I have?")
+        asked = await tap(telegram, "Deny")
+        await telegram.wait_until(
+            lambda: any(m.text == "OK, I will not look at your files." for m in telegram.messages(ALICE)),
+            within=20)
+        assert asked.text.endswith("\nNot run: the user denied the call.") and asked.buttons == []
+    script.assert_done()
+    [result] = [m for m in script.requests[1].body["messages"] if m["role"] == "tool"]
+    content: Any = result["content"]
+    assert "notes.txt" not in content and "denied" in content.lower()
+
+
+async def test_approval_answered_with_a_text_yes(telegram: FakeTelegram, tmp_path: Path) -> None:
+    # Some Telegram clients (and people) answer in words rather than with the button.
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply("notes.txt is there.")
+    async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
+        telegram.inject_message(chat_id=ALICE, text="list my files")
+        await telegram.wait_until(lambda: question(telegram) is not None, within=20)
+        telegram.inject_message(chat_id=ALICE, text="yes")
+        await telegram.wait_until(
+            lambda: any(m.text == "notes.txt is there." for m in telegram.messages(ALICE)), within=20)
+    script.assert_done()
+    assert len(script.requests) == 2  # the "yes" answered the question; it was not a new prompt
