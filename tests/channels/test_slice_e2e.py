@@ -1,6 +1,7 @@
 """The first slice end to end: a Telegram user asks, the LLM agent (real openai SDK against the
 fake OpenAI server) wants a high-risk tool, the user approves or denies it with the inline
-buttons in the same chat, and the answer comes back. Hub built from config as ``autohands run``
+buttons in the same chat, and the answer comes back; a reminder the agent sets arrives later in
+the same chat. Hub built from config as ``autohands run``
 builds it; python-telegram-bot against the fake Bot API."""
 
 from __future__ import annotations
@@ -108,3 +109,19 @@ async def test_approval_answered_with_a_text_yes(telegram: FakeTelegram, tmp_pat
             lambda: any(m.text == "notes.txt is there." for m in telegram.messages(ALICE)), within=20)
     script.assert_done()
     assert len(script.requests) == 2  # the "yes" answered the question; it was not a new prompt
+
+
+async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("schedule", {"operation": "create", "text": "Stretch your legs!",
+                                                "when": "in 2 seconds"}, id="call_1"))
+    script.reply("Done: I will remind you in 2 seconds.")
+    async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
+        telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 2 seconds")
+        await telegram.wait_until(
+            lambda: any(m.text == "Stretch your legs!" for m in telegram.messages(ALICE)), within=20)
+    script.assert_done()  # the reminder is sent as is: no model call when it fires
+    texts = [m.text for m in telegram.messages(ALICE)]
+    assert texts == ["Done: I will remind you in 2 seconds.", "Stretch your legs!"]
