@@ -46,6 +46,18 @@ def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Setting
     })
 
 
+def ls_then(answer: str) -> LLMScript:
+    """The model lists the workspace with the (high-risk) shell tool, then answers."""
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply(answer)
+    return script
+
+
+async def until_said(telegram: FakeTelegram, text: str) -> None:
+    await telegram.wait_until(lambda: any(m.text == text for m in telegram.messages(ALICE)), within=20)
+
+
 def question(telegram: FakeTelegram) -> SentMessage | None:
     return next((m for m in telegram.messages(ALICE) if m.buttons), None)
 
@@ -59,54 +71,39 @@ async def tap(telegram: FakeTelegram, label: str) -> SentMessage:
     return asked
 
 
-async def test_high_risk_tool_runs_once_the_user_approves_on_telegram(
-    telegram: FakeTelegram, tmp_path: Path
+@pytest.mark.parametrize(
+    ("button", "answer", "outcome", "ran"),
+    [
+        ("Approve", "You have one file: notes.txt.", "Approved: approved by the user.", True),
+        ("Deny", "OK, I will not look at your files.", "Not run: the user denied the call.", False),
+    ],
+)
+async def test_high_risk_tool_waits_for_the_users_button_on_telegram(
+    telegram: FakeTelegram, tmp_path: Path, button: str, answer: str, outcome: str, ran: bool
 ) -> None:
-    script = LLMScript(api_key="sk-local")
-    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
-    script.reply("You have one file: notes.txt.")
+    script = ls_then(answer)
     async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
         telegram.inject_message(chat_id=ALICE, text="which files do I have?")
-        asked = await tap(telegram, "Approve")
-        await telegram.wait_until(
-            lambda: any(m.text == "You have one file: notes.txt." for m in telegram.messages(ALICE)), within=20)
+        asked = await tap(telegram, button)
+        await until_said(telegram, answer)
         # The question was replaced by its outcome, so its buttons cannot be tapped twice.
-        assert asked.text.endswith("\nApproved: approved by the user.") and asked.buttons == []
-    script.assert_done()
-    tool_results = [m for m in script.requests[1].body["messages"] if m["role"] == "tool"]
-    assert len(tool_results) == 1 and "notes.txt" in tool_results[0]["content"]
-    answers = [m.text for m in telegram.messages(ALICE) if m is not asked]
-    assert answers.count("You have one file: notes.txt.") == 1
-
-
-async def test_denied_tool_never_runs_and_the_model_is_told(telegram: FakeTelegram, tmp_path: Path) -> None:
-    script = LLMScript(api_key="sk-local")
-    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
-    script.reply("OK, I will not look at your files.")
-    async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
-        telegram.inject_message(chat_id=ALICE, text="which files do I have?")
-        asked = await tap(telegram, "Deny")
-        await telegram.wait_until(
-            lambda: any(m.text == "OK, I will not look at your files." for m in telegram.messages(ALICE)),
-            within=20)
-        assert asked.text.endswith("\nNot run: the user denied the call.") and asked.buttons == []
+        assert asked.text.endswith("\n" + outcome) and asked.buttons == []
     script.assert_done()
     [result] = [m for m in script.requests[1].body["messages"] if m["role"] == "tool"]
     content: Any = result["content"]
-    assert "notes.txt" not in content and "denied" in content.lower()
+    assert ("notes.txt" in content) is ran  # denied: the command never ran, and the model is told
+    assert ran or "denied" in content.lower()
+    assert [m.text for m in telegram.messages(ALICE) if m is not asked].count(answer) == 1
 
 
 async def test_approval_answered_with_a_text_yes(telegram: FakeTelegram, tmp_path: Path) -> None:
     # Some Telegram clients (and people) answer in words rather than with the button.
-    script = LLMScript(api_key="sk-local")
-    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
-    script.reply("notes.txt is there.")
+    script = ls_then("notes.txt is there.")
     async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
         telegram.inject_message(chat_id=ALICE, text="list my files")
         await telegram.wait_until(lambda: question(telegram) is not None, within=20)
         telegram.inject_message(chat_id=ALICE, text="yes")
-        await telegram.wait_until(
-            lambda: any(m.text == "notes.txt is there." for m in telegram.messages(ALICE)), within=20)
+        await until_said(telegram, "notes.txt is there.")
     script.assert_done()
     assert len(script.requests) == 2  # the "yes" answered the question; it was not a new prompt
 
@@ -120,8 +117,7 @@ async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(
     script.reply("Done: I will remind you in 2 seconds.")
     async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
         telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 2 seconds")
-        await telegram.wait_until(
-            lambda: any(m.text == "Stretch your legs!" for m in telegram.messages(ALICE)), within=20)
+        await until_said(telegram, "Stretch your legs!")
     script.assert_done()  # the reminder is sent as is: no model call when it fires
     texts = [m.text for m in telegram.messages(ALICE)]
     assert texts == ["Done: I will remind you in 2 seconds.", "Stretch your legs!"]
