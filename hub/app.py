@@ -183,24 +183,19 @@ class Hub:
                 attempt += 1
                 try:
                     await self._start_channel(name, channel)
-                except ChannelError as exc:
-                    self._start_errors[name] = str(exc)
-                    if not exc.transient:
-                        log.error("channel %s cannot start: %s; it stays off until the hub is restarted",
-                                  name, exc)
-                        return
-                    delay = max(min(self.start_retry.max_delay, delay * 2), exc.retry_after or 0.0)
-                    log.warning("channel %s could not start (attempt %d): %s; retrying in %.3gs",
-                                name, attempt, exc, delay)
-                except AutoHandsError as exc:  # e.g. Slack refusing the token: a ConfigError
-                    self._start_errors[name] = str(exc)
-                    log.error("channel %s cannot start: %s; it stays off until the hub is restarted", name, exc)
                     return
-                except Exception as exc:  # an adapter bug: say so once, don't retry it forever
-                    self._start_errors[name] = f"{type(exc).__name__}: {exc}"
-                    log.exception("channel %s failed to start; it stays off until the hub is restarted", name)
-                    return
-                else:
+                except Exception as exc:
+                    known = isinstance(exc, AutoHandsError)
+                    self._start_errors[name] = str(exc) if known else f"{type(exc).__name__}: {exc}"
+                    if isinstance(exc, ChannelError) and exc.transient:
+                        delay = max(min(self.start_retry.max_delay, delay * 2), exc.retry_after or 0.0)
+                        log.warning("channel %s could not start (attempt %d): %s; retrying in %.3gs",
+                                    name, attempt, exc, delay)
+                        continue
+                    # A refusal (bad token: a permanent ChannelError or a ConfigError) or an
+                    # adapter bug (with its traceback): retrying would not change it.
+                    log.error("channel %s cannot start: %s; it stays off until the hub is restarted",
+                              name, self._start_errors[name], exc_info=None if known else exc)
                     return
         finally:
             self._start_retries.pop(name, None)
@@ -264,6 +259,10 @@ class Hub:
             return None
         return build(self)
 
+    @property
+    def started_channels(self) -> frozenset[str]:
+        return frozenset(self._started_channels)
+
     def health(self) -> dict[str, object]:
         expected = set(self.channels)
         started = self._started_channels & expected
@@ -319,7 +318,7 @@ async def run_until_signalled(hub_settings: Settings) -> None:
         if not hub.channels:
             log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
                         "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
-        waiting = sorted(set(hub.channels) - hub._started_channels)
+        waiting = sorted(set(hub.channels) - hub.started_channels)
         log.info("AutoHands is running (%d of %d channel(s) started%s); press Ctrl+C to stop",
                  len(hub.channels) - len(waiting), len(hub.channels),
                  f", still trying: {', '.join(waiting)}" if waiting else "")

@@ -110,6 +110,17 @@ async def test_a_refusal_found_on_a_retry_leaves_that_channel_off(hub_settings: 
     assert "stays off until the hub is restarted" in line.getMessage() and line.exc_info is None
 
 
+async def test_an_adapter_bug_on_a_retry_is_logged_with_its_traceback_once(hub_settings: Any, caplog: Any) -> None:
+    flaky = UnreachableChannel(errors=[ChannelError("flaky: timed out", transient=True), RuntimeError("boom")])
+    caplog.set_level(logging.ERROR, logger="hub.app")
+    async with asyncio.timeout(10), hub_with(hub_settings(), flaky) as hub:
+        while hub._start_retries:  # noqa: ASYNC110 - the retry task ends itself on the bug
+            await asyncio.sleep(0.01)
+        assert hub.health()["errors"] == {"flaky": "RuntimeError: boom"}
+    [line] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.exc_info is not None and flaky.attempts == 2
+
+
 async def test_stopping_during_the_retries_is_prompt_and_keeps_replies_pending(hub_settings: Any) -> None:
     settings = hub_settings()
     flaky = UnreachableChannel()
