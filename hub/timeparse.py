@@ -2,9 +2,9 @@
 
 Points in time ("in 10m", "tomorrow 9am", "friday 17:30", "2026-12-01 14:00") are read by
 ``dateparser`` (future dates preferred, relative to now in the user's zone); a day named without
-a time of day ("friday", "dec 25") is 09:00 on it. Recurrences are
-an interval ("2h", "30 minutes"), a day phrase ("weekday 9:00", "monday 10:00", "day 8:30")
-or a 5-field crontab; all time arithmetic is APScheduler's own triggers, never ours.
+a time of day ("friday", "dec 25") is 09:00 on it. Recurrences are an interval ("2h",
+"30 minutes"), a day phrase ("weekday 9:00", "monday 10:00", "day 8:30") or a 5-field crontab;
+all time arithmetic is APScheduler's own triggers, never ours.
 """
 
 from __future__ import annotations
