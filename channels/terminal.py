@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 import uuid
 from pathlib import Path
-from typing import ClassVar, TextIO
+from typing import Any, ClassVar, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +41,14 @@ class TerminalChannel:
         self._in = stdin or sys.stdin
         self._out = stdout or sys.stdout
         self._reader: asyncio.Task[None] | None = None
+        self._inbox: Inbox | None = None
+        self._lines: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        self._may_prompt = threading.Event()
+        """Set when the next prompt may show (interactive): the answer so far is on screen."""
+        self._interrupting = False
+        self._stopper: asyncio.Task[None] | None = None
+        self._tty_state: list[Any] | None = None
+        self._input: threading.Thread | None = None
         self._streams: dict[str, str] = {}
         self._awaiting: set[str] = set()
         self._idle = asyncio.Event()
@@ -56,7 +65,16 @@ class TerminalChannel:
             if reconfigure is not None:
                 reconfigure(errors="replace")
         self._setup_readline()
-        self._reader = asyncio.create_task(self._read_loop(inbox), name="terminal-reader")
+        self._tty_state = self._save_tty()
+        self._inbox = inbox
+        self._may_prompt.set()
+        # A daemon thread, not asyncio.to_thread: leaving the chat (Ctrl+C) must not wait for
+        # the user to finish a line the prompt is still reading.
+        loop = asyncio.get_running_loop()
+        self._input = threading.Thread(target=self._input_thread, args=(loop,), name="terminal-input",
+                                       daemon=True)
+        self._input.start()
+        self._reader = asyncio.create_task(self._read_loop(), name="terminal-reader")
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -64,7 +82,30 @@ class TerminalChannel:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        if self._input is not None and self._input.is_alive():
+            # Left while the prompt was reading a line (Ctrl+C): readline has the terminal in
+            # no-echo, character-at-a-time mode and will not get to restore it.
+            self._restore_tty()
+            self._write("")
         self._save_readline()
+
+    def _save_tty(self) -> list[Any] | None:
+        if not self._interactive():
+            return None
+        try:
+            import termios
+
+            return termios.tcgetattr(self._in.fileno())
+        except (ImportError, OSError, ValueError):  # no termios (Windows), or not a real terminal
+            return None
+
+    def _restore_tty(self) -> None:
+        if self._tty_state is None:
+            return
+        import termios
+
+        with contextlib.suppress(OSError, ValueError):
+            termios.tcsetattr(self._in.fileno(), termios.TCSADRAIN, self._tty_state)
 
     def _interactive(self) -> bool:
         return hasattr(self._in, "isatty") and self._in.isatty()
@@ -101,34 +142,77 @@ class TerminalChannel:
         line = self._in.readline()
         return line.rstrip("\n") if line else None
 
-    async def _read_loop(self, inbox: Inbox) -> None:
+    def _input_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            if self._interactive():
+                self._may_prompt.wait()  # show the answer before the next prompt
+                self._may_prompt.clear()
+            line: str | BaseException | None
+            try:
+                line = self._read_line()
+            except Exception as exc:  # handed to the loop, which ends the chat with the reason
+                line = exc
+            try:
+                loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except RuntimeError:  # the loop is gone: the chat has ended
+                return
+            if not isinstance(line, str):
+                return
+
+    @property
+    def answering(self) -> bool:
+        """An answer to something the user typed is still on its way."""
+        return bool(self._awaiting)
+
+    def interrupt(self) -> bool:
+        """Ctrl+C: stop the answer in progress (``/stop``) and return True; with nothing in
+        progress, or on a second Ctrl+C before the first took effect, return False: leave."""
+        if not self.answering or self._inbox is None or self._interrupting:
+            return False
+        self._interrupting = True
+        self._write("^C — stopping the answer (Ctrl+C again to leave)")
+        self._stopper = asyncio.get_running_loop().create_task(self._stop_answer(), name="terminal-interrupt")
+        return True
+
+    async def _stop_answer(self) -> None:
         try:
-            await self._read_lines(inbox)
+            await self._submit("/stop")  # a control command: it bypasses the queued run it stops
+        except Exception as exc:
+            log.error("terminal chat: could not stop the answer (%s: %s)", type(exc).__name__, exc)
+
+    async def _submit(self, text: str) -> None:
+        assert self._inbox is not None
+        platform_id = f"term:{uuid.uuid4().hex}"
+        cmd = parse_command(text)
+        inbound = Inbound(
+            kind="command" if cmd else "message", conversation=self.conversation,
+            sender=Sender(id="local", name=self.config.user_name, is_admin=True),
+            text=cmd[1] if cmd else text, command=cmd[0] if cmd else None,
+            platform_id=platform_id, reply_to=platform_id, direct=True, mentioned=True,
+        )
+        self._awaiting.add(platform_id)
+        self._idle.clear()
+        await self._inbox(inbound)
+
+    async def _read_loop(self) -> None:
+        try:
+            await self._read_lines()
         except Exception as exc:  # the chat must end with a reason, not wait forever on a dead reader
             log.error("terminal chat: cannot read input (%s: %s); leaving", type(exc).__name__, exc)
             self.closed.set()
 
-    async def _read_lines(self, inbox: Inbox) -> None:
-        sender = Sender(id="local", name=self.config.user_name, is_admin=True)
+    async def _read_lines(self) -> None:
         while True:
-            if self._interactive():
-                await self._idle.wait()  # show the answer before the next prompt
-            line = await asyncio.to_thread(self._read_line)
+            line = await self._lines.get()
+            if isinstance(line, BaseException):
+                raise line
             if line is None or line.strip() in ("/quit", "/exit"):
                 break
-            text = line.strip()
-            if not text:
-                continue
-            platform_id = f"term:{uuid.uuid4().hex}"
-            cmd = parse_command(text)
-            inbound = Inbound(
-                kind="command" if cmd else "message", conversation=self.conversation, sender=sender,
-                text=cmd[1] if cmd else text, command=cmd[0] if cmd else None,
-                platform_id=platform_id, reply_to=platform_id, direct=True, mentioned=True,
-            )
-            self._awaiting.add(platform_id)
-            self._idle.clear()
-            await inbox(inbound)
+            if text := line.strip():
+                await self._submit(text)
+            if self._interactive():
+                await self._idle.wait()
+                self._may_prompt.set()
         await self._idle.wait()
         self.closed.set()
 
@@ -156,6 +240,7 @@ class TerminalChannel:
         if msg.reply_to in self._awaiting:
             self._awaiting.discard(msg.reply_to)
             if not self._awaiting:
+                self._interrupting = False
                 self._idle.set()
         return Delivery(platform_ids=(msg.id,))
 

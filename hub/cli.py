@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -181,9 +182,24 @@ async def _chat(settings: Settings) -> int:
         "channels": {"terminal": {**settings.channels.get("terminal", {}), "enabled": True}},
         "server": settings.server.model_copy(update={"enabled": False}),
     })
+    left_with_ctrl_c = False
     async with Hub(chat_settings) as hub:
         terminal = hub.channels["terminal"]
-        print("AutoHands terminal chat — /help for commands, Ctrl+D to leave.", file=sys.stderr)
+        print("AutoHands terminal chat — /help for commands, Ctrl+C stops an answer, Ctrl+D leaves.",
+              file=sys.stderr)
+
+        def on_ctrl_c() -> None:
+            # Ctrl+C stops the answer in progress, as in other chat tools; at the prompt (or
+            # pressed again) it leaves, without waiting for the line being typed.
+            nonlocal left_with_ctrl_c
+            interrupt = getattr(terminal, "interrupt", None)
+            if interrupt is None or not interrupt():
+                left_with_ctrl_c = True
+                hub.request_stop()
+
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows
+            loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
         closed = getattr(terminal, "closed", None)
         waiters = [asyncio.ensure_future(hub.wait_stopped())]
         if closed is not None:
@@ -193,7 +209,9 @@ async def _chat(settings: Settings) -> int:
         finally:
             for w in waiters:
                 w.cancel()
-    return 0
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signal.SIGINT)
+    return 130 if left_with_ctrl_c else 0  # 128 + SIGINT, as a shell reports an interrupted command
 
 
 async def _doctor(settings: Settings) -> int:
