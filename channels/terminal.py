@@ -46,6 +46,10 @@ class TerminalChannel:
         self._may_prompt = threading.Event()
         """Set when the next prompt may show (interactive): the answer so far is on screen."""
         self._interrupting = False
+        self._question_open = False
+        """A question with buttons is on screen: the next line typed (not a command) answers it."""
+        self._question_for: str | None = None
+        """The user's message whose run asked it."""
         self._stopper: asyncio.Task[None] | None = None
         self._tty_state: list[Any] | None = None
         self._input: threading.Thread | None = None
@@ -161,8 +165,8 @@ class TerminalChannel:
 
     @property
     def answering(self) -> bool:
-        """An answer to something the user typed is still on its way."""
-        return bool(self._awaiting)
+        """An answer to something the user typed is still on its way (or waits for theirs)."""
+        return bool(self._awaiting) or self._question_open
 
     def interrupt(self) -> bool:
         """Ctrl+C: stop the answer in progress (``/stop``) and return True; with nothing in
@@ -190,8 +194,17 @@ class TerminalChannel:
             text=cmd[1] if cmd else text, command=cmd[0] if cmd else None,
             platform_id=platform_id, reply_to=platform_id, direct=True, mentioned=True,
         )
-        self._awaiting.add(platform_id)
-        self._idle.clear()
+        if self._question_open and not cmd:
+            # The answer to the question on screen: the hub hands it to the waiting run and
+            # replies nothing to it. What to wait for is the reply of the run it lets go on.
+            self._question_open = False
+            if self._question_for is not None:
+                self._awaiting.add(self._question_for)
+            self._question_for = None
+        else:
+            self._awaiting.add(platform_id)
+        if self._awaiting:
+            self._idle.clear()
         await self._inbox(inbound)
 
     async def _read_loop(self) -> None:
@@ -236,7 +249,13 @@ class TerminalChannel:
         if msg.buttons:
             labels = " / ".join(b.label for b in msg.buttons)
             self._write(f"[{labels}] — answer yes or no")
-            self._idle.set()  # the run waits for the user's answer: let them type it
+            # The run waits for the user's answer: let them type it (see _submit).
+            self._question_open, self._question_for = True, msg.reply_to
+            self._awaiting.discard(msg.reply_to or "")
+            self._idle.set()
+            return Delivery(platform_ids=(msg.id,))
+        if msg.reply_to is not None and msg.reply_to == self._question_for:
+            self._question_open, self._question_for = False, None  # the run went on unanswered
         if msg.reply_to in self._awaiting:
             self._awaiting.discard(msg.reply_to)
             if not self._awaiting:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.llm_script import LLMScript
+from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
 pty = pytest.importorskip("pty")
@@ -54,6 +54,12 @@ class Terminal:
                 except OSError:  # the chat ended and closed the terminal
                     raise TimeoutError(f"{marker!r} not shown before the end") from None
 
+    def expect(self, marker: bytes, within: float = 10) -> None:
+        """Wait for ``marker`` in what was shown since the last ``expect``, then consume up to it
+        (so the next prompt waited for is a new one, and typing waits for it like a person)."""
+        self.read_until(marker, within)
+        self.screen = self.screen[self.screen.index(marker) + len(marker):]
+
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
@@ -87,11 +93,10 @@ def test_ctrl_c_at_the_prompt_leaves_at_once_and_restores_the_terminal(tmp_path:
     term = Terminal(tmp_path, env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
     try:
         before = term.modes()
-        term.read_until(PROMPT, within=30)  # a cold start imports every SDK
+        term.expect(PROMPT, within=30)  # a cold start imports every SDK
         term.type("hello\r")
-        term.read_until(b"echo: hello", within=10)
-        term.screen = b""
-        term.read_until(PROMPT, within=10)  # the next prompt: readline is reading a line
+        term.expect(b"echo: hello")
+        term.expect(PROMPT)  # the next prompt: readline is reading a line
         assert term.modes() == (False, False)
         term.ctrl_c()
         assert term.wait_exit(within=10) == 130
@@ -107,24 +112,90 @@ async def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path) -> N
         cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.slow]\nkind = "openai"\n'
                        f'base_url = "{llm.base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "slow"\n')
 
-        def converse() -> tuple[int, bytes]:
+        def converse() -> int:
             term = Terminal(tmp_path, "--config", str(cfg))
             try:
-                term.read_until(PROMPT, within=30)
+                term.expect(PROMPT, within=30)
                 term.type("tell me a long story\r")
-                term.read_until(b"tell me a long story", within=10)
-                term.screen = b""
+                term.expect(b"tell me a long story")
                 deadline = time.monotonic() + 10  # until the run has reached the model
                 while not llm.script.requests and time.monotonic() < deadline:
                     time.sleep(0.02)
                 term.ctrl_c()
-                term.read_until(b"Stopped.", within=10)
-                term.read_until(PROMPT, within=10)  # the chat goes on
+                term.expect(b"stopping the answer")
+                term.expect(b"Stopped.")
+                term.expect(PROMPT)  # the chat goes on
                 term.type("\x04")  # Ctrl+D leaves
-                return term.wait_exit(within=10), term.screen
+                return term.wait_exit(within=10)
             finally:
                 term.close()
 
-        status, screen = await asyncio.to_thread(converse)
+        status = await asyncio.to_thread(converse)
     assert status == 0
-    assert b"stopping the answer" in screen and b"Stopping." in screen and b"echo:" not in screen
+
+
+def ls_config(tmp_path: Path, base_url: str) -> Path:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.m]\nkind = "openai"\n'
+                   f'base_url = "{base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "m"\n'
+                   '[tools.shell]\nallow_commands = ["ls"]\n')
+    return cfg
+
+
+def ls_script() -> LLMScript:
+    script = LLMScript()
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply("Listed.")
+    return script
+
+
+async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) -> None:
+    # Regression: the "yes" was waited for as if it had a reply of its own, so after the answer
+    # the prompt never came back (and Ctrl+D could not leave).
+    async with FakeOpenAI(ls_script()) as llm:
+        cfg = ls_config(tmp_path, llm.base_url)
+
+        def converse() -> int:
+            term = Terminal(tmp_path, "--config", str(cfg))
+            try:
+                term.expect(PROMPT, within=30)
+                term.type("list my files\r")
+                term.expect(b"answer yes or no")
+                term.expect(PROMPT)
+                term.type("yes\r")
+                term.expect(b"Approved")
+                term.expect(b"Listed.")
+                term.expect(PROMPT)
+                term.type("/status\r")
+                term.expect(b"Status: idle")
+                term.expect(PROMPT)
+                term.type("\x04")
+                return term.wait_exit(within=10)
+            finally:
+                term.close()
+
+        status = await asyncio.to_thread(converse)
+    assert status == 0
+    llm.script.assert_done()
+
+
+async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Path) -> None:
+    async with FakeOpenAI(ls_script()) as llm:
+        cfg = ls_config(tmp_path, llm.base_url)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hub.cli", "chat", "--config", str(cfg), cwd=ROOT,
+            env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(b"list my files\n")
+        await proc.stdin.drain()
+        seen = b""
+        while b"answer yes or no" not in seen:  # answer only once asked, as a person would
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the chat ended before asking"
+            seen += line
+        proc.stdin.write(b"yes\n")
+        proc.stdin.close()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"Listed." in out
