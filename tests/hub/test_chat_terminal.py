@@ -81,17 +81,28 @@ class Terminal:
                     pass
         raise TimeoutError(f"the chat did not exit; screen: {self.screen.decode(errors='replace')!r}")
 
-    def close(self) -> None:
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         if self.status is None:
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
         os.close(self.fd)
 
 
+def chat_config(tmp_path: Path, base_url: str) -> Path:
+    """A model at ``base_url`` (the fake OpenAI server) and a shell tool that may run ``ls``."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.m]\nkind = "openai"\n'
+                   f'base_url = "{base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "m"\n'
+                   '[tools.shell]\nallow_commands = ["ls"]\n')
+    return cfg
+
+
 def test_ctrl_c_at_the_prompt_leaves_at_once_and_restores_the_terminal(tmp_path: Path) -> None:
     # Regression: the chat then waited for Enter (its input thread was joined at exit).
-    term = Terminal(tmp_path, env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
-    try:
+    with Terminal(tmp_path, env={"AUTOHANDS__AGENT__RUNTIME": "echo"}) as term:
         before = term.modes()
         term.expect(PROMPT, within=30)  # a cold start imports every SDK
         term.type("hello\r")
@@ -102,19 +113,14 @@ def test_ctrl_c_at_the_prompt_leaves_at_once_and_restores_the_terminal(tmp_path:
         assert term.wait_exit(within=10) == 130
         # readline never got to restore the terminal: the chat did, or the shell would not echo
         assert term.modes() == before == (True, True)
-    finally:
-        term.close()
 
 
 async def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path) -> None:
     async with FakeOpenAI(LLMScript("echo", latency=30)) as llm:  # an answer that takes long
-        cfg = tmp_path / "c.toml"
-        cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.slow]\nkind = "openai"\n'
-                       f'base_url = "{llm.base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "slow"\n')
+        cfg = chat_config(tmp_path, llm.base_url)
 
         def converse() -> int:
-            term = Terminal(tmp_path, "--config", str(cfg))
-            try:
+            with Terminal(tmp_path, "--config", str(cfg)) as term:
                 term.expect(PROMPT, within=30)
                 term.type("tell me a long story\r")
                 term.expect(b"tell me a long story")
@@ -127,19 +133,9 @@ async def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path) -> N
                 term.expect(PROMPT)  # the chat goes on
                 term.type("\x04")  # Ctrl+D leaves
                 return term.wait_exit(within=10)
-            finally:
-                term.close()
 
         status = await asyncio.to_thread(converse)
     assert status == 0
-
-
-def ls_config(tmp_path: Path, base_url: str) -> Path:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.m]\nkind = "openai"\n'
-                   f'base_url = "{base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "m"\n'
-                   '[tools.shell]\nallow_commands = ["ls"]\n')
-    return cfg
 
 
 def ls_script() -> LLMScript:
@@ -153,11 +149,10 @@ async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) ->
     # Regression: the "yes" was waited for as if it had a reply of its own, so after the answer
     # the prompt never came back (and Ctrl+D could not leave).
     async with FakeOpenAI(ls_script()) as llm:
-        cfg = ls_config(tmp_path, llm.base_url)
+        cfg = chat_config(tmp_path, llm.base_url)
 
         def converse() -> int:
-            term = Terminal(tmp_path, "--config", str(cfg))
-            try:
+            with Terminal(tmp_path, "--config", str(cfg)) as term:
                 term.expect(PROMPT, within=30)
                 term.type("list my files\r")
                 term.expect(b"answer yes or no")
@@ -171,8 +166,6 @@ async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) ->
                 term.expect(PROMPT)
                 term.type("\x04")
                 return term.wait_exit(within=10)
-            finally:
-                term.close()
 
         status = await asyncio.to_thread(converse)
     assert status == 0
@@ -181,7 +174,7 @@ async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) ->
 
 async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Path) -> None:
     async with FakeOpenAI(ls_script()) as llm:
-        cfg = ls_config(tmp_path, llm.base_url)
+        cfg = chat_config(tmp_path, llm.base_url)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hub.cli", "chat", "--config", str(cfg), cwd=ROOT,
             env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
