@@ -9,6 +9,7 @@ sending the text as is.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .commands import Command, CommandCall
@@ -141,6 +142,15 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
     ]
 
 
+def _overdue(due: datetime | None, now: datetime, config: Any) -> str:
+    """Why a listed job's time has passed: the hub is down (or just starting), and what it will do."""
+    if due is None or due > now:
+        return ""
+    if (now - due).total_seconds() <= config.grace_seconds:
+        return "  (overdue: it runs as soon as the hub runs)"
+    return "  (missed: beyond the grace period; the hub will say so in the conversation)"
+
+
 async def cli_jobs(settings: Any, args: Any) -> int:
     """``autohands jobs list|cancel <id>``; works beside a running hub (the database decides)."""
     from .bus import Bus
@@ -171,11 +181,12 @@ async def cli_jobs(settings: Any, args: Any) -> int:
             jobs = await scheduler.list_jobs()
             if not jobs:
                 print("no active jobs")
+            now = datetime.now(UTC)
             for j in jobs:
                 nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
                 print(
                     f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
-                    f"by {j.creator.name or j.creator.id}: {j.description}"
+                    f"by {j.creator.name or j.creator.id}: {j.description}{_overdue(j.next_run_at, now, config)}"
                 )
             return 0
     except StoreError as exc:

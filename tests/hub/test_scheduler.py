@@ -293,6 +293,23 @@ async def test_cli_lists_and_cancels_beside_a_running_hub(
         assert "no active job 'nosuch'" in err and "autohands jobs list" in err and "/jobs" not in err
 
 
+async def test_cli_list_says_which_jobs_are_overdue_while_the_hub_is_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = utcnow()
+    ids = {}
+    for name, due in (("late", now - timedelta(minutes=5)), ("missed", now - timedelta(hours=3)),
+                      ("later", now + timedelta(hours=1))):
+        ids[name] = await _seed(tmp_path, TriggerSpec(kind="date", args={"run_at": due.isoformat()},
+                                                      description="once"), created=now - timedelta(hours=4), text=name)
+    assert await cli_jobs(settings(tmp_path), Namespace(jobs_command="list")) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows[ids["late"]].endswith("late  (overdue: it runs as soon as the hub runs)")
+    assert rows[ids["missed"]].endswith("missed  (missed: beyond the grace period; the hub will say so in the "
+                                        "conversation)")
+    assert rows[ids["later"]].endswith(": later")
+
+
 async def test_lifecycle_misuse(tmp_path: Path) -> None:
     async with Store(settings(tmp_path).store_url) as store:
         scheduler = Scheduler(store, Bus())
