@@ -142,10 +142,13 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
     ]
 
 
-def _overdue(due: datetime | None, now: datetime, config: Any) -> str:
+def _overdue(job: Any, now: datetime, config: Any) -> str:
     """Why a listed job's time has passed: the hub is down (or just starting), and what it will do."""
+    due = job.next_run_at
     if due is None or due > now:
         return ""
+    if job.trigger_kind != "date":  # runs it missed are coalesced into one, judged by the latest
+        return "  (overdue: handled once as soon as the hub runs, then on schedule)"
     if (now - due).total_seconds() <= config.grace_seconds:
         return "  (overdue: it runs as soon as the hub runs)"
     return "  (missed: beyond the grace period; the hub will say so in the conversation)"
@@ -186,7 +189,7 @@ async def cli_jobs(settings: Any, args: Any) -> int:
                 nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
                 print(
                     f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
-                    f"by {j.creator.name or j.creator.id}: {j.description}{_overdue(j.next_run_at, now, config)}"
+                    f"by {j.creator.name or j.creator.id}: {j.description}{_overdue(j, now, config)}"
                 )
             return 0
     except StoreError as exc:
