@@ -44,7 +44,7 @@ class TerminalChannel:
         self._inbox: Inbox | None = None
         self._lines: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         self._may_prompt = threading.Event()
-        """Set when the next prompt may show (interactive): the answer so far is on screen."""
+        """Set when the next line may be read (interactive: once the answer is on screen)."""
         self._interrupting = False
         self._question_open = False
         """A question with buttons is on screen: the next line typed (not a command) answers it."""
@@ -148,9 +148,10 @@ class TerminalChannel:
 
     def _input_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
-            if self._interactive():
-                self._may_prompt.wait()  # show the answer before the next prompt
-                self._may_prompt.clear()
+            # One line at a time: interactive, the answer is shown before the next prompt;
+            # piped, a long input is not read ahead into memory.
+            self._may_prompt.wait()
+            self._may_prompt.clear()
             line: str | BaseException | None
             try:
                 line = self._read_line()
@@ -225,7 +226,7 @@ class TerminalChannel:
                 await self._submit(text)
             if self._interactive():
                 await self._idle.wait()
-                self._may_prompt.set()
+            self._may_prompt.set()
         await self._idle.wait()
         self.closed.set()
 
