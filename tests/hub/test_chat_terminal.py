@@ -10,6 +10,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -115,27 +116,36 @@ def test_ctrl_c_at_the_prompt_leaves_at_once_and_restores_the_terminal(tmp_path:
         assert term.modes() == before == (True, True)
 
 
-async def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path) -> None:
-    async with FakeOpenAI(LLMScript("echo", latency=30)) as llm:  # an answer that takes long
+async def chat_with_model(tmp_path: Path, script: LLMScript,
+                          conversation: Callable[[Terminal, FakeOpenAI], None]) -> int:
+    """Run ``conversation`` (blocking steps on the terminal) against a chat whose model is the
+    fake OpenAI server playing ``script``; the chat must then leave on Ctrl+D. Its exit code."""
+    async with FakeOpenAI(script) as llm:
         cfg = chat_config(tmp_path, llm.base_url)
 
         def converse() -> int:
             with Terminal(tmp_path, "--config", str(cfg)) as term:
-                term.expect(PROMPT, within=30)
-                term.type("tell me a long story\r")
-                term.expect(b"tell me a long story")
-                deadline = time.monotonic() + 10  # until the run has reached the model
-                while not llm.script.requests and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                term.ctrl_c()
-                term.expect(b"stopping the answer")
-                term.expect(b"Stopped.")
-                term.expect(PROMPT)  # the chat goes on
+                term.expect(PROMPT, within=30)  # a cold start imports every SDK
+                conversation(term, llm)
                 term.type("\x04")  # Ctrl+D leaves
                 return term.wait_exit(within=10)
 
-        status = await asyncio.to_thread(converse)
-    assert status == 0
+        return await asyncio.to_thread(converse)
+
+
+async def test_ctrl_c_stops_the_answer_and_the_chat_goes_on(tmp_path: Path) -> None:
+    def conversation(term: Terminal, llm: FakeOpenAI) -> None:
+        term.type("tell me a long story\r")
+        term.expect(b"tell me a long story")
+        deadline = time.monotonic() + 10  # until the run has reached the model
+        while not llm.script.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        term.ctrl_c()
+        term.expect(b"stopping the answer")
+        term.expect(b"Stopped.")
+        term.expect(PROMPT)  # the chat goes on
+
+    assert await chat_with_model(tmp_path, LLMScript("echo", latency=30), conversation) == 0  # a long answer
 
 
 def ls_script() -> LLMScript:
@@ -148,28 +158,21 @@ def ls_script() -> LLMScript:
 async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) -> None:
     # Regression: the "yes" was waited for as if it had a reply of its own, so after the answer
     # the prompt never came back (and Ctrl+D could not leave).
-    async with FakeOpenAI(ls_script()) as llm:
-        cfg = chat_config(tmp_path, llm.base_url)
+    def conversation(term: Terminal, llm: FakeOpenAI) -> None:
+        term.type("list my files\r")
+        term.expect(b"answer yes or no")
+        term.expect(PROMPT)
+        term.type("yes\r")
+        term.expect(b"Approved")
+        term.expect(b"Listed.")
+        term.expect(PROMPT)
+        term.type("/status\r")
+        term.expect(b"Status: idle")
+        term.expect(PROMPT)
 
-        def converse() -> int:
-            with Terminal(tmp_path, "--config", str(cfg)) as term:
-                term.expect(PROMPT, within=30)
-                term.type("list my files\r")
-                term.expect(b"answer yes or no")
-                term.expect(PROMPT)
-                term.type("yes\r")
-                term.expect(b"Approved")
-                term.expect(b"Listed.")
-                term.expect(PROMPT)
-                term.type("/status\r")
-                term.expect(b"Status: idle")
-                term.expect(PROMPT)
-                term.type("\x04")
-                return term.wait_exit(within=10)
-
-        status = await asyncio.to_thread(converse)
-    assert status == 0
-    llm.script.assert_done()
+    script = ls_script()
+    assert await chat_with_model(tmp_path, script, conversation) == 0
+    script.assert_done()
 
 
 async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Path) -> None:
