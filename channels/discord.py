@@ -279,6 +279,8 @@ class DiscordChannel:
         self._echoed: OrderedDict[int, None] = OrderedDict()
         self._backfill: asyncio.Task[None] | None = None
         self._deliverer: Deliverer | None = None
+        self.problem: str | None = None
+        """Set when the gateway connection ended for good (see ``Channel``); ``/healthz`` reports it."""
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
@@ -311,7 +313,18 @@ class DiscordChannel:
             self._task = None
             await client.close()
             raise error or ChannelError("discord: the client stopped before READY", transient=True)
+        self.problem = None
+        self._task.add_done_callback(self._on_client_end)
         logger.info("discord %s: connected as %s", self.name, client.user)
+
+    def _on_client_end(self, task: asyncio.Task[None]) -> None:
+        # discord.py reconnects through network trouble by itself; its task ends early only
+        # when the gateway refuses it for good (token reset, intents withdrawn). Not silently.
+        if task is not self._task or task.cancelled():
+            return
+        error = task.exception()
+        self.problem = f"the gateway connection ended: {error or 'closed'}"
+        logger.error("discord %s: %s; restart the hub once fixed", self.name, self.problem)
 
     async def _run(self, client: _Client) -> None:
         token = self._config.token.get_secret_value()
@@ -334,6 +347,7 @@ class DiscordChannel:
     async def stop(self) -> None:
         if self._task is None:
             return
+        task, self._task = self._task, None  # first: its end is now expected (_on_client_end)
         for handle in self._echoes.values():
             handle.cancel()
         self._echoes.clear()
@@ -345,7 +359,6 @@ class DiscordChannel:
             await self._deliverer.aclose()
         assert self._client is not None
         await self._client.close()
-        task, self._task = self._task, None
         with contextlib.suppress(ChannelError):
             await task
         logger.info("discord %s: stopped", self.name)

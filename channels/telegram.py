@@ -180,6 +180,8 @@ class TelegramChannel:
         self._access = AccessPolicy(config)
         self._deliverer = self._new_deliverer()
         self._inbox: Inbox | None = None
+        self.problem: str | None = None
+        """Set when polling stopped for good (see ``Channel``); ``/healthz`` reports it."""
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._seen: OrderedDict[int, None] = OrderedDict()
@@ -205,6 +207,7 @@ class TelegramChannel:
             await self._shutdown_bot()
             raise
         self._inbox = inbox
+        self.problem = None
         self._stopping.clear()
         if self._config.mode == "polling":
             self._poller = asyncio.create_task(self._poll_loop(), name=f"telegram-poll:{self.name}")
@@ -312,6 +315,7 @@ class TelegramChannel:
                 await self._sleep(delay.next())
                 continue
             except (InvalidToken, Forbidden):
+                self.problem = f"the bot token was rejected; polling stopped (check channels.{self.name}.token)"
                 logger.error("telegram %s: the bot token was rejected; polling stopped. "
                              "Check channels.%s.token and restart.", self.name, self.name)
                 return

@@ -266,10 +266,15 @@ class Hub:
     def health(self) -> dict[str, object]:
         expected = set(self.channels)
         started = self._started_channels & expected
-        report: dict[str, object] = {"ok": started == expected and self._stack is not None,
+        # why a channel is not started yet, or has stopped working (messages carry no secrets)
+        errors = dict(self._start_errors)
+        for name in started:
+            if problem := getattr(self.channels[name], "problem", None):
+                errors[name] = str(problem)
+        report: dict[str, object] = {"ok": started == expected and not errors and self._stack is not None,
                                      "channels": {n: n in started for n in sorted(expected)}}
-        if self._start_errors:  # why a channel is not started yet (messages carry no secrets)
-            report["errors"] = dict(sorted(self._start_errors.items()))
+        if errors:
+            report["errors"] = dict(sorted(errors.items()))
         return report
 
 

@@ -90,6 +90,10 @@ class Channel(Protocol):
     Constructed as ``cls(name, config, context)`` where ``config`` is an instance of the
     class's ``config_model``. ``start`` returns once connected; ``send`` raises
     ``ChannelError`` (``transient`` decides whether the outbox retries).
+
+    Optionally a ``problem: str | None`` attribute: set when a started channel has stopped
+    working for good (a token revoked while running), so ``/healthz`` reports it; the SDKs
+    reconnect through everything else on their own.
     """
 
     name: str

@@ -323,6 +323,27 @@ async def test_discord_unreachable_at_start_is_retried_then_answers(
     assert [c.message["content"] for c in discord_fake.created] == ["echo: back?"]
 
 
+# ---------------------------------------------------------------------- a channel that dies for good
+async def test_telegram_token_revoked_while_running_shows_in_healthz(telegram: FakeTelegram, tmp_path: Path) -> None:
+    async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram))) as hub:
+        assert hub.health()["ok"] is True
+        telegram.fail("getUpdates", kind="forbidden")  # e.g. the token was revoked in BotFather
+        telegram.inject_message(chat_id=ALICE, text="wake the long poll")
+        await until(lambda: not hub.health()["ok"])
+        assert "token was rejected; polling stopped" in hub.health()["errors"]["telegram"]  # type: ignore[index]
+
+
+async def test_discord_refused_by_the_gateway_while_running_shows_in_healthz(
+    discord_fake: FakeDiscord, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Hub(hub_settings(tmp_path, discord=discord_section(discord_fake))) as hub:
+        assert hub.health()["ok"] is True
+        await discord_fake.close_connection(code=4004)  # Authentication failed: no reconnecting
+        await until(lambda: not hub.health()["ok"])
+        assert "gateway connection ended" in hub.health()["errors"]["discord"]  # type: ignore[index]
+    assert [r.levelname for r in caplog.records if "gateway connection ended" in r.getMessage()] == ["ERROR"]
+
+
 # ---------------------------------------------------------------------- the real command line
 def write_cli_config(tmp_path: Path, telegram: FakeTelegram) -> Path:
     config = tmp_path / "config.toml"
