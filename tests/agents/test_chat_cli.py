@@ -36,8 +36,13 @@ provider = "local"
             sys.executable, "-m", "hub.cli", "chat", "--config", str(cfg), cwd=str(ROOT),
             env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(
-            proc.communicate(b"what is 17 * 23?\nwhat did I ask you before?\n"), 60)
+        try:
+            out, err = await asyncio.wait_for(
+                proc.communicate(b"what is 17 * 23?\nwhat did I ask you before?\n"), 60)
+        finally:
+            if proc.returncode is None:  # timed out: do not leave the chat running
+                proc.kill()
+                await proc.wait()
     text = out.decode()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert "17 × 23 is 391." in text and "You asked me to multiply 17 by 23." in text

@@ -183,15 +183,20 @@ async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Pa
             env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(b"list my files\n")
-        await proc.stdin.drain()
-        seen = b""
-        while b"answer yes or no" not in seen:  # answer only once asked, as a person would
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
-            assert line, "the chat ended before asking"
-            seen += line
-        proc.stdin.write(b"yes\n")
-        proc.stdin.close()
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        try:
+            proc.stdin.write(b"list my files\n")
+            await proc.stdin.drain()
+            seen = b""
+            while b"answer yes or no" not in seen:  # answer only once asked, as a person would
+                line = await asyncio.wait_for(proc.stdout.readline(), 30)
+                assert line, "the chat ended before asking"
+                seen += line
+            proc.stdin.write(b"yes\n")
+            proc.stdin.close()
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+        finally:
+            if proc.returncode is None:  # it hung (the bug this guards against): do not leave it
+                proc.kill()
+                await proc.wait()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"Listed." in out
