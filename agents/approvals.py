@@ -6,6 +6,14 @@ typed in a terminal can only mean one call). ``execute`` then runs the approved 
 concurrently. The runtime keeps the two apart so that time spent waiting for a human does not
 count against the run's timeout.
 
+Whether a call needs a person is decided per call: the tool's ``assess`` reads the arguments
+(the exact command, a host not asked about before, a job that repeats), else its risk level
+does. The question shows every argument whole — never cut — and what exactly will run. An
+approval the tool marks ``remember_as`` (``egress:example.com``) is kept as a setting of the
+conversation once given. A run nobody watches (a scheduled job) never asks and never waits: a
+call that needs a person is denied at once, unless the job's creator granted that tool when the
+job was created (and the tool allows such a grant).
+
 Whatever goes wrong — malformed JSON, an unknown tool, ``ToolFailed``, ``ToolDenied``, a tool's
 own timeout or an unexpected exception — becomes an error ``ToolResult`` for the model; only
 cancellation propagates.
@@ -20,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +38,15 @@ from hub.errors import ToolDenied, ToolFailed
 from hub.messages import Button, Inbound, Outbound, new_id
 
 from .providers.base import ToolCall, ToolResult
-from .tools.base import Risk, Tool, ToolContext, ToolRegistry
+from .tools.base import READS_DATA, Approval, Tool, ToolContext, ToolRegistry, needs_approval
 
 log = logging.getLogger(__name__)
 
 YES = frozenset({"yes", "y", "approve", "approved", "ok", "okay", "allow", "sure"})
 NO = frozenset({"no", "n", "deny", "denied", "reject", "nope", "cancel", "stop"})
-_ARGS_SHOWN = 300
-
-
-def needs_approval(risk: Risk, *, approve_medium: bool) -> bool:
-    return risk is Risk.HIGH or (risk is Risk.MEDIUM and approve_medium)
+GRANT_SETTING = "grant:"
+"""Prefix of the conversation settings that keep approvals (``grant:egress:example.com``)."""
+_HINT = "Reply yes or no if you cannot tap a button."
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +74,41 @@ def decide(answer: Inbound | None, *, approval_id: str, user_id: str, timeout: f
     return Decision(False, "the user did not approve (the reply was not yes or no)")
 
 
-def compact_args(args: dict[str, Any]) -> str:
-    text = json.dumps(args, ensure_ascii=False, separators=(", ", ": "))
-    return text if len(text) <= _ARGS_SHOWN else text[: _ARGS_SHOWN - 1] + "…"
+def grants_in(settings: Mapping[str, str]) -> set[str]:
+    """The approvals a conversation keeps, from its settings."""
+    return {name.removeprefix(GRANT_SETTING) for name in settings if name.startswith(GRANT_SETTING)}
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a reader cannot see (controls, bidirectional overrides,
+    zero-width and other format characters) written as an escape, so nothing hides in it."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch)[0] not in "CZ" or ch == " " else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+
+
+def _argument_lines(name: str, value: Any) -> Iterable[str]:
+    if isinstance(value, str) and "\n" in value:
+        lines = value.split("\n")
+        yield f"{name} ({len(value)} characters, {len(lines)} lines):"
+        yield from (f"  | {visible(line)}" for line in lines)
+    else:
+        yield f"{name}: {visible(json.dumps(value, ensure_ascii=False))}"
+
+
+def question_text(tool: Tool, args: Mapping[str, Any], approval: Approval) -> str:
+    """The whole approval question: why, every argument in full, and what exactly will run."""
+    reason = approval.reason.rstrip(".")
+    lines = [f"Approve running {tool.name}? {reason[:1].upper()}{reason[1:]}."]
+    for name, value in args.items():
+        lines.extend(_argument_lines(name, value))
+    if approval.detail:
+        lines.append(visible(approval.detail))
+    lines.append(_HINT)
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,24 +178,56 @@ class ToolExecutor:
             args = parse_arguments(call.arguments)
         except ToolFailed as exc:
             return _error(call, str(exc))
-        if needs_approval(tool.risk, approve_medium=self._approve_medium):
-            try:
-                await self._approve(tool, call, args)
-            except ToolDenied as exc:
-                log.info("tool call %s denied: %s", tool.name, exc)
-                return _error(call, f"denied: {exc}; the call was not run")
+        try:
+            approval = self._approval_for(tool, args)
+            if approval is not None:
+                await self._clear(tool, args, approval)
+        except ToolDenied as exc:
+            log.info("tool call %s denied: %s", tool.name, exc)
+            return _error(call, f"denied: {exc}; the call was not run")
+        except ToolFailed as exc:
+            return _error(call, f"{exc}; the call was not run")
         return Authorized(call, tool, args)
 
-    async def _approve(self, tool: Tool, call: ToolCall, args: dict[str, Any]) -> None:
+    def _approval_for(self, tool: Tool, args: dict[str, Any]) -> Approval | None:
+        """What this call needs before it runs: the tool's own rule first, then its risk."""
+        assessed = tool.assess(args, self._tool_context) if tool.assess is not None else None
+        if assessed is not None:
+            return assessed
+        if needs_approval(tool.risk, approve_medium=self._approve_medium):
+            return Approval(reason=f"it is a {tool.risk.value}-risk tool")
+        return None
+
+    async def _clear(self, tool: Tool, args: dict[str, Any], approval: Approval) -> None:
+        """Return once the call may run: kept approval, a job's grant, or the user's yes."""
+        grants = self._tool_context.grants
+        if approval.remember_as is not None and approval.remember_as in grants:
+            return
+        inbound = self._ctx.inbound
+        if not inbound.attended:
+            granted = inbound.job.granted_tools if inbound.job is not None else ()
+            if approval.grantable and tool.name in granted:
+                log.info("tool call %s runs unattended on its job's grant", tool.name)
+                return
+            raise ToolDenied(
+                f"{approval.reason.rstrip('.')}, and nobody is watching this run (a scheduled job) to approve "
+                f"it; a job may use {tool.name} only if it was granted when the job was created"
+            )
+        await self._approve(tool, args, approval)
+        if approval.remember_as is not None:
+            grants.add(approval.remember_as)
+            try:
+                await self._ctx.set_setting(GRANT_SETTING + approval.remember_as, "yes")
+            except Exception:  # kept for this run anyway; the next run asks again
+                log.warning("could not keep the approval %s", approval.remember_as, exc_info=True)
+
+    async def _approve(self, tool: Tool, args: dict[str, Any], approval: Approval) -> None:
         ctx = self._ctx
         approval_id = new_id()
         user_id = ctx.inbound.sender.id
         question = Outbound(
             conversation=ctx.conversation,
-            text=(
-                f"Approve running {tool.name} ({tool.risk.value} risk)?\n{compact_args(args)}\n"
-                "Reply yes or no if you cannot tap a button."
-            ),
+            text=question_text(tool, args, approval),
             buttons=(
                 Button(id=f"approve:{approval_id}", label="Approve", style="primary"),
                 Button(id=f"deny:{approval_id}", label="Deny", style="danger"),
@@ -200,7 +271,10 @@ class ToolExecutor:
         except Exception as exc:  # a tool bug must not end the run; the model hears about it
             log.error("tool %s raised %s", name, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
             return _error(p.call, f"the tool failed unexpectedly ({type(exc).__name__}: {exc})")
-        return ToolResult(call_id=p.call.id, name=name, content=self._cap(str(content)))
+        text = self._cap(str(content))
+        if READS_DATA.intersection(p.tool.permissions):
+            self._tool_context.exposure.add(text)
+        return ToolResult(call_id=p.call.id, name=name, content=text)
 
     def _cap(self, content: str) -> str:
         if len(content) <= self._max_chars:

@@ -12,7 +12,7 @@ user messages are merged so roles keep alternating.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from hub.agent import HistoryItem
@@ -91,6 +91,17 @@ def _decode(kind: str, data: dict[str, Any]) -> ChatMessage | None:
         return ToolResultsMessage(results=results)
     log.debug("skipping history item of unknown kind %r", kind)
     return None
+
+
+def texts(items: Iterable[HistoryItem]) -> Iterator[str]:
+    """Every text the history holds: messages, summaries, tool arguments and tool results."""
+    for message in (decode_one(i) for i in items):
+        if isinstance(message, UserMessage | AssistantMessage):
+            yield message.text
+        if isinstance(message, AssistantMessage):
+            yield from (c.arguments for c in message.tool_calls)
+        elif isinstance(message, ToolResultsMessage):
+            yield from (r.content for r in message.results)
 
 
 def decode(items: Iterable[HistoryItem]) -> list[ChatMessage]:

@@ -23,13 +23,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hub.agent import AgentServices, RunContext
+from hub.agent import AgentServices, Check, RunContext
 from hub.config import validate_section
 from hub.errors import ConfigError, PluginError, ProviderError
 from hub.messages import Inbound, Outbound, new_id, utcnow
 
 from . import history
-from .approvals import ToolExecutor
+from .approvals import ToolExecutor, grants_in
 from .commands import AgentCommands, parse_model_choice
 from .compaction import compact, estimate_tokens, tools_chars
 from .config import AgentConfig
@@ -46,7 +46,10 @@ from .providers.base import (
     ToolSpec,
     UserMessage,
 )
-from .tools.base import ToolContext, ToolRegistry
+from .tools.base import Exposure, ToolContext, ToolRegistry
+from .tools.builtin import tool_checks
+from .tools.config import ToolsConfig
+from .tools.workspace import check_workspace_root, workspace_path
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +79,27 @@ ToolContextFactory = Callable[[RunContext], ToolContext]
 
 
 def default_tool_context(
-    workspace: Path, tools_config: Any = None, services: Any = None
+    root: Path,
+    tools_config: ToolsConfig | None = None,
+    services: Any = None,
+    protected: tuple[Path, ...] = (),
 ) -> ToolContextFactory:
+    """Each run's ``ToolContext``: its workspace under ``root`` by ``[tools] workspace_scope``,
+    the conversation's kept approvals, and what the model has read so far (its history)."""
+    config = tools_config or ToolsConfig()
+
     def make(ctx: RunContext) -> ToolContext:
+        settings = ctx.settings
         return ToolContext(
             conversation=ctx.conversation,
             sender=ctx.sender,
-            workspace=workspace,
-            timezone=ctx.settings.get("tz") or "UTC",
-            config=tools_config,
+            workspace=workspace_path(root, config.workspace_scope, ctx.conversation, ctx.sender),
+            timezone=settings.get("tz") or "UTC",
+            config=config,
             services=services,
+            protected=protected,
+            exposure=Exposure(history.texts(ctx.history)),
+            grants=grants_in(settings),
         )
 
     return make
@@ -114,14 +128,16 @@ class LLMAgent:
         skills: Sequence[SkillInfo] = (),
         clock: Callable[[], datetime] = utcnow,
         closers: Sequence[Callable[[], Any]] = (),
+        checks: Sequence[Check] = (),
     ) -> None:
         self.resolve = resolve
         self.tools = tools
         self.config = config
-        self.tool_context = tool_context or default_tool_context(Path.cwd() / "workspace")
+        self.tool_context = tool_context or default_tool_context(Path.cwd() / "workspaces")
         self.skills = tuple(skills)
         self.clock = clock
         self._closers = tuple(closers)
+        self._checks = tuple(checks)
         self.tool_specs = tuple(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
                                 for t in tools)
         self._categories = {cat: [t.name for t in ts] for cat, ts in tools.by_category().items()}
@@ -137,6 +153,10 @@ class LLMAgent:
         yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
         async for out in run.steps():
             yield out
+
+    def checks(self) -> Sequence[Check]:
+        """Doctor's rows for this agent's parts: the workspace and the command sandbox."""
+        return self._checks
 
     async def aclose(self) -> None:
         """Close the providers' clients (the hub calls this on shutdown)."""
@@ -365,6 +385,13 @@ def provider_failure_text(exc: ProviderError, incident: str) -> str:
 class UnconfiguredAgent:
     """Answers every run with how to configure a model provider."""
 
+    def __init__(self, checks: Sequence[Check] = ()) -> None:
+        self._checks = tuple(checks)
+
+    def checks(self) -> Sequence[Check]:
+        """Doctor's rows for the tools (which run once a provider is configured)."""
+        return self._checks
+
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
         yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT,
@@ -460,22 +487,22 @@ def build_agent(
     Registers ``/model`` and ``/persona`` in ``services.commands``. Raises ``ConfigError``
     naming the key for a bad ``[agent]``, ``[providers.*]`` or ``[tools]`` section.
     """
-    from .tools.config import ToolsConfig
-
     config = validate_section(AgentConfig, services.agent_config, "agent")
     tools_config = validate_section(ToolsConfig, services.tools_config, "tools")
     default, section = resolve_provider_settings(config, services.providers_config,
                                                  os.environ if environ is None else environ)
+    root = tools_config.workspace_root(Path(services.data_dir))
+    check_workspace_root(root, services.protected_paths)
+    checks = tool_checks(tools_config, root)
     if default is None:
         AgentCommands(config.identity, (), None, {}).register(services.commands)
         log.warning("no model provider configured: every message gets setup instructions")
-        return UnconfiguredAgent()
+        return UnconfiguredAgent(checks)
     if default not in section:
         known = ", ".join(sorted(section)) or "none"
         raise ConfigError(f"agent.provider: no [providers.{default}] section (configured providers: {known})")
     pool = ProviderPool(section, default, config.fallback)
-    workspace = tools_config.workspace_for(Path(services.data_dir))
-    workspace.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = ToolRegistry()
     registry.extend(agent_tools(tools_config, services))
     if tools_config.approve_medium and not config.approve_medium:
@@ -487,7 +514,8 @@ def build_agent(
         pool.resolve,
         registry,
         config,
-        tool_context=default_tool_context(workspace, tools_config, services),
+        tool_context=default_tool_context(root, tools_config, services, tuple(services.protected_paths)),
         closers=(pool.aclose,),
+        checks=checks,
     )
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
 
@@ -65,6 +66,9 @@ class RunContext(Protocol):
     async def send(self, outbound: Outbound) -> None:
         """Send now, durably, without ending the run (e.g. a progress note)."""
 
+    async def set_setting(self, name: str, value: str | None) -> None:
+        """Store a per-conversation setting now (None removes it), e.g. an approval to keep."""
+
     async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         """Send ``outbound`` (usually with buttons) and wait for ``user_id``'s answer.
 
@@ -79,6 +83,24 @@ class Agent(Protocol):
     """Answers one inbound at a time for a session."""
 
     def run(self, ctx: RunContext) -> AsyncIterator[Outbound]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One row of ``autohands doctor``."""
+
+    what: str
+    """What was checked, e.g. ``tools shell``."""
+    status: str
+    """``ok``, ``off``, ``WARNING``, ``DISABLED`` or ``ERROR`` (only ``ERROR`` fails doctor)."""
+    detail: str
+
+
+@runtime_checkable
+class SelfChecking(Protocol):
+    """An agent that can report on its own parts (the command sandbox, the workspace)."""
+
+    def checks(self) -> Sequence[Check]: ...
 
 
 class AgentFactory(Protocol):
@@ -107,3 +129,6 @@ class AgentServices:
     """``pathlib.Path`` of the hub's data directory (default workspace lives under it)."""
     scheduler: Any = None
     """The hub's scheduler service once it exists (``schedule`` tool), else None."""
+    protected_paths: tuple[Path, ...] = ()
+    """The hub's own files and folders (data directory, config file, database, home): tools
+    must never see them, and no workspace may contain them."""

@@ -244,7 +244,7 @@ class Hub:
         services = AgentServices(
             agent_config={k: v for k, v in s.agent.items() if k != "runtime"},
             providers_config=s.providers, tools_config=s.tools, commands=self.commands,
-            data_dir=s.data_dir, scheduler=self.scheduler,
+            data_dir=s.data_dir, scheduler=self.scheduler, protected_paths=s.protected_paths(),
         )
         agent: Agent = factory(services)
         return agent

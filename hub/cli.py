@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from .agent import Check
 from .config import Settings, load_settings, validate_section
 from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
 from .logs import setup_logging
@@ -138,7 +139,8 @@ async def check_config(settings: Settings) -> list[str]:
             _validate_channel(name, section)
         except (ConfigError, PluginError) as exc:
             problems.append(str(exc))
-    return problems + await _check_agent(settings)
+    agent_problems, _checks = await _check_agent(settings)
+    return problems + agent_problems
 
 
 def _validate_channel(name: str, section: dict[str, Any]) -> Any:
@@ -148,10 +150,12 @@ def _validate_channel(name: str, section: dict[str, Any]) -> Any:
     return cls
 
 
-async def _check_agent(settings: Settings) -> list[str]:
+async def _check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
+    """Build the agent to validate its sections: the problems, and its own checks (doctor rows)."""
     problems: list[str] = []
+    checks: list[Check] = []
     try:
-        from .agent import AgentServices
+        from .agent import AgentServices, SelfChecking
         from .commands import CommandRegistry
 
         runtime = str(settings.agent.get("runtime", "llm"))
@@ -162,15 +166,18 @@ async def _check_agent(settings: Settings) -> list[str]:
         try:
             agent = factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
                                           providers_config=settings.providers, tools_config=settings.tools,
-                                          commands=CommandRegistry(), data_dir=settings.data_dir))
+                                          commands=CommandRegistry(), data_dir=settings.data_dir,
+                                          protected_paths=settings.protected_paths()))
         finally:
             logging.disable(logging.NOTSET)
+        if isinstance(agent, SelfChecking):
+            checks.extend(agent.checks())
         closer = getattr(agent, "aclose", None)
         if closer is not None:
             await closer()
     except (ConfigError, PluginError) as exc:
         problems.append(str(exc))
-    return problems
+    return problems, checks
 
 
 async def _chat(settings: Settings) -> int:
@@ -217,11 +224,14 @@ async def _chat(settings: Settings) -> int:
 async def _doctor(settings: Settings) -> int:
     rows: list[tuple[str, str, str]] = [("config", "ok", str(len(settings.enabled_channels())) + " channel(s)")]
     ok = True
-    problems = await _check_agent(settings)  # channels: each in its own row below
+    problems, checks = await _check_agent(settings)  # channels: each in its own row below
     for p in problems:
         rows.append(("config", "ERROR", p))
         ok = False
-    from .store import Store, masked_url
+    rows.extend((c.what, c.status, c.detail) for c in checks)
+    ok = ok and all(c.status != "ERROR" for c in checks)
+    from .redact import masked_url
+    from .store import Store
 
     try:
         running = ""
@@ -260,7 +270,7 @@ async def _doctor(settings: Settings) -> int:
             os.environ.get("ANTHROPIC_API_KEY" if kind == "anthropic" else "OPENAI_API_KEY"))
         detail = f"kind={kind} model={section.get('model', '?')} key={'present' if has_key else 'missing'}"
         if section.get("base_url"):
-            detail += f" base_url={section['base_url']}"
+            detail += f" base_url={masked_url(str(section['base_url']))}"
         rows.append((f"provider {name}" + (" (default)" if name == provider else ""),
                      "ok" if has_key or section.get("base_url") else "MISSING", detail))
     if not settings.providers:

@@ -58,6 +58,8 @@ def inbound_to_json(m: Inbound) -> str:
     if m.job is not None:
         j = m.job
         d["j"] = [j.job_id, j.action, j.due_at.isoformat(), j.late_seconds, j.missed, j.description]
+        if j.granted_tools:
+            d["j"].append(list(j.granted_tools))
     return _dumps(d)
 
 
@@ -70,6 +72,7 @@ def inbound_from_json(raw: str, *, row_id: int = 0) -> Inbound:
         job = JobInfo(
             job_id=j[0], action=j[1], due_at=datetime.fromisoformat(j[2]),
             late_seconds=j[3], missed=j[4], description=j[5],
+            granted_tools=tuple(j[6]) if len(j) > 6 else (),
         )
     return Inbound(
         kind=d["k"],

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ConfigError
 
@@ -82,10 +82,27 @@ class Settings(_Section):
     tools: dict[str, Any] = {}
     scheduler: dict[str, Any] = {}
     channels: dict[str, dict[str, Any]] = {}
+    _config_file: Path | None = PrivateAttr(default=None)
 
     @property
     def data_dir(self) -> Path:
         return self.hub.data_dir.expanduser()
+
+    @property
+    def config_file(self) -> Path | None:
+        """The user's config file these settings were read from, if any."""
+        return self._config_file
+
+    def protected_paths(self) -> tuple[Path, ...]:
+        """The hub's own files and folders, which no tool may see: the data directory, the
+        config file, the SQLite database (when the store is one) and the home directory."""
+        paths = [self.data_dir, Path.home()]
+        if self._config_file is not None:
+            paths.append(self._config_file)
+        url = self.store_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            paths.append(Path(url.removeprefix("sqlite:///")).expanduser())
+        return tuple(dict.fromkeys(p.absolute() for p in paths))
 
     @property
     def store_url(self) -> str:
@@ -238,15 +255,18 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     data = shipped_defaults()
+    source: Path | None = None
     if config_path is not None:
         path = Path(config_path).expanduser()
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (check the --config path)")
         data = merge(data, _read_toml(path))
+        source = path
     else:
         user = DEFAULT_USER_CONFIG.expanduser()
         if user.is_file():
             data = merge(data, _read_toml(user))
+            source = user
     data = merge(data, env_overrides(env))
     if overrides:
         data = merge(data, overrides)
@@ -255,6 +275,8 @@ def load_settings(
         if not isinstance(section, dict):
             raise ConfigError(f"invalid config: channels.{name}: expected a table like [channels.{name}]")
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid config: {describe_validation_error(exc, '', Settings)}") from None
+    settings._config_file = source.absolute() if source is not None else None
+    return settings

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from .redact import mask_urls
+
 # Token shapes that must never reach a log even if nobody registered them as secrets.
 _TOKEN_PATTERNS = re.compile(
     r"(?:\b\d{6,12}:[A-Za-z0-9_-]{30,}\b)"  # Telegram bot token
@@ -38,7 +40,7 @@ class RedactingFilter(logging.Filter):
         for s in self._secrets:
             if s in text:
                 text = text.replace(s, "***")
-        return _TOKEN_PATTERNS.sub("***", text)
+        return mask_urls(_TOKEN_PATTERNS.sub("***", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()

@@ -94,6 +94,8 @@ class JobInfo:
     missed: bool = False
     """True when the run was beyond the grace period: the user is told it was missed."""
     description: str = ""
+    granted_tools: tuple[str, ...] = ()
+    """Tools the job may use without asking: approved by its creator when it was created."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +125,11 @@ class Inbound:
     received_at: datetime = field(default_factory=utcnow)
     id: int = 0
     """The store's row id, set once recorded (0 before)."""
+
+    @property
+    def attended(self) -> bool:
+        """Whether a person is there to answer a question about this run: not for a job."""
+        return self.kind != "job"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -335,6 +335,7 @@ class Scheduler:
                 late_seconds=late,
                 missed=missed,
                 description=job.description,
+                granted_tools=job.granted_tools if action == "agent" else (),
             ),
         )
 
@@ -349,12 +350,18 @@ class Scheduler:
         timezone: str,
         action: Literal["send", "agent"] = "send",
         description: str = "",
+        granted_tools: tuple[str, ...] = (),
         now: datetime | None = None,
     ) -> Job:
-        """Validate limits, store the job and arm its timer. Raises ``ScheduleError``."""
+        """Validate limits, store the job and arm its timer. Raises ``ScheduleError``.
+
+        ``granted_tools``: for an agent job, the tools its runs may use without asking (nobody
+        is there to ask); the caller has had its creator approve exactly this list."""
         text = text.strip()
         if not text:
             raise ScheduleError("say what the job should do, e.g. /remind in 10m call Ana")
+        if granted_tools and action != "agent":
+            raise ScheduleError("only a job that runs the agent (action 'agent') can be granted tools")
         if len(text) > MAX_TEXT:
             raise ScheduleError(f"the job text is too long ({len(text)} characters; at most {MAX_TEXT})")
         await self._ensure_tables()
@@ -384,6 +391,7 @@ class Scheduler:
                 trigger_args=trigger.args,
                 next_run_at=first.astimezone(UTC),
                 created_at=now,
+                granted_tools=tuple(dict.fromkeys(granted_tools)),
             )
             outcome = await self.store.run_write(lambda c, j=job: sj.insert_job(c, j, max_per_user=limit))
             if outcome == "limit":
@@ -407,6 +415,7 @@ class Scheduler:
         every: str | None = None,
         action: Literal["send", "agent"] = "send",
         timezone: str | None = None,
+        granted_tools: tuple[str, ...] = (),
     ) -> Job:
         """The tool's entry: ``when`` (a time phrase or ISO time) or ``every`` (a recurrence)."""
         tz = timezone or await self.timezone_for(conversation)
@@ -428,7 +437,8 @@ class Scheduler:
                     raise ScheduleError(f"could not read {when!r} as a time (left over: {rest!r})")
             spec = TriggerSpec(kind="date", args={"run_at": at.isoformat()}, description="once")
         return await self.create(
-            conversation=conversation, creator=creator, trigger=spec, text=text, timezone=tz, action=action
+            conversation=conversation, creator=creator, trigger=spec, text=text, timezone=tz, action=action,
+            granted_tools=granted_tools,
         )
 
     async def list_jobs(

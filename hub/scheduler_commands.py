@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .commands import Command, CommandCall
+from .store_jobs import Job
 from .timeparse import (
     EVERY_EXAMPLES,
     WHEN_EXAMPLES,
@@ -98,7 +99,8 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         for j in found:
             when = local_time(j.next_run_at, tz) if j.next_run_at else "-"
             repeat = "" if j.trigger_kind == "date" else " (repeats)"
-            lines.append(f"{j.id} — {when}{repeat} — {j.description} (by {j.creator.name or j.creator.id})")
+            lines.append(f"{j.id} — {when}{repeat} — {j.description} (by {j.creator.name or j.creator.id})"
+                         f"{granted_note(j)}")
         return "\n".join(lines)
 
     async def cancel(call: CommandCall) -> str:
@@ -140,6 +142,13 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
             name="tz", description="show or set this conversation's time zone", handler=tz, usage="[zone]"
         ),
     ]
+
+
+def granted_note(job: Job) -> str:
+    """What an agent job may do without asking, for the listings."""
+    if job.action != "agent":
+        return ""
+    return f" [may use without asking: {', '.join(job.granted_tools) or 'nothing'}]"
 
 
 def _overdue(job: Any, now: datetime, config: Any) -> str:
@@ -189,7 +198,7 @@ async def cli_jobs(settings: Any, args: Any) -> int:
                 nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
                 print(
                     f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
-                    f"by {j.creator.name or j.creator.id}: {j.description}{_overdue(j, now, config)}"
+                    f"by {j.creator.name or j.creator.id}: {j.description}{granted_note(j)}{_overdue(j, now, config)}"
                 )
             return 0
     except StoreError as exc:

@@ -512,6 +512,10 @@ class _RunContext:
     async def send(self, outbound: Outbound) -> None:
         await self._m.send_now(outbound)
 
+    async def set_setting(self, name: str, value: str | None) -> None:
+        s = self.session
+        s.settings = await self._m.store.set_setting(s.key, name, value)
+
     async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         s = self.session
         future: asyncio.Future[Inbound] = asyncio.get_running_loop().create_future()

@@ -55,6 +55,7 @@ from .agent import HistoryItem, Usage
 from .codec import inbound_from_json, inbound_to_json, outbound_from_json
 from .errors import StoreError
 from .messages import Inbound, Outbound, utcnow
+from .redact import masked_url
 from .store_tables import (
     AUDIT,
     CONVERSATIONS as _conversations,
@@ -85,14 +86,6 @@ def _checkpoints_off_the_loop(synchronous: str) -> bool:
 
 def default_sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'autohands.db'}"
-
-
-def masked_url(url: str) -> str:
-    """The database URL without the credentials it may embed, for messages and logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 # DBAPI modules SQLAlchemy imports for a URL, and the pip package that provides each.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Index, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Index, bindparam, func, insert, inspect, select, text, update
 from sqlmodel import Field, SQLModel
 
 from .codec import inbound_to_json
@@ -50,6 +50,8 @@ class JobRow(SQLModel, table=True):
     active: bool = True
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
+    granted_tools: str = "[]"
+    """JSON list of the tools the job may use without asking (approved at creation)."""
 
 
 class FireRow(SQLModel, table=True):
@@ -89,6 +91,8 @@ class Job:
     last_fired_at: datetime | None = None
     fire_count: int = 0
     active: bool = True
+    granted_tools: tuple[str, ...] = ()
+    """Tools an agent job may use without asking when it runs (its creator approved them)."""
 
 
 def _job_from_row(r: Any) -> Job:
@@ -107,6 +111,7 @@ def _job_from_row(r: Any) -> Job:
         last_fired_at=utc(r.last_fired_at) if r.last_fired_at else None,
         fire_count=r.fire_count,
         active=bool(r.active),
+        granted_tools=tuple(json.loads(r.granted_tools or "[]")),
     )
 
 
@@ -123,9 +128,13 @@ def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
 
 
 def ensure_tables(conn: Connection) -> None:
-    """Create the tables if missing (the store may have been opened before this module loaded)."""
+    """Create the tables if missing (the store may have been opened before this module loaded),
+    and add the columns that later versions brought to a database an earlier one made."""
     for table in (jobs, fires):
         table.create(conn, checkfirst=True)
+    present = {c["name"] for c in inspect(conn).get_columns("jobs")}
+    if "granted_tools" not in present:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN granted_tools VARCHAR NOT NULL DEFAULT '[]'"))
 
 
 # ---------------------------------------------------------------------------- writes
@@ -163,6 +172,7 @@ def insert_job(conn: Connection, job: Job, *, max_per_user: int) -> Literal["ok"
             created_at=job.created_at,
             active=True,
             fire_count=0,
+            granted_tools=json.dumps(list(job.granted_tools)),
         )
     )
     return "ok"

@@ -1,8 +1,9 @@
 """The ``Tool`` interface: a frozen description plus an async ``invoke``.
 
-Permission checks and approvals wrap tools (see ``agents.runtime``) rather than live in
+Permission checks and approvals wrap tools (see ``agents.approvals``) rather than live in
 them; a tool only enforces its own declared limits (path jail, allowlists, caps) through
-the ``ToolContext`` it is given.
+the ``ToolContext`` it is given. A tool whose need for a person depends on its arguments
+(a new host, a recurring job) says so through ``assess``, which runs before anyone is asked.
 """
 
 from __future__ import annotations
@@ -25,6 +26,41 @@ class Risk(StrEnum):
     """Always asks the user first."""
 
 
+def needs_approval(risk: Risk, *, approve_medium: bool) -> bool:
+    """Whether a call of this risk level asks a person first (``[tools] approve_medium``)."""
+    return risk is Risk.HIGH or (risk is Risk.MEDIUM and approve_medium)
+
+
+READS_DATA = frozenset({"fs.read", "shell.exec"})
+"""Permissions of tools whose results are data the model read (files, command output)."""
+
+
+class Exposure:
+    """What the model has read in this run and before it: file contents, command output, the
+    conversation's history. A request leaving the hub that carries any of it is high risk.
+
+    ``earlier`` is read only when first needed, so runs that never ask pay nothing for it.
+    """
+
+    __slots__ = ("_earlier", "_texts")
+
+    def __init__(self, earlier: Iterable[str] = ()) -> None:
+        self._earlier: Iterable[str] | None = earlier
+        self._texts: list[str] = []
+
+    def add(self, text: str) -> None:
+        if text:
+            self._texts.append(text.casefold())
+
+    def contains(self, fragment: str) -> bool:
+        """Whether ``fragment`` (compared without case) occurs in anything read."""
+        if self._earlier is not None:
+            self._texts.extend(t.casefold() for t in self._earlier if t)
+            self._earlier = None
+        needle = fragment.casefold()
+        return bool(needle) and any(needle in text for text in self._texts)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolContext:
     """Per-call context: who asked, where, and the limits the tool must honour."""
@@ -32,14 +68,43 @@ class ToolContext:
     conversation: ConversationRef
     sender: Sender
     workspace: Path
+    """This call's workspace (already chosen by ``[tools] workspace_scope``): the only place
+    file, search and shell tools may read or write."""
     timezone: str = "UTC"
     config: Any = None
     """The ``[tools]`` settings (``agents.tools.config.ToolsConfig``)."""
     services: Any = None
     """Hub services a tool may use (e.g. the scheduler), or None."""
+    protected: tuple[Path, ...] = ()
+    """The hub's own paths (data directory, config file, database, home): no tool may see them."""
+    exposure: Exposure = field(default_factory=Exposure)
+    """What the model has read so far (see ``Exposure``); the executor adds each result."""
+    grants: set[str] = field(default_factory=set)
+    """Approvals this conversation keeps (``egress:example.com``); the executor adds to it."""
 
 
 ToolInvoke = Callable[[dict[str, Any], ToolContext], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approval:
+    """A call that must not run before a person says yes, and why."""
+
+    reason: str
+    """Shown in the question above the call, e.g. "first request to example.com"."""
+    remember_as: str | None = None
+    """A grant (``egress:example.com``) kept for the conversation once approved, so calls of the
+    same kind there run without asking again; None asks every time."""
+    grantable: bool = True
+    """Whether a job's up-front grant of this tool may stand in for a person when nobody watches."""
+    detail: str = ""
+    """What exactly will run, when the arguments alone do not show it (a command's argument
+    vector, one per line); shown in full under the arguments."""
+
+
+Assess = Callable[[dict[str, Any], ToolContext], Approval | None]
+"""Decides from a call's arguments whether it needs a person (None: it may run). May raise
+``ToolDenied`` / ``ToolFailed`` to refuse the call before anyone is asked."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +120,8 @@ class Tool:
     permissions: tuple[str, ...] = ()
     """Declared capabilities, e.g. ``fs.read``, ``fs.write``, ``shell``, ``net``."""
     timeout_seconds: float = 30.0
+    assess: Assess | None = None
+    """Per-call approval rule; None: ``risk`` alone decides."""
 
 
 @dataclass(slots=True)

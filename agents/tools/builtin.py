@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+
+from hub.agent import Check
 
 from .base import Tool, ToolRegistry
 from .config import Category, ToolsConfig
 from .file import file_tools
 from .math import math_tools
+from .sandbox import sandbox_status
 from .search import search_tools
 from .shell import shell_tools
 from .time import time_tools
@@ -31,6 +35,18 @@ def builtin_tools(config: ToolsConfig) -> list[Tool]:
         if factory is not None:  # "schedule" needs the hub's scheduler: added by the runtime
             tools.extend(factory(config))
     return tools
+
+
+def tool_checks(config: ToolsConfig, root: Path) -> list[Check]:
+    """``autohands doctor``'s rows for the tools: where workspaces live, and the command sandbox."""
+    scope = {"user": "one per user", "conversation": "one per conversation", "shared": "one shared by everyone"}
+    rows = [Check("tools workspace", "ok", f"{root} ({scope[config.workspace_scope]}; tools see nothing else)")]
+    if "shell" not in config.enabled:
+        rows.append(Check("tools shell", "off", "the shell category is not in [tools] enabled"))
+    else:
+        status, detail = sandbox_status(config.shell)
+        rows.append(Check("tools shell", status, detail))
+    return rows
 
 
 def register_builtin(registry: ToolRegistry, config: ToolsConfig) -> None:

@@ -1,11 +1,13 @@
 """The ``[tools]`` config section.
 
     [tools]
-    workspace = "~/autohands-workspace"   # default: <data_dir>/workspace
+    workspace = "~/autohands-workspaces"   # the root of the workspaces; default: <data_dir>/workspaces
+    workspace_scope = "user"               # one workspace per user | "conversation" | "shared"
     enabled = ["file", "search", "math", "time", "web", "shell"]
     approve_medium = false
 
     [tools.shell]
+    sandbox = "bwrap"                       # or "off": every program must declare its arguments
     allow_commands = ["ls", "cat", "grep"]
 
 Validate with ``hub.config.validate_section(ToolsConfig, raw, "tools")`` so errors name the key.
@@ -23,13 +25,31 @@ from .base import Risk
 Category = Literal["file", "shell", "web", "search", "math", "time", "schedule"]
 ALL_CATEGORIES: tuple[Category, ...] = ("file", "shell", "web", "search", "math", "time", "schedule")
 
-# Read-only inspection commands only. Deliberately absent, because each can run arbitrary code
-# or write files and so would make the allowlist meaningless: sh/bash, python3, env, xargs,
-# find (-exec, -delete), sed (-i, the `e` command), awk (system()), git (hooks, -c core.pager),
-# tee, cp/mv/rm (the file tools cover writes with size caps and the workspace jail).
+WorkspaceScope = Literal["user", "conversation", "shared"]
+SandboxKind = Literal["bwrap", "off"]
+ArgKind = Literal["path", "text", "number"]
+"""What an argument of a declared program is: a workspace path (checked to stay inside), free
+text (a pattern, a message), or a number."""
+
+# Inside the bubblewrap sandbox a program can reach only the workspace (the one writable path),
+# a read-only system and a private /tmp, with no network and resource limits, so the allowlist
+# can offer programs that run code or write files. Every command still asks the user first.
 DEFAULT_SHELL_COMMANDS: tuple[str, ...] = (
     "ls", "cat", "echo", "grep", "wc", "head", "tail", "date", "sort", "uniq", "cut", "tr",
     "pwd", "stat", "du", "diff", "basename", "dirname", "sha256sum", "md5sum",
+    "find", "sed", "awk", "file", "tree", "jq", "cp", "mv", "mkdir", "rm", "touch",
+    "tar", "gzip", "gunzip", "zip", "unzip", "git", "python3",
+)  # fmt: skip
+
+# Refused by the file, search and shell tools in every workspace (fnmatch patterns on a file's
+# name, or on its workspace-relative path when the pattern has a "/"); [tools.file]
+# deny_patterns adds to them.
+DEFAULT_DENY_PATTERNS: tuple[str, ...] = (
+    ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
+    "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.ppk", ".netrc", "_netrc", ".npmrc", ".pypirc",
+    ".pgpass", ".git-credentials", ".htpasswd", "*.kdbx", "credentials", "credentials.json",
+    "*.tfvars", "*.tfstate", "secrets.*", ".ssh/*", ".aws/*", ".gnupg/*", ".docker/config.json",
+    ".kube/config",
 )  # fmt: skip
 
 
@@ -42,15 +62,57 @@ class FileToolsConfig(_Section):
     """Largest slice ``read_file`` returns at once (the model may continue with ``offset``)."""
     max_write_bytes: int = Field(default=1_000_000, gt=0)
     max_list_entries: int = Field(default=500, gt=0)
+    deny_patterns: tuple[str, ...] = ()
+    """More credential-looking names to refuse, added to ``DEFAULT_DENY_PATTERNS``."""
+
+    @property
+    def denied(self) -> tuple[str, ...]:
+        """Every pattern refused: the defaults plus ``deny_patterns``."""
+        return (*DEFAULT_DENY_PATTERNS, *self.deny_patterns)
+
+
+class ProgramArgs(_Section):
+    """The arguments a program accepts when ``sandbox = "off"``; anything else is refused.
+
+    Options are matched exactly as written here: an abbreviated long option, a short option
+    with its value attached, or a cluster of short options that are not all ``flags`` is refused.
+    """
+
+    flags: tuple[str, ...] = ()
+    """Options that take no value, e.g. ``-l``, ``--count``."""
+    options: dict[str, ArgKind] = {}
+    """Options that take one value (given as the next argument or ``--name=value``)."""
+    operands: ArgKind | None = "path"
+    """What the positional arguments are; None: the program takes none."""
+    first_operand: ArgKind | None = None
+    """A different kind for the first positional argument (grep's pattern is text)."""
 
 
 class ShellToolsConfig(_Section):
+    sandbox: SandboxKind = "bwrap"
+    """``bwrap``: every command runs in a bubblewrap sandbox (the tool is disabled where bwrap
+    cannot run). ``off``: commands run unconfined, and only with the arguments each program
+    declares (``programs`` and the built-in declarations) — an operator's explicit choice."""
     allow_commands: tuple[str, ...] = DEFAULT_SHELL_COMMANDS
     """Executable names (no paths) the ``run_command`` tool may start."""
+    network: bool = False
+    """Let sandboxed commands use the network (off: they see only a loopback of their own)."""
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_output_bytes: int = Field(default=16_000, gt=0)
+    max_processes: int = Field(default=64, ge=1)
+    """Processes and threads one command may run at once (RLIMIT_NPROC inside the sandbox)."""
+    max_memory_mb: int = Field(default=1024, ge=16)
+    """Address space per process (RLIMIT_AS)."""
+    max_cpu_seconds: int = Field(default=60, ge=1)
+    """CPU time per process (RLIMIT_CPU)."""
+    max_file_mb: int = Field(default=256, ge=1)
+    """Largest file a command may write (RLIMIT_FSIZE)."""
+    max_open_files: int = Field(default=256, ge=16)
+    """Open file descriptors per process (RLIMIT_NOFILE)."""
     pass_env: tuple[str, ...] = ()
     """Names of environment variables handed to commands; none by default (secrets stay out)."""
+    programs: dict[str, ProgramArgs] = {}
+    """Argument declarations for ``sandbox = "off"``, beside (or replacing) the built-in ones."""
     risk: Risk = Risk.HIGH
     """High: every command asks the user first. Lower it only for a trusted allowlist."""
 
@@ -65,7 +127,8 @@ class ShellToolsConfig(_Section):
 
 class WebToolsConfig(_Section):
     allow_hosts: tuple[str, ...] = ()
-    """If non-empty, only these hosts (and their subdomains) may be fetched."""
+    """Hosts the operator trusts (and their subdomains): fetched without asking. Any other public
+    host is asked about once per conversation; a URL carrying text the model read always asks."""
     deny_hosts: tuple[str, ...] = ()
     """Never fetched, even if allowed (subdomains included)."""
     allow_private: bool = False
@@ -89,7 +152,11 @@ class SearchToolsConfig(_Section):
 
 class ToolsConfig(_Section):
     workspace: Path | None = None
-    """Where file, shell and search tools work; None means ``<data_dir>/workspace``."""
+    """The root of the workspaces where file, shell and search tools work; None means
+    ``<data_dir>/workspaces``. It must not hold the hub's own files."""
+    workspace_scope: WorkspaceScope = "user"
+    """One workspace per user (``users/<channel>/<id>``), per conversation
+    (``conversations/<key>``), or one ``shared`` by everyone (the root itself)."""
     enabled: tuple[Category, ...] = ALL_CATEGORIES
     approve_medium: bool = False
     """Ask the user before medium-risk tools too (high-risk ones always ask)."""
@@ -103,6 +170,6 @@ class ToolsConfig(_Section):
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
 
-    def workspace_for(self, data_dir: Path) -> Path:
-        """The workspace path: the configured one, else ``data_dir/workspace``."""
-        return self.workspace if self.workspace is not None else Path(data_dir) / "workspace"
+    def workspace_root(self, data_dir: Path) -> Path:
+        """The root of the workspaces: the configured one, else ``data_dir/workspaces``."""
+        return self.workspace if self.workspace is not None else Path(data_dir) / "workspaces"

@@ -38,7 +38,7 @@ from pydantic.fields import FieldInfo
 
 from hub.errors import ToolDenied, ToolFailed
 
-from .base import Risk, Tool, ToolContext
+from .base import Assess, Risk, Tool, ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -311,11 +311,15 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-def configure(tool_: Tool, *, timeout_seconds: float | None = None, risk: Risk | None = None) -> Tool:
-    """A copy of a decorated tool with another timeout and/or risk (from config)."""
+def configure(
+    tool_: Tool, *, timeout_seconds: float | None = None, risk: Risk | None = None, assess: Assess | None = None
+) -> Tool:
+    """A copy of a decorated tool with another timeout, risk or approval rule (from config)."""
     out = tool_
     if risk is not None:
         out = dataclasses.replace(out, risk=risk)
+    if assess is not None:
+        out = dataclasses.replace(out, assess=assess)
     if timeout_seconds is not None:
         invoke = out.invoke
         if isinstance(invoke, FunctionInvoker):

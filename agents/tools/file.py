@@ -1,4 +1,9 @@
-"""The ``file`` category: read, write, list and delete files inside the workspace."""
+"""The ``file`` category: read, write, list and delete files inside the workspace.
+
+Every operation runs in a worker thread on a ``_paths.Workspace``: paths are opened beneath
+the workspace's descriptor, files are checked with ``fstat`` on the descriptor that is then
+read or written (regular, one hard link), and the deny list is applied on the way in.
+"""
 
 from __future__ import annotations
 
@@ -23,11 +28,19 @@ def _settings(ctx: ToolContext) -> FileToolsConfig:
     return cfg.file if isinstance(cfg, ToolsConfig) else FileToolsConfig()
 
 
-def _read_slice(path: Path, offset: int, limit: int) -> tuple[bytes, int]:
-    with path.open("rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        fh.seek(offset)
-        return fh.read(limit), size
+def _read_slice(workspace: Path, deny: _paths.DenyList, path: str, offset: int, limit: int) -> tuple[bytes, int]:
+    with _paths.Workspace(workspace, deny) as ws:
+        fd, _ = ws.open_file(path, _paths.READ)
+    try:
+        size = os.fstat(fd).st_size
+        chunks: list[bytes] = []
+        wanted = limit
+        while wanted > 0 and (chunk := os.pread(fd, wanted, offset + limit - wanted)):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks), size
+    finally:
+        os.close(fd)
 
 
 @tool(category="file", risk=Risk.LOW, permissions=("fs.read",))
@@ -42,12 +55,9 @@ async def read_file(
         path: file path relative to the workspace.
         offset: byte offset to start from, to continue a truncated read.
     """
-    root = _paths.workspace_root(ctx)
-    real = _paths.resolve_existing(root, path)
-    if not real.is_file():
-        raise ToolFailed(f"{path!r} is not a file")
     limit = _settings(ctx).max_read_bytes
-    data, size = await asyncio.to_thread(_read_slice, real, offset, limit)
+    deny = _paths.DenyList.from_context(ctx)
+    data, size = await asyncio.to_thread(_read_slice, ctx.workspace, deny, path, offset, limit)
     if b"\x00" in data[:8192]:
         raise ToolFailed(f"{path!r} looks binary ({size} bytes); only text files can be read")
     text = data.decode("utf-8", errors="replace")
@@ -57,12 +67,21 @@ async def read_file(
     return text
 
 
-def _write(path: Path, data: bytes, append: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    # O_NOFOLLOW: a link swapped in after the checks is refused instead of written through.
-    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    with os.fdopen(fd, "ab" if append else "wb") as fh:
-        fh.write(data)
+def _write(workspace: Path, deny: _paths.DenyList, path: str, data: bytes, append: bool) -> str:
+    with _paths.Workspace(workspace, deny) as ws:
+        # Opened without O_TRUNC: a file is emptied only after fstat has passed it.
+        fd, parts = ws.open_file(path, _paths.APPEND if append else _paths.WRITE)
+    try:
+        if not append:
+            os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        raise ToolFailed(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return _paths.show(parts)
 
 
 @tool(category="file", risk=Risk.MEDIUM, permissions=("fs.write",))
@@ -78,33 +97,37 @@ async def write_file(ctx: ToolContext, path: str, content: str, append: bool = F
     cap = _settings(ctx).max_write_bytes
     if len(data) > cap:
         raise ToolFailed(f"content is {len(data)} bytes; the limit is {cap} bytes per write")
-    root = _paths.workspace_root(ctx)
-    target = _paths.resolve_for_write(root, path)
-    if target.exists() and not target.is_file():
-        raise ToolFailed(f"{path!r} exists and is not a regular file")
-    try:
-        await asyncio.to_thread(_write, target, data, append)
-    except OSError as exc:
-        raise ToolFailed(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    deny = _paths.DenyList.from_context(ctx)
+    shown = await asyncio.to_thread(_write, ctx.workspace, deny, path, data, append)
     verb = "appended" if append else "wrote"
-    return f"{verb} {len(data)} bytes to {_paths.display(root, target)}"
+    return f"{verb} {len(data)} bytes to {shown}"
 
 
-def _listing(root: Path, real: Path, cap: int) -> str:
-    entries = sorted(os.scandir(real), key=lambda e: e.name)
-    lines = []
-    for entry in entries[:cap]:
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            lines.append(f"{entry.name} -> {os.readlink(entry.path)}")
-        elif stat.S_ISDIR(st.st_mode):
-            lines.append(f"{entry.name}/")
-        else:
-            lines.append(f"{entry.name}  {st.st_size}")
+def _entry_line(dir_fd: int, name: str, st: os.stat_result) -> str:
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return f"{name} -> {os.readlink(name, dir_fd=dir_fd)}"
+        except OSError:
+            return f"{name} -> ?"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{name}/"
+    return f"{name}  {st.st_size}"
+
+
+def _listing(workspace: Path, deny: _paths.DenyList, path: str, cap: int) -> str:
+    # Names only: a deny-listed file may be listed, never opened.
+    with _paths.Workspace(workspace, deny) as ws:
+        fd, parts = ws.open_any(path)
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise ToolFailed(f"{path!r} is not a directory")
+        entries = [(e.name, e.st) for e in _paths.walk(fd, parts, enter=lambda _: False)]
+        lines = [_entry_line(fd, name, st) for name, st in entries[:cap]]
+    finally:
+        os.close(fd)
     if len(entries) > cap:
         lines.append(f"[{len(entries) - cap} more entries not shown]")
-    header = f"{_paths.display(root, real)}: {len(entries)} entries"
-    return "\n".join([header, *lines])
+    return "\n".join([f"{_paths.show(parts)}: {len(entries)} entries", *lines])
 
 
 @tool(category="file", risk=Risk.LOW, permissions=("fs.read",))
@@ -114,11 +137,24 @@ async def list_dir(ctx: ToolContext, path: str = ".") -> str:
     Args:
         path: directory relative to the workspace.
     """
-    root = _paths.workspace_root(ctx)
-    real = _paths.resolve_existing(root, path)
-    if not real.is_dir():
-        raise ToolFailed(f"{path!r} is not a directory")
-    return await asyncio.to_thread(_listing, root, real, _settings(ctx).max_list_entries)
+    deny = _paths.DenyList.from_context(ctx)
+    return await asyncio.to_thread(_listing, ctx.workspace, deny, path, _settings(ctx).max_list_entries)
+
+
+def _delete(workspace: Path, deny: _paths.DenyList, path: str) -> str:
+    with _paths.Workspace(workspace, deny) as ws, ws.entry(path) as (dir_fd, name, parts):
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise ToolFailed(f"{path!r} does not exist") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolFailed(f"{path!r} is a directory; only files can be deleted")
+        try:
+            # Relative to the parent's descriptor and never following: a link is removed itself.
+            os.unlink(name, dir_fd=dir_fd)
+        except OSError as exc:
+            raise ToolFailed(f"cannot delete {path!r}: {exc.strerror or exc}") from None
+    return _paths.show(parts)
 
 
 @tool(category="file", risk=Risk.HIGH, permissions=("fs.delete",))
@@ -128,17 +164,8 @@ async def delete_file(ctx: ToolContext, path: str) -> str:
     Args:
         path: file path relative to the workspace.
     """
-    root = _paths.workspace_root(ctx)
-    entry = _paths.resolve_parent(root, path)
-    try:
-        st = entry.lstat()
-    except FileNotFoundError:
-        raise ToolFailed(f"{path!r} does not exist") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ToolFailed(f"{path!r} is a directory; only files can be deleted")
-    # unlink never follows a link: deleting a link that points outside removes only the link.
-    await asyncio.to_thread(entry.unlink)
-    return f"deleted {_paths.display(root, entry)}"
+    deny = _paths.DenyList.from_context(ctx)
+    return f"deleted {await asyncio.to_thread(_delete, ctx.workspace, deny, path)}"
 
 
 def file_tools() -> list[Tool]:

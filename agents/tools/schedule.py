@@ -4,6 +4,11 @@ Jobs are created for the conversation the model is talking in, with the user who
 their creator, so the reminder (or the agent run) comes back to the same channel, chat and
 thread. The hub's scheduler (``ToolContext.services.scheduler``) does the work; this module
 only maps the model's arguments onto it and its ``ScheduleError`` onto ``ToolFailed``.
+
+A one-off reminder is harmless and needs nobody's approval. A job that repeats, or that runs
+the agent later, keeps acting with nobody watching, so creating one asks the user — and the
+question lists the tools the job may use without asking (``tools``), which the job then
+keeps as its grant. Nothing else may ask anyone during its runs.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from hub.errors import ToolFailed
 from hub.scheduler import Job, Scheduler
 from hub.timeparse import ScheduleError, local_time, zone
 
-from .base import Risk, Tool, ToolContext
-from .decorator import tool
+from .base import Approval, Risk, Tool, ToolContext
+from .decorator import configure, tool
 
 
 class JobSummary(BaseModel):
@@ -29,6 +34,8 @@ class JobSummary(BaseModel):
     """Local time in the job's zone, e.g. 'Sat 21 Nov 09:40 CET'."""
     next_run_iso: str | None
     created_by: str
+    may_use: list[str]
+    """Tools an agent job may use without asking (its creator approved them)."""
 
 
 def _summary(job: Job) -> JobSummary:
@@ -41,6 +48,7 @@ def _summary(job: Job) -> JobSummary:
         next_run=local_time(nxt, job.timezone) if nxt else None,
         next_run_iso=nxt.astimezone(zone(job.timezone)).isoformat() if nxt else None,
         created_by=job.creator.name or job.creator.id,
+        may_use=list(job.granted_tools),
     )
 
 
@@ -60,6 +68,7 @@ async def schedule(
     when: str | None = None,
     every: str | None = None,
     action: Literal["send", "agent"] = "send",
+    tools: list[str] | None = None,
     job_id: str | None = None,
 ) -> JobSummary | list[JobSummary] | str:
     """Schedule a message or a task for later in this conversation, list its jobs, or cancel one.
@@ -72,6 +81,8 @@ async def schedule(
         every: for a recurring job instead of when: "30m", "2h", "day 8:30", "weekday 9:00",
             "monday 10:00", or "cron: <5-field crontab>".
         action: "send" delivers text as is; "agent" runs you with text as the prompt at that time.
+        tools: for an "agent" job: the tools it may use without asking when it runs (nobody is
+            there to approve anything then; the user approves this list now). Others are refused.
         job_id: for cancel: the id shown by create or list.
     """
     scheduler = _scheduler(ctx)
@@ -92,11 +103,30 @@ async def schedule(
             when=when,
             every=every,
             action=action,
+            granted_tools=tuple(tools or ()),
         )
         return _summary(job)
     except ScheduleError as exc:
         raise ToolFailed(str(exc)) from None
 
 
+def assess_schedule(args: dict[str, Any], ctx: ToolContext) -> Approval | None:
+    """Creating a job that repeats or runs the agent later asks first; the rest runs."""
+    if args.get("operation") != "create":
+        return None
+    tools = args.get("tools") or []
+    if tools and args.get("action", "send") != "agent":
+        raise ToolFailed("tools can only be granted to a job whose action is 'agent'")
+    repeats, runs_agent = bool(args.get("every")), args.get("action") == "agent"
+    if not (repeats or runs_agent):
+        return None
+    what = " and ".join(
+        w for w, on in (("repeats", repeats), ("runs the agent later with nobody watching", runs_agent)) if on
+    )
+    may_use = ", ".join(str(t) for t in tools) if tools else "none (any tool that needs approval is refused)"
+    grant = f"; tools it may use without asking: {may_use}" if runs_agent else ""
+    return Approval(reason=f"it creates a job that {what}{grant}", grantable=False)
+
+
 def schedule_tools() -> list[Tool]:
-    return [schedule]
+    return [configure(schedule, assess=assess_schedule)]

@@ -10,10 +10,17 @@ from agents.tools.config import ToolsConfig
 from hub.messages import ConversationRef, Sender
 
 
-def make_ctx(workspace: Path, config: ToolsConfig | None = None, *, timezone: str = "UTC") -> ToolContext:
+def make_ctx(
+    workspace: Path,
+    config: ToolsConfig | None = None,
+    *,
+    timezone: str = "UTC",
+    sender: Sender | None = None,
+    conversation: ConversationRef | None = None,
+) -> ToolContext:
     return ToolContext(
-        conversation=ConversationRef(channel="test", chat="c1"),
-        sender=Sender(id="u1", name="Tester"),
+        conversation=conversation or ConversationRef(channel="test", chat="c1"),
+        sender=sender or Sender(id="u1", name="Tester"),
         workspace=workspace,
         timezone=timezone,
         config=config if config is not None else ToolsConfig(),

@@ -84,6 +84,12 @@ class FakeRunContext:
     async def send(self, outbound: Outbound) -> None:
         self.sent.append(outbound)
 
+    async def set_setting(self, name: str, value: str | None) -> None:
+        if value is None:
+            self._settings.pop(name, None)
+        else:
+            self._settings[name] = value
+
     async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         self.asked.append(outbound)
         ids = {b.id for b in outbound.buttons}

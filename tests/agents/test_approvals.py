@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from agents.approvals import decide, needs_approval
+from agents.approvals import decide
 from agents.providers.base import ToolResultsMessage
-from agents.tools.base import Risk, ToolContext
+from agents.tools.base import Risk, ToolContext, needs_approval
 from hub.messages import Sender
 from tests.agents.fake_run_context import (
     FakeRunContext,
@@ -65,7 +65,7 @@ async def test_high_risk_call_approved_by_button() -> None:
 
     assert tool.runs == 1 and tool_result(provider).content == "deleted notes.txt"
     question = ctx.asked[0]
-    assert "delete" in question.text and '"path": "notes.txt"' in question.text
+    assert "delete" in question.text and 'path: "notes.txt"' in question.text
     assert "yes or no" in question.text
     assert [b.label for b in question.buttons] == ["Approve", "Deny"]
     assert question.buttons[0].id.startswith("approve:") and question.buttons[1].id.startswith("deny:")

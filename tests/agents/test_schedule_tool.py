@@ -8,6 +8,7 @@ is the real thing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -66,6 +67,16 @@ async def say(
     return channel.texts()[before:]
 
 
+async def approve_next_question(hub: Hub, channel: RecordingChannel, *, sender: Sender = ALICE) -> str:
+    """Wait for the approval question, tap Approve as ``sender``; returns the question's text."""
+    await channel.wait_for(lambda: any(o.buttons for o in channel.sent), within=5)
+    question = next(o for o in channel.sent if o.buttons)
+    approve = next(b.id for b in question.buttons if b.id.startswith("approve:"))
+    await hub.inbox(Inbound(kind="button", conversation=THREAD, sender=sender, button=approve,
+                            platform_id=f"tap-{approve}"))
+    return question.text
+
+
 def tool_result(provider: ScriptedProvider, index: int) -> str:
     """The tool output the model saw in request ``index``."""
     last = provider.requests[index].messages[-1]
@@ -105,9 +116,13 @@ async def test_model_schedules_lists_and_cancels(tmp_path: Path) -> None:
         await ch.wait_for(lambda: "Time to stretch!" in ch.texts(THREAD), within=4)
         assert ch.sent[-1].conversation == THREAD
 
-        assert await say(hub, ch, "every weekday at 9 summarise the thread") == ["Scheduled."]
+        # A job that repeats and runs the agent with nobody watching is asked about first.
+        asking = asyncio.create_task(say(hub, ch, "every weekday at 9 summarise the thread", n=3))
+        question = await approve_next_question(hub, ch)
+        assert "repeats and runs the agent later" in question and "without asking: none" in question
+        assert (await asking)[-1] == "Scheduled."
         weekly = json.loads(tool_result(provider, 3))
-        assert weekly["repeats"] is True and weekly["action"] == "agent"
+        assert weekly["repeats"] is True and weekly["action"] == "agent" and weekly["may_use"] == []
         assert await say(hub, ch, "what have I scheduled?") == ["You have one job."]
         listed = json.loads(tool_result(provider, 5))
         assert [j["id"] for j in listed] == [weekly["id"]]

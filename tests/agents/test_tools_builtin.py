@@ -63,7 +63,7 @@ def test_config_validation_names_the_key() -> None:
         ToolsConfig, {"workspace": "~/ws", "web": {"allow_networks": ["10.0.0.0/8"]}}, "tools"
     )
     assert cfg.workspace == Path("~/ws").expanduser()
-    assert ToolsConfig().workspace_for(Path("/data")) == Path("/data/workspace")
+    assert ToolsConfig().workspace_root(Path("/data")) == Path("/data/workspaces")
     assert set(ToolsConfig().enabled) == set(ALL_CATEGORIES)
 
 

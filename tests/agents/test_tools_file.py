@@ -66,9 +66,7 @@ async def test_workspace_is_created(tmp_path: Path) -> None:
 async def test_read_cap_and_continuation(ctx: ToolContext, ws: Path) -> None:
     (ws / "long.txt").write_text("0123456789" * 5)
     first = await call(read_file, ctx, path="long.txt")
-    assert first.startswith(
-        "01234567890123456789\n[truncated: bytes 0-20 of 50 shown; continue with offset=20]"
-    )
+    assert first.startswith("01234567890123456789\n[truncated: bytes 0-20 of 50 shown; continue with offset=20]")
     last = await call(read_file, ctx, path="long.txt", offset=40)
     assert last == "0123456789"
 
@@ -144,13 +142,131 @@ async def test_symlink_escapes_are_refused(ctx: ToolContext, ws: Path, outside: 
     assert (outside / "secret.txt").read_text() == "top secret"
 
 
-async def test_symlink_inside_the_workspace_works(ctx: ToolContext, ws: Path) -> None:
+async def test_relative_symlink_inside_the_workspace_works(ctx: ToolContext, ws: Path) -> None:
+    (ws / "docs").mkdir()
     (ws / "real.txt").write_text("inside")
-    (ws / "alias.txt").symlink_to(ws / "real.txt")
+    (ws / "alias.txt").symlink_to("real.txt")
+    (ws / "docs" / "up.txt").symlink_to("../real.txt")
+    (ws / "docsdir").symlink_to("docs")
     assert await call(read_file, ctx, path="alias.txt") == "inside"
+    assert await call(read_file, ctx, path="docs/up.txt") == "inside"
     assert await call(write_file, ctx, path="alias.txt", content="changed") == "wrote 7 bytes to real.txt"
+    assert await call(write_file, ctx, path="docsdir/n.txt", content="n") == "wrote 1 bytes to docs/n.txt"
     assert (ws / "real.txt").read_text() == "changed"
-    assert "alias.txt -> " in await call(list_dir, ctx)
+    assert "alias.txt -> real.txt" in await call(list_dir, ctx)
+    assert (await call(list_dir, ctx, path="docsdir")).startswith("docs: 2 entries")
+
+
+async def test_absolute_symlinks_are_refused_even_inside(ctx: ToolContext, ws: Path) -> None:
+    (ws / "real.txt").write_text("inside")
+    (ws / "abs.txt").symlink_to(ws / "real.txt")
+    with pytest.raises(ToolDenied, match=r"absolute path .*only relative links"):
+        await call(read_file, ctx, path="abs.txt")
+    with pytest.raises(ToolDenied, match="absolute path"):
+        await call(write_file, ctx, path="abs.txt", content="x")
+    assert (ws / "real.txt").read_text() == "inside"
+
+
+async def test_relative_symlink_escapes_are_refused(ctx: ToolContext, ws: Path, outside: Path) -> None:
+    (ws / "sub").mkdir()
+    (ws / "up.txt").symlink_to("../outside/secret.txt")
+    (ws / "sub" / "updir").symlink_to("../../outside")
+    (ws / "sub" / "new.txt").symlink_to("../../outside/new.txt")  # dangling: write would create it
+    for path in ("up.txt", "sub/updir/secret.txt"):
+        with pytest.raises(ToolDenied, match="leads outside the workspace through a symbolic link"):
+            await call(read_file, ctx, path=path)
+        with pytest.raises(ToolDenied, match="outside the workspace"):
+            await call(write_file, ctx, path=path, content="pwned")
+    with pytest.raises(ToolDenied, match="outside the workspace"):
+        await call(write_file, ctx, path="sub/new.txt", content="pwned")
+    with pytest.raises(ToolDenied, match="outside the workspace"):
+        await call(list_dir, ctx, path="sub/updir")
+    assert (outside / "secret.txt").read_text() == "top secret"
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+
+
+async def test_symlink_loops_are_bounded(ctx: ToolContext, ws: Path) -> None:
+    (ws / "a").symlink_to("b")
+    (ws / "b").symlink_to("a")
+    with pytest.raises(ToolFailed, match="too many symbolic links"):
+        await call(read_file, ctx, path="a")
+
+
+async def test_hardlink_to_outside_is_refused(ctx: ToolContext, ws: Path, outside: Path) -> None:
+    os.link(outside / "secret.txt", ws / "hl.txt")
+    with pytest.raises(ToolDenied, match="2 hard links"):
+        await call(read_file, ctx, path="hl.txt")
+    for append in (False, True):
+        with pytest.raises(ToolDenied, match="hard links"):
+            await call(write_file, ctx, path="hl.txt", content="pwned", append=append)
+    assert (outside / "secret.txt").read_text() == "top secret"
+    # Removing the name in the workspace is harmless: the file outside keeps its other name.
+    assert await call(delete_file, ctx, path="hl.txt") == "deleted hl.txt"
+    assert (outside / "secret.txt").read_text() == "top secret"
+
+
+async def test_special_files_are_refused_without_blocking(ctx: ToolContext, ws: Path) -> None:
+    os.mkfifo(ws / "pipe")
+    with pytest.raises(ToolFailed, match="is not a file"):
+        await call(read_file, ctx, path="pipe")
+    with pytest.raises(ToolFailed, match="pipe"):
+        await call(write_file, ctx, path="pipe", content="x")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".env", "config/.env.local", "id_rsa", "server.pem", ".ssh/config", "home/.ssh/config", "keys.secret", ".ENV"],
+)
+async def test_credential_files_are_refused(ws: Path, path: str) -> None:
+    ctx = make_ctx(ws, ToolsConfig(file=FileToolsConfig(deny_patterns=("*.secret",))))
+    target = ws / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("API_KEY=hunter2")
+    for tool_, args in ((read_file, {}), (write_file, {"content": "x"}), (delete_file, {})):
+        with pytest.raises(ToolDenied, match=r"matches .*deny_patterns") as info:
+            await call(tool_, ctx, path=path, **args)
+        assert "hunter2" not in str(info.value)
+    assert target.read_text() == "API_KEY=hunter2"
+    # A new file under a refused name is not created either.
+    with pytest.raises(ToolDenied):
+        await call(write_file, ctx, path=str(Path(path).parent / "other.pem"), content="x")
+
+
+async def test_refused_writes_leave_no_trace(ctx: ToolContext, ws: Path) -> None:
+    with pytest.raises(ToolDenied, match="deny_patterns"):
+        await call(write_file, ctx, path="new/.ssh/authorized_keys", content="ssh-ed25519 AAAA")
+    with pytest.raises(ToolDenied, match="deny_patterns"):
+        await call(read_file, ctx, path="missing/.env")  # refused, not "does not exist"
+    assert os.listdir(ws) == []
+
+
+async def test_deny_messages_say_where_rules_come_from(ws: Path) -> None:
+    ctx = make_ctx(ws, ToolsConfig(file=FileToolsConfig(deny_patterns=("*.secret", "private/*"))))
+    with pytest.raises(ToolDenied, match=r"'\.env', a built-in rule, which cannot be lifted"):
+        await call(write_file, ctx, path=".env", content="x")
+    with pytest.raises(ToolDenied, match=r"'\*\.secret', a rule from \[tools\.file\] deny_patterns"):
+        await call(read_file, ctx, path="a.secret")
+    with pytest.raises(ToolDenied, match="private/"):
+        await call(write_file, ctx, path="private/notes.txt", content="x")
+
+
+async def test_links_to_credential_files_are_refused(ctx: ToolContext, ws: Path) -> None:
+    (ws / ".env").write_text("API_KEY=hunter2")
+    (ws / "notes.txt").symlink_to(".env")
+    with pytest.raises(ToolDenied, match=r"matches '\.env'"):
+        await call(read_file, ctx, path="notes.txt")
+
+
+async def test_list_dir_shows_but_does_not_read_credential_files(ctx: ToolContext, ws: Path) -> None:
+    (ws / ".env").write_text("API_KEY=hunter2")
+    listing = await call(list_dir, ctx)
+    assert ".env  15" in listing and "hunter2" not in listing
+
+
+async def test_write_replaces_only_after_the_checks(ctx: ToolContext, ws: Path) -> None:
+    (ws / "a.txt").write_text("old content")
+    assert await call(write_file, ctx, path="a.txt", content="new") == "wrote 3 bytes to a.txt"
+    assert (ws / "a.txt").read_text() == "new"
 
 
 async def test_workspace_itself_may_be_a_symlink(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from agents.tools.base import ToolContext
-from agents.tools.config import SearchToolsConfig, ToolsConfig
+from agents.tools.config import FileToolsConfig, SearchToolsConfig, ToolsConfig
 from agents.tools.search import glob, grep
 from hub.errors import ToolDenied, ToolFailed
 
@@ -71,6 +72,8 @@ async def test_grep_refusals(ctx: ToolContext) -> None:
         await call(grep, ctx, pattern="TODO", path="..")
     with pytest.raises(ToolDenied, match="outside the workspace"):
         await call(grep, ctx, pattern="TODO", path="leakdir")
+    with pytest.raises(ToolDenied, match="outside the workspace"):
+        await call(grep, ctx, pattern="TODO", path="leak.txt")
     with pytest.raises(ToolFailed, match="pattern: String should have at least 1 character"):
         await call(grep, ctx, pattern="")
 
@@ -97,3 +100,60 @@ async def test_glob_caps_results(ws: Path) -> None:
     ctx = make_ctx(ws, ToolsConfig(search=SearchToolsConfig(max_results=3)))
     lines = (await call(glob, ctx, pattern="*.log")).splitlines()
     assert len(lines) == 4 and lines[-1] == "[more than 3 matches; narrow the pattern]"
+
+
+async def test_grep_never_reads_outside(ws: Path, tmp_path: Path) -> None:
+    (ws / "rel_leak.txt").symlink_to("../outside/secret.txt")
+    (ws / "src" / "rel_leakdir").symlink_to("../../outside")
+    os.link(tmp_path / "outside" / "secret.txt", ws / "hardlink.txt")
+    ctx = make_ctx(ws)
+    out = await call(grep, ctx, pattern="secret")
+    assert "secret" not in out.replace("skipped", "")
+    assert out.splitlines() == ["no matches in 3 files", "[skipped without reading: 1 with more than one hard link]"]
+    with pytest.raises(ToolDenied, match="hard links"):
+        await call(grep, ctx, pattern="TODO", path="hardlink.txt")
+    with pytest.raises(ToolDenied, match="outside the workspace"):
+        await call(grep, ctx, pattern="TODO", path="src/rel_leakdir")
+
+
+async def test_grep_skips_credential_files(ws: Path) -> None:
+    for path in (".env", "config/.env.local", "id_rsa", "server.pem", ".ssh/config", "notes.secret"):
+        (ws / path).parent.mkdir(parents=True, exist_ok=True)
+        (ws / path).write_text("TODO API_KEY=hunter2\n")
+    ctx = make_ctx(ws, ToolsConfig(file=FileToolsConfig(deny_patterns=("*.secret",))))
+    out = await call(grep, ctx, pattern="TODO")
+    assert "hunter2" not in out
+    assert out.splitlines()[-1] == (
+        "[skipped without reading: 6 matching the credential deny list ([tools.file] deny_patterns)]"
+    )
+    with pytest.raises(ToolDenied, match=r"matches '\.env'"):
+        await call(grep, ctx, pattern="TODO", path=".env")
+
+
+async def test_grep_follows_relative_links_inside(ws: Path) -> None:
+    (ws / "srclink").symlink_to("src")
+    ctx = make_ctx(ws)
+    assert await call(grep, ctx, pattern="import", path="srclink") == "src/main.py:1:import os"
+
+
+async def test_glob_reports_relative_links_inside(ws: Path) -> None:
+    (ws / "alias.md").symlink_to("README.md")
+    (ws / "srclink").symlink_to("src")
+    (ws / "rel_leak.txt").symlink_to("../outside/secret.txt")
+    out = (await call(glob, ctx=make_ctx(ws), pattern="*")).splitlines()
+    assert "alias.md" in out and "srclink/" in out and "rel_leak.txt" not in out
+    assert await call(glob, make_ctx(ws), pattern="srclink/*") == "no matches"  # links are not entered
+
+
+async def test_glob_double_star(ws: Path) -> None:
+    ctx = make_ctx(ws)
+    assert (await call(glob, ctx, pattern="**/util.py")) == "src/pkg/util.py"
+    assert (await call(glob, ctx, pattern="src/**")).splitlines() == [
+        "src/",
+        "src/main.py",
+        "src/pkg/",
+        "src/pkg/util.py",
+    ]
+    assert (await call(glob, ctx, pattern="*.md")) == "README.md"
+    with pytest.raises(ToolFailed, match="invalid glob pattern"):
+        await call(glob, ctx, pattern="src/**.py")

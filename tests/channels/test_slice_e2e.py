@@ -39,7 +39,7 @@ def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Setting
         "providers": {"local": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-local",
                                 "model": "local-model"}},
         "agent": {"provider": "local"},
-        "tools": {"workspace": str(workspace), "shell": {"allow_commands": ["ls"]}},
+        "tools": {"workspace": str(workspace), "workspace_scope": "shared", "shell": {"allow_commands": ["ls"]}},
         "channels": {"telegram": {"enabled": True, "token": telegram.token, "base_url": telegram.base_url,
                                   "base_file_url": telegram.base_file_url, "poll_timeout": 5,
                                   "allow_users": [str(ALICE)]}},

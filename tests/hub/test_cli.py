@@ -221,3 +221,21 @@ async def test_healthz_is_200_once_channels_started(tmp_path: Path) -> None:
 def test_help(tmp_path: Path, args: list[str]) -> None:
     proc = run_cli(*args, home=tmp_path)
     assert proc.returncode == 0 and "autohands" in proc.stdout
+
+
+def test_doctor_reports_the_workspace_and_the_command_sandbox(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[tools.shell]\nsandbox = "off"\n')
+    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path, env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0] + " " + line.split()[1]: line for line in proc.stdout.splitlines()}
+    assert f"{tmp_path / 'd' / 'workspaces'} (one per user" in rows["tools workspace"]
+    assert 'sandbox = "off"' in rows["tools shell"] and " off " in rows["tools shell"]
+
+
+def test_a_workspace_that_holds_the_hubs_files_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[tools]\nworkspace = "{tmp_path}"\n')
+    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path / "home")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "tools.workspace" in proc.stderr
