@@ -242,6 +242,25 @@ async def test_the_question_shows_the_whole_long_command(world: World, telegram:
     never_leaked(world, results)
 
 
+async def test_a_question_longer_than_a_message_is_shown_whole_and_answered(
+    world: World, telegram: FakeTelegram
+) -> None:
+    # A value longer than Telegram's 4,096 characters is wrapped over several messages, never cut.
+    content = "".join(f"line {i:05d} of what will be written\n" for i in range(400))
+    script = LLMScript(api_key="sk-local")
+    script.tool_calls(ScriptedCall("write_file", {"path": "long.txt", "content": content}, id="c1"))
+    script.reply("Written.")
+    async with FakeOpenAI(script) as llm:
+        s = settings(world, telegram, llm, sandbox="off")
+        s = s.model_copy(update={"tools": {**s.tools, "approve_medium": True}})
+        async with Hub(s), approving(telegram, ALICE):
+            telegram.inject_message(chat_id=ALICE, text="write it down")
+            await until_said(telegram, ALICE, "Written.")
+    shown = "\n".join(m.text for m in telegram.messages(ALICE))
+    assert len(content) > 3 * 4096 and all(f"  | line {i:05d} of what" in shown for i in range(400))
+    assert (world.workspace(ALICE) / "long.txt").read_text() == content
+
+
 @pytest.mark.skipif(not shutil.which("bwrap"), reason="bubblewrap is not installed")
 async def test_a_setsid_child_does_not_outlive_the_command(world: World, telegram: FakeTelegram) -> None:
     code = "import subprocess; subprocess.Popen(['setsid', 'sleep', '987654'], start_new_session=True)"
