@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.agent import RunContext
+from hub.answers import read_answer
 from hub.errors import ToolDenied, ToolFailed
 from hub.messages import Button, Inbound, Outbound, new_id
 
@@ -42,8 +43,6 @@ from .tools.base import READS_DATA, Approval, Tool, ToolContext, ToolRegistry, n
 
 log = logging.getLogger(__name__)
 
-YES = frozenset({"yes", "y", "approve", "approved", "ok", "okay", "allow", "sure"})
-NO = frozenset({"no", "n", "deny", "denied", "reject", "nope", "cancel", "stop"})
 GRANT_SETTING = "grant:"
 """Prefix of the conversation settings that keep approvals (``grant:egress:example.com``)."""
 _HINT = "Reply yes or no if you cannot tap a button."
@@ -66,10 +65,10 @@ def decide(answer: Inbound | None, *, approval_id: str, user_id: str, timeout: f
         if answer.button == f"approve:{approval_id}":
             return Decision(True, "approved by the user")
         return Decision(False, "the user denied the call")
-    word = answer.text.strip().strip(".!").lower()
-    if word in YES:
+    said = read_answer(answer.text)
+    if said is True:
         return Decision(True, "approved by the user")
-    if word in NO:
+    if said is False:
         return Decision(False, "the user denied the call")
     return Decision(False, "the user did not approve (the reply was not yes or no)")
 

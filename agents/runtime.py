@@ -1,7 +1,8 @@
 """The agentic loop, and ``build_agent`` (entry point ``autohands.agents:llm``).
 
 One run: history (compacted first if it nears the context budget) + the user's message →
-model (streamed: text goes out as coalesced partial outbounds) → tool calls (authorized one
+model (streamed: text goes out as coalesced partial outbounds; ``agents.streaming`` says when a
+failed stream starts over unseen and what a failed turn's reply is) → tool calls (authorized one
 by one, executed concurrently) → results back to the model → … until a final answer,
 ``max_turns``, the run's timeout, or cancellation (``/stop`` cancels the task iterating
 ``run``; ``CancelledError`` propagates untouched).
@@ -17,11 +18,10 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from hub.agent import AgentServices, Check, RunContext
 from hub.config import validate_section
@@ -41,11 +41,14 @@ from .providers.base import (
     ModelRequest,
     ModelResponse,
     Provider,
+    Restarted,
     TextDelta,
     ToolResultsMessage,
     ToolSpec,
     UserMessage,
+    closing,
 )
+from .streaming import StreamedText, failure_reply, provider_failure_reason, timeout_reason
 from .tools.base import Exposure, ToolContext, ToolRegistry
 from .tools.builtin import tool_checks
 from .tools.config import ToolsConfig
@@ -175,8 +178,8 @@ class _Run:
         self.deadline = self.loop.time() + self.config.timeout_seconds
         self.messages: list[ChatMessage] = []
         self.stream_id: str | None = None
-        self.streamed = ""
-        """Text shown in the open stream, so a failure can finish that message."""
+        self.turn = self._new_turn()
+        """The open stream's text, so a failure can finish that message."""
 
     def out(self, text: str, *, final: bool = True, stream: str | None = None) -> Outbound:
         inbound = self.ctx.inbound
@@ -204,18 +207,22 @@ class _Run:
             if self.loop.time() < self.deadline:
                 raise  # not our deadline: a bug below, let the session manager report it
             log.info("conversation %s: run timed out", self.ctx.conversation.key)
-            yield self._finish_stream(f"I stopped because this took longer than the "
-                                      f"{self.config.timeout_seconds:g} s limit for one request.")
+            yield self._finish_stream(timeout_reason(self.config.timeout_seconds))
         except ProviderError as exc:
             incident = new_id()[:8]
             log.error("conversation %s: provider failed (incident %s): %s: %s",
                       self.ctx.conversation.key, incident, type(exc).__name__, exc)
-            yield self._finish_stream(provider_failure_text(exc, incident))
+            yield self._finish_stream(provider_failure_reason(exc, incident))
 
-    def _finish_stream(self, notice: str) -> Outbound:
-        if self.streamed:
-            return self.out(f"{self.streamed}\n\n⚠️ {notice}", stream=self.stream_id)
-        return self.out(notice)
+    def _new_turn(self) -> StreamedText:
+        return StreamedText(self.config.stream_min_chars, self.config.stream_interval_seconds)
+
+    def _finish_stream(self, reason: str) -> Outbound:
+        """The failed run's final reply: it finishes the open stream's message only when part
+        of it was shown (text received but not shown is dropped, never sent as a fragment)."""
+        if self.turn.shown:
+            return self.out(failure_reply(self.turn.text, reason), stream=self.stream_id)
+        return self.out(failure_reply("", reason))
 
     async def _loop(self, choice: ResolvedModel) -> AsyncIterator[Outbound]:
         ctx, config = self.ctx, self.config
@@ -254,7 +261,7 @@ class _Run:
                 return
             if response.text.strip():
                 yield self.out(response.text, stream=self.stream_id)  # finishes this turn's message
-            self.stream_id, self.streamed = None, ""
+            self.stream_id, self.turn = None, self._new_turn()
             results = await self._run_tools(executor, response)
             self.messages.append(results)
             ctx.remember(history.encode(results))
@@ -285,35 +292,30 @@ class _Run:
     ) -> AsyncIterator[Outbound | ModelResponse]:
         """Yields partial outbounds, then the response (last)."""
         self._check_deadline()
-        self.stream_id, self.streamed = new_id(), ""
+        self.stream_id, self.turn = new_id(), self._new_turn()
         if not self.config.stream:
             async with asyncio.timeout_at(self.deadline):
                 complete = await provider.complete(request)
             yield complete  # outside the timeout block: never yield under our clock
             return
         response: ModelResponse | None = None
-        # The first partial waits like the later ones (``stream_min_chars`` new characters or
-        # ``stream_interval_seconds`` since the first text): a short answer then arrives as one
-        # message instead of a send plus an edit, which platforms rate-limit alike.
-        shown, last_emit = 0, None
-        async with _closing(provider.stream(request)) as events:
+        turn = self.turn
+        async with closing(provider.stream(request)) as events:
             while True:
                 async with asyncio.timeout_at(self.deadline):
                     try:
                         event = await anext(events)
                     except StopAsyncIteration:
                         break
-                if isinstance(event, Finished):
+                if isinstance(event, TextDelta):
+                    if event.text and turn.add(event.text, self.loop.time()):
+                        yield self.out(turn.text, final=False, stream=self.stream_id)
+                elif isinstance(event, Finished):
                     response = event.response
-                elif isinstance(event, TextDelta) and event.text:
-                    self.streamed += event.text
-                    now = self.loop.time()
-                    if last_emit is None:
-                        last_emit = now
-                    if (len(self.streamed) - shown >= self.config.stream_min_chars
-                            or now - last_emit >= self.config.stream_interval_seconds):
-                        shown, last_emit = len(self.streamed), now
-                        yield self.out(self.streamed, final=False, stream=self.stream_id)
+                elif isinstance(event, Restarted):
+                    turn.restart(event)  # raises the provider's error once text was shown
+                else:
+                    assert_never(event)
         if response is None:
             raise ProviderError(f"{provider.name}: the stream ended without a final response")
         yield response
@@ -351,34 +353,6 @@ class _Run:
             return
         self.ctx.record_usage(choice.provider.name, result.model, result.usage)
         self.ctx.replace_history(result.history)
-
-
-@asynccontextmanager
-async def _closing(events: AsyncIterator[Any]) -> AsyncIterator[AsyncIterator[Any]]:
-    """Close the provider's stream (its HTTP response) however the loop leaves it."""
-    try:
-        yield events
-    finally:
-        aclose = getattr(events, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
-def provider_failure_text(exc: ProviderError, incident: str) -> str:
-    """One fixed, secret-free sentence per kind of failure, plus the incident id for the logs."""
-    kind = type(exc).__name__
-    if kind == "AuthError" or exc.status in (401, 403):
-        reason = "the model provider refused the hub's credentials; the operator should check the API key"
-    elif kind == "RateLimited" or exc.status == 429:
-        reason = "the model provider is rate-limiting the hub; please try again in a minute"
-    elif kind == "StreamInterrupted":
-        reason = "the connection to the model broke off in the middle of the answer; please try again"
-    elif kind == "BadRequest":
-        reason = ("the model provider refused the request "
-                  "(the conversation may be too long; /new starts afresh)")
-    else:
-        reason = "the model provider is not answering right now; please try again in a moment"
-    return f"Sorry, I could not finish: {reason}. (incident {incident})"
 
 
 # --------------------------------------------------------------------------- build_agent

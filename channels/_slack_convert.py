@@ -2,16 +2,27 @@
 
 Kept apart from ``channels/slack.py`` so the rules (what is ignored, what a conversation is,
 how a subcommand is recognised, how buttons become Block Kit) read and test on their own.
+
+A slash command's conversation is its channel *and its user*: ``thread = "user:<id>"``. Two
+people asking ``/ask`` in one channel must not share a history (the model would see one
+person's questions while answering the other). That ``thread`` is not a Slack thread, so
+``thread_ts`` leaves it out (answers still go to the channel itself), and the buttons of such
+an answer carry it in their block's ``block_id`` so a click comes back to the same conversation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from hub.messages import Button, ConversationRef, Inbound, Sender
+
+from .splitting import split_text
+
+USER_THREAD_PREFIX = "user:"
+"""Marks a ``ConversationRef.thread`` that names the user of a slash command, not a Slack thread."""
 
 SECTION_LIMIT = 3000
 """Block Kit section text is limited to 3,000 characters (PLATFORMS.md §1.2)."""
@@ -60,8 +71,36 @@ def is_ignored_message(event: dict[str, Any], bot: BotIdentity) -> bool:
     return not user or user == bot.user_id
 
 
+def user_thread(user_id: str) -> str | None:
+    """The ``thread`` that keys a slash command's conversation by its user (``None`` without one)."""
+    return f"{USER_THREAD_PREFIX}{user_id}" if user_id else None
+
+
+def is_user_thread(thread: str | None) -> bool:
+    """Whether ``thread`` is a ``user_thread`` rather than a Slack thread's ``ts``."""
+    return bool(thread) and str(thread).startswith(USER_THREAD_PREFIX)
+
+
+def slack_thread_ts(conv: ConversationRef) -> str | None:
+    """The ``thread_ts`` to post into: the conversation's Slack thread, if it is one."""
+    return None if is_user_thread(conv.thread) else conv.thread
+
+
+def buttons_block_id(conv: ConversationRef) -> str | None:
+    """The actions ``block_id`` that brings a click back to ``conv`` when no Slack thread can."""
+    return conv.thread if is_user_thread(conv.thread) else None
+
+
+_MEMBER_ID = re.compile(r"[UW][A-Z0-9]+")
+
+
+def name_like_entries(entries: Iterable[str]) -> list[str]:
+    """Allow-list entries that are not Slack member ids (``U…`` / ``W…``), e.g. ``alice``."""
+    return [e for e in entries if not _MEMBER_ID.fullmatch(e.strip().lstrip("@"))]
+
+
 def _sender(user_id: str, name: str) -> Sender:
-    # is_admin is filled in by the adapter's AccessPolicy (admins may be usernames).
+    # is_admin is filled in by the adapter's AccessPolicy, which on Slack matches ids only.
     return Sender(id=user_id, name=name, username=name or None)
 
 
@@ -133,15 +172,20 @@ def command_inbound(
     *,
     commands: Collection[str],
 ) -> Inbound:
-    """A slash command → ``Inbound``: ``/ask status`` is the hub command ``status``, else a message."""
+    """A slash command → ``Inbound``: ``/ask status`` is the hub command ``status``, else a message.
+
+    Its conversation is the channel and the user (see the module docstring). The sender is the
+    ``user_id``; the deprecated ``user_name`` is only a display name.
+    """
     text = str(body.get("text") or "").strip()
     found = split_command(text, commands)
     chat = str(body.get("channel_id") or "")
+    user_id = str(body.get("user_id") or "")
     kind, command, rest = ("command", found[0], found[1]) if found else ("message", None, text)
     return Inbound(
         kind=kind,  # type: ignore[arg-type]
-        conversation=ConversationRef(channel=channel_name, chat=chat),
-        sender=_sender(str(body.get("user_id") or ""), str(body.get("user_name") or "")),
+        conversation=ConversationRef(channel=channel_name, chat=chat, thread=user_thread(user_id)),
+        sender=_sender(user_id, str(body.get("user_name") or "")),
         text=rest,
         command=command,
         platform_id=f"cmd:{body.get('trigger_id') or ''}",
@@ -150,20 +194,27 @@ def command_inbound(
     )
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def action_inbound(channel_name: str, body: dict[str, Any]) -> Inbound | None:
-    """The first action of a ``block_actions`` payload → a ``button`` inbound from the clicking user."""
-    actions = body.get("actions") or []
-    if not actions:
+    """The first action of a ``block_actions`` payload → a ``button`` inbound from the clicking user.
+
+    Its conversation is the clicked message's Slack thread, else the ``user:`` conversation its
+    ``block_id`` names (an answer to a slash command), else the channel.
+    """
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions:
         return None
-    action = actions[0]
+    action = _obj(actions[0])
     button = str(action.get("action_id") or action.get("value") or "")
-    user = body.get("user") or {}
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    chat = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    user, container, message = _obj(body.get("user")), _obj(body.get("container")), _obj(body.get("message"))
+    chat = str(container.get("channel_id") or _obj(body.get("channel")).get("id") or "")
     if not button or not chat or not user.get("id"):
         return None
-    thread = container.get("thread_ts") or message.get("thread_ts")
+    block_id = str(action.get("block_id") or "")
+    thread = container.get("thread_ts") or message.get("thread_ts") or (block_id if is_user_thread(block_id) else None)
     key = body.get("trigger_id") or action.get("action_ts") or ""
     return Inbound(
         kind="button",
@@ -178,32 +229,18 @@ def action_inbound(channel_name: str, body: dict[str, Any]) -> Inbound | None:
     )
 
 
-def chunk(text: str, limit: int) -> list[str]:
-    """Cut ``text`` into pieces ≤ ``limit``, preferring line then space boundaries (no numbering)."""
-    pieces: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit + 1)
-        if cut <= 0:
-            cut = rest.rfind(" ", 0, limit + 1)
-        if cut <= 0:
-            cut = limit
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n ")
-    if rest or not pieces:
-        pieces.append(rest)
-    return pieces
-
-
-def button_blocks(text: str, buttons: Collection[Button], *, rich: bool) -> list[dict[str, Any]]:
+def button_blocks(
+    text: str, buttons: Collection[Button], *, rich: bool, block_id: str | None = None
+) -> list[dict[str, Any]]:
     """Section blocks for the text (≤ 3,000 chars each) and one actions block of buttons.
 
-    Each element's ``action_id`` is the hub's button id, so a click comes back as that id.
+    Each element's ``action_id`` is the hub's button id, so a click comes back as that id;
+    ``block_id`` (see ``buttons_block_id``) comes back with it.
     """
     kind = "mrkdwn" if rich else "plain_text"
     sections = [
         {"type": "section", "text": {"type": kind, "text": part}}
-        for part in chunk(text, SECTION_LIMIT)
+        for part in split_text(text, SECTION_LIMIT, number=False)
         if part.strip()
     ]
     elements: list[dict[str, Any]] = []
@@ -217,4 +254,7 @@ def button_blocks(text: str, buttons: Collection[Button], *, rich: bool) -> list
         if b.style in ("primary", "danger"):
             element["style"] = b.style
         elements.append(element)
-    return [*sections[: MAX_BLOCKS - 1], {"type": "actions", "elements": elements}]
+    actions: dict[str, Any] = {"type": "actions", "elements": elements}
+    if block_id:
+        actions["block_id"] = block_id[:255]  # Block Kit's limit
+    return [*sections[: MAX_BLOCKS - 1], actions]

@@ -96,7 +96,7 @@ class Parsed:
 
 def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int) -> Parsed | None:
     """Understand ``update``; ``None`` for what the hub ignores (service messages, other bots' commands)."""
-    platform_id = f"update:{update.update_id}"
+    platform_id = update_key(update)
     if update.callback_query is not None:
         return _parse_callback(update.callback_query, channel, platform_id)
     message = update.message
@@ -135,6 +135,16 @@ def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int
         mentioned=mentioned,
         replied_to_bot=replied_to_bot,
     )
+
+
+def update_key(update: Update) -> str:
+    """What makes an update unique for good: update ids restart after a week without updates."""
+    if update.callback_query is not None:
+        return f"callback:{update.callback_query.id}"
+    message = update.effective_message
+    if message is not None:
+        return f"message:{message.chat.id}:{message.message_id}"
+    return f"update:{update.update_id}"
 
 
 def conversation_of(message: Message, channel: str) -> ConversationRef:

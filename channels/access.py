@@ -61,7 +61,8 @@ def _norm(identity: str) -> str:
 class AccessConfig(BaseModel):
     """Access settings shared by every channel; adapters subclass it for their config model.
 
-    ``allow_users`` and ``admins`` hold ids or usernames (``@`` optional, case-insensitive);
+    ``allow_users`` and ``admins`` hold ids or usernames (``@`` optional, case-insensitive; ids
+    only where the channel says so, as Slack does);
     ``allow_chats`` holds chat / channel ids in which everyone may talk to the bot.
     """
 
@@ -95,10 +96,20 @@ class AccessPolicy:
     Args:
         config: the channel's config (any ``AccessConfig`` subclass).
         clock: monotonic seconds, for the refusal throttle (injectable for tests).
+        match_usernames: also match ``allow_users`` / ``admins`` against ``Sender.username``.
+            Slack turns it off: its usernames are deprecated and not unique across workspaces
+            (Slack Connect), so a name there proves nothing about who is asking.
     """
 
-    def __init__(self, config: AccessConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: AccessConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        match_usernames: bool = True,
+    ) -> None:
         self.config = config
+        self._match_usernames = match_usernames
         self._users = frozenset(_norm(u) for u in config.allow_users)
         self._chats = frozenset(c.strip() for c in config.allow_chats)
         self._admins = frozenset(_norm(a) for a in config.admins)
@@ -110,11 +121,10 @@ class AccessPolicy:
                 "everyone will be refused (refusals show each user their id)"
             )
 
-    @staticmethod
-    def _matches(sender: Sender, names: frozenset[str]) -> bool:
+    def _matches(self, sender: Sender, names: frozenset[str]) -> bool:
         if _norm(sender.id) in names:
             return True
-        return bool(sender.username) and _norm(sender.username or "") in names
+        return self._match_usernames and bool(sender.username) and _norm(sender.username or "") in names
 
     def is_admin(self, sender: Sender) -> bool:
         return self._matches(sender, self._admins)

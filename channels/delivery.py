@@ -159,6 +159,8 @@ class Deliverer:
         max_attempts: calls per part before a repeated 429 is raised.
         is_group: tells the limiter which chats are groups (Telegram's 20/min per group).
         remember: how many recent outbounds' platform ids are kept for ``edit_of`` and retries.
+        measure: a text's length as the platform counts it against ``max_length`` (Telegram:
+            UTF-16 code units); code points by default.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class Deliverer:
         max_attempts: int = 4,
         is_group: Callable[[ConversationRef], bool] | None = None,
         remember: int = 1024,
+        measure: Callable[[str], int] = len,
     ) -> None:
         self.ops = ops
         self.capabilities = capabilities
@@ -184,6 +187,7 @@ class Deliverer:
         self.typing_interval = typing_interval
         self.max_attempts = max(1, max_attempts)
         self._is_group = is_group or (lambda conv: False)
+        self._measure = measure
         self._records: _LRU[str, _Record] = _LRU(remember)
         self._streams: _LRU[str, _Stream] = _LRU(256)
         self._last_edit: _LRU[str, float] = _LRU(remember)
@@ -249,7 +253,7 @@ class Deliverer:
     def _parts(self, text: str, fmt: str) -> list[_Part]:
         limit = self.capabilities.max_length
         whole = self._part(text, fmt)
-        if len(whole.text) <= limit and len(whole.plain) <= limit:
+        if self._size(whole) <= limit:
             return [whole]
         reserve = NUMBER_RESERVE if self.number_parts else 0
         room = max(1, limit - reserve)
@@ -257,7 +261,7 @@ class Deliverer:
         done: list[str] = []
         while todo:
             md = todo.pop(0)
-            shown = len(self._part(md, fmt).text)
+            shown = self._size(self._part(md, fmt))
             if shown <= room or len(md) <= 1:
                 done.append(md)
                 continue
@@ -268,20 +272,24 @@ class Deliverer:
             done = [numbering(i, len(done), md) for i, md in enumerate(done, 1)]
         parts = [self._part(md, fmt) for md in done]
         for part in parts:
-            if len(part.text) > limit:  # only for absurd limits; keep the length promise
-                logger.warning("a rendered part is %d chars over a %d limit", len(part.text), limit)
-        return [p if len(p.text) <= limit else _Part(p.plain[:limit], p.plain[:limit], False) for p in parts]
+            if self._size(part) > limit:  # only for absurd limits; keep the length promise
+                logger.warning("a rendered part is %d chars over a %d limit", self._size(part), limit)
+        return [p if self._size(p) <= limit else _Part(p.plain[:limit], p.plain[:limit], False) for p in parts]
+
+    def _size(self, part: _Part) -> int:
+        """What counts against the limit: the larger of the part and its plain-text fallback."""
+        return max(self._measure(part.text), self._measure(part.plain))
 
     def _preview(self, outbound: Outbound) -> _Part:
         """A partial's text, cut to fit one message (the head: part 1 of the final replaces it)."""
         limit = self.capabilities.max_length
         part = self._part(outbound.text, outbound.format)
         budget = limit - 2
-        while len(part.text) > limit and budget > 1:
+        while self._size(part) > limit and budget > 1:
             head = split_text(outbound.text, budget, number=False)[0].rstrip() + "\n…"
             part = self._part(head, outbound.format)
-            budget = min(budget - 1, budget * limit // max(1, len(part.text)) - 1)
-        if len(part.text) > limit:
+            budget = min(budget - 1, budget * limit // max(1, self._size(part)) - 1)
+        if self._size(part) > limit:
             return _Part(part.plain[:limit], part.plain[:limit], False)
         return part
 

@@ -9,10 +9,12 @@ the interaction is deferred (Discord's 3-second deadline).
 Discord cannot be acknowledged, so the adapter remembers the last message id seen per active
 channel in ``context.state``; after a session that could not RESUME (every READY), it reads the
 channel history since then and feeds what it missed to the inbox, which deduplicates on the
-message id. Liveness: discord.py's own keep-alive closes and RESUMEs a connection that stopped
-answering heartbeats (``heartbeat_timeout``); in addition every message we post must come back
-as a gateway MESSAGE_CREATE within ``liveness_timeout_seconds``, else the gateway is deemed deaf
-and the connection is closed (code 4000) so discord.py RESUMEs and the missed events replay.
+message id. At most the newest ``backfill_limit`` are read; if more were posted, the channel is
+told which stretch was not read (and the log says so), so nothing is lost silently. Liveness:
+discord.py's own keep-alive closes and RESUMEs a connection that stopped answering heartbeats
+(``heartbeat_timeout``); in addition every message we post must come back as a gateway
+MESSAGE_CREATE within ``liveness_timeout_seconds``, else the gateway is deemed deaf and the
+connection is closed (code 4000) so discord.py RESUMEs and the missed events replay.
 
 Outbound: every post carries ``nonce`` = the outbound id (+ part number) and discord.py adds
 ``enforce_nonce`` itself, so a retried send returns the first message instead of a second one.
@@ -88,7 +90,8 @@ class DiscordConfig(AccessConfig):
     guild_ready_timeout_seconds: float = Field(default=2.0, ge=0)
     """How long discord.py waits for GUILD_CREATEs after READY before it is ready."""
     backfill_limit: int = Field(default=100, ge=0, le=1000)
-    """Most messages read back per channel after a session that could not resume."""
+    """Most messages read back per channel after a session that could not resume (the newest;
+    the channel is told about older ones). 0 turns the backfill off."""
 
 
 def point_sdk_at(api_base: str, gateway_url: str) -> None:
@@ -553,22 +556,54 @@ class DiscordChannel:
                 )
 
     async def _read_channel(self, info: ChannelInfo, after: int) -> None:
+        """Read back the newest ``backfill_limit`` messages after ``after``, oldest first; if
+        there were more, say so in the channel first: they are not read, but not silently."""
         assert self._client is not None
+        window = self._config.backfill_limit
+        if window == 0:
+            return
         # A partial channel needs no cache (DMs, threads not yet loaded); ``info`` says what it is.
         guild_id = int(info.guild_id) if info.guild_id else None
         channel = self._client.get_partial_messageable(int(info.id), guild_id=guild_id)
-        count = 0
+        missed: list[discord.Message] = []
         with _map_errors("read history"):
-            async for message in channel.history(
-                after=discord.Object(after), limit=self._config.backfill_limit, oldest_first=True
-            ):
-                count += 1
-                if self._client.user is not None and message.author.id != self._client.user.id:
-                    await self._handle(message)
-                else:
-                    await self._mark_seen(info.id, message.id)
-        if count:
-            logger.info("discord %s: read %d missed message(s) in channel %s", self.name, count, info.id)
+            async for message in channel.history(limit=window + 1):  # newest first
+                if message.id <= after:
+                    break
+                missed.append(message)
+        if len(missed) > window:
+            missed = missed[:window]
+            await self._announce_unread(info, after, missed[-1])
+        for message in reversed(missed):
+            if self._client.user is not None and message.author.id != self._client.user.id:
+                await self._handle(message)
+            else:
+                await self._mark_seen(info.id, message.id)
+        if missed:
+            logger.info("discord %s: read %d missed message(s) in channel %s", self.name, len(missed), info.id)
+
+    async def _announce_unread(self, info: ChannelInfo, after: int, oldest_read: discord.Message) -> None:
+        first, last = discord.utils.snowflake_time(after), oldest_read.created_at
+        logger.warning(
+            "discord %s: more than %d messages arrived in channel %s while offline; those from %s "
+            "to %s were not read back (the channel was told)",
+            self.name,
+            self._config.backfill_limit,
+            info.id,
+            first.isoformat(),
+            last.isoformat(),
+        )
+        since, until = int(first.timestamp()), int(last.timestamp())
+        text = (
+            f"I was offline, and more messages were posted here than I can read back "
+            f"(the latest {self._config.backfill_limit}). I did not read those from <t:{since}:f> to "
+            f"<t:{until}:f>: if you asked me something then, please ask again."
+        )
+        assert self._client is not None
+        try:
+            await DiscordOps(self._client, self._expect_echo).post(info.conversation(self.name), text, rich=False)
+        except ChannelError as exc:
+            logger.warning("discord %s: could not announce the unread messages: %s", self.name, exc)
 
 
 __all__ = ["DiscordChannel", "DiscordConfig", "DiscordOps", "point_sdk_at"]

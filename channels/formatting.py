@@ -207,7 +207,11 @@ def _skip(s: str, j: int) -> int | None:
 
 
 def _find_closer(s: str, start: int, delim: str) -> int:
-    """Index of the closing ``delim`` for an opener ending at ``start``, or -1."""
+    """Index of the closing ``delim`` for an opener ending at ``start``, or -1.
+
+    A closer belongs to the nearest opener before it (CommonMark), so a run that can only open
+    (``**half and **bold**``) takes the next closer for itself, and this opener the one after."""
+    depth = 0
     j = start
     while j < len(s):
         if (nxt := _skip(s, j)) is not None:
@@ -221,7 +225,11 @@ def _find_closer(s: str, start: int, delim: str) -> int:
             if delim[0] == "_" and j + n < len(s) and s[j + n].isalnum():
                 flanked = False  # snake_case_names are not emphasis
             if fits and flanked:
-                return j + n - len(delim)
+                if depth == 0:
+                    return j + n - len(delim)
+                depth -= 1
+            elif fits and j > start and j + n < len(s) and not s[j + n].isspace():
+                depth += 1  # preceded by a space, followed by text: it can only open
             j += n
             continue
         j += 1

@@ -1,23 +1,26 @@
 """Slack on slack-bolt's ``AsyncApp``: slash commands, mentions, DMs and Block Kit buttons.
 
 Ingress (HTTP mode) is one route on the hub's aiohttp server, ``POST /slack/events``, for slash
-commands, Events API callbacks and interactions alike. Our own handler checks the v0 signature
-first (so a forged or replayed request gets 401 before anything is parsed or logged), then
-hands the request to Bolt through ``slack_bolt.adapter.aiohttp``. Bolt runs with
+commands, Events API callbacks and interactions alike. ``channels._slack_ingress`` checks the v0
+signature on the raw bytes first (401 for a forged, replayed or unsigned request), then the
+body's shape (400 for a signed but malformed one), each with at most one rate-limited warning
+line, and only then hands the parsed body to Bolt. Bolt runs with
 ``process_before_response=True``: its default acks with 200 *before* the listener runs, so a
 failed listener is never retried (PLATFORMS.md §0.2, bolt-python #1061). With it, Slack's 200
 is sent only after ``inbox()`` returned, i.e. after the inbound was committed; a redelivery
 (``X-Slack-Retry-Num``, Slack's SDK does not dedupe) is answered 200 and goes no further
 because the inbox dedupes on ``event_id`` / ``cmd:<trigger_id>`` / ``act:<trigger_id>``.
 
-Conversations: a slash command's is its channel; a mention's is its thread (``thread_ts`` or
+Conversations: a slash command's is its channel and its user (``thread = "user:<id>"``, not a
+Slack thread: the answer goes to the channel itself); a mention's is its thread (``thread_ts`` or
 the mention's own ``ts``), answered in that thread; a DM is one conversation (a threaded DM
 reply, its own). Channel messages without a mention are ignored unless the chat's
 ``group_policy`` is ``all`` (then answered in their thread); the ``message.channels`` copy of
 a mention is always dropped in favour of its ``app_mention``. A follow-up in a thread needs a
 new mention: Slack does not tell us, without a lookup, that a thread is one the bot is in.
-Access (``channels.access``) runs before the inbox: strangers are refused once in a DM,
-ignored in channels, and told their id ephemerally when they use the slash command.
+Access (``channels.access``) runs before the inbox and matches member ids only (``user_name`` is
+deprecated and not unique across workspaces): strangers are refused once in a DM, ignored in
+channels, and told their id ephemerally when they use the slash command.
 
 Socket Mode (``mode = "socket"``) uses Bolt's ``AsyncSocketModeHandler``; the same listeners
 run, and the envelope is acked after they return.
@@ -41,22 +44,23 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Literal
 
 import aiohttp
-from aiohttp import web
 from pydantic import ConfigDict, SecretStr, field_validator, model_validator
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from channels._slack_convert import (
     BotIdentity,
     action_inbound,
     button_blocks,
+    buttons_block_id,
     command_inbound,
     event_inbound,
+    name_like_entries,
+    slack_thread_ts,
 )
+from channels._slack_ingress import SlackIngress
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer, FormattingRejected
 from channels.formatting import render
@@ -180,10 +184,10 @@ class _SlackOps:
             "unfurl_links": False,
             "unfurl_media": False,
         }
-        if conv.thread:
-            kwargs["thread_ts"] = conv.thread
+        if thread_ts := slack_thread_ts(conv):
+            kwargs["thread_ts"] = thread_ts
         if buttons:
-            kwargs["blocks"] = button_blocks(text, buttons, rich=rich)
+            kwargs["blocks"] = button_blocks(text, buttons, rich=rich, block_id=buttons_block_id(conv))
         async with slack_errors("chat.postMessage"):
             resp = await self._client.chat_postMessage(**kwargs)
         return str(resp["ts"])
@@ -198,7 +202,7 @@ class _SlackOps:
         buttons: Sequence[Button] = (),
     ) -> None:
         # `blocks=[]` clears buttons of an earlier version (an answered approval).
-        blocks = button_blocks(text, buttons, rich=rich) if buttons else []
+        blocks = button_blocks(text, buttons, rich=rich, block_id=buttons_block_id(conv)) if buttons else []
         async with slack_errors("chat.update"):
             await self._client.chat_update(channel=conv.chat, ts=message_id, text=text, blocks=blocks)
 
@@ -224,20 +228,21 @@ class SlackChannel:
         self.name = name
         self._config = config
         self._context = context
-        self._access = AccessPolicy(config)
+        self._access = AccessPolicy(config, match_usernames=False)
+        _warn_name_like_entries(name, config)
         self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
         self._ops = _SlackOps(self._client)
         self._limiter = RateLimiter(RateLimits.slack())
         self._deliverer = self._new_deliverer()
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
-        self._verifier = SignatureVerifier(signing_secret=secret) if secret else None
         self._bot: BotIdentity | None = None
         self._inbox: Inbox | None = None
         self._app = self._build_app(secret)
         self._socket: Any = None
         self._running = False
         if config.mode == "http":
-            context.add_route("POST", EVENTS_PATH, self._handle_http)
+            ingress = SlackIngress(name, signing_secret=secret, app=self._app, ready=lambda: self._running)
+            context.add_route("POST", EVENTS_PATH, ingress.handle)
 
     def _new_deliverer(self) -> Deliverer:
         return Deliverer(self._ops, self.capabilities, self._limiter)
@@ -319,32 +324,15 @@ class SlackChannel:
     async def _send_ephemeral(self, msg: Outbound) -> Delivery:
         rich = msg.format == "markdown"
         text = render(msg.text, "slack_mrkdwn") if rich else msg.text
-        kwargs: dict[str, Any] = {"channel": msg.conversation.chat, "user": msg.ephemeral_to, "text": text}
-        if msg.conversation.thread:
-            kwargs["thread_ts"] = msg.conversation.thread
+        conv = msg.conversation
+        kwargs: dict[str, Any] = {"channel": conv.chat, "user": msg.ephemeral_to, "text": text}
+        if thread_ts := slack_thread_ts(conv):
+            kwargs["thread_ts"] = thread_ts
         if msg.buttons:
-            kwargs["blocks"] = button_blocks(text, msg.buttons, rich=rich)
+            kwargs["blocks"] = button_blocks(text, msg.buttons, rich=rich, block_id=buttons_block_id(conv))
         async with slack_errors("chat.postEphemeral"):
             resp = await self._client.chat_postEphemeral(**kwargs)
         return Delivery(platform_ids=(str(resp.get("message_ts") or ""),))
-
-    # ------------------------------------------------------------------ inbound (HTTP)
-    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
-        body = await request.text()
-        if self._verifier is None or not self._verifier.is_valid(
-            body,
-            request.headers.get("X-Slack-Request-Timestamp", ""),
-            request.headers.get("X-Slack-Signature", ""),
-        ):
-            # Bad or stale (> 5 min) signature: refuse before parsing; never log the body.
-            log.warning("slack %s: refused a request with an invalid or stale signature", self.name)
-            return web.json_response({"error": "invalid request"}, status=401)
-        if not self._running:
-            # Not committed, so not acked: Slack retries later.
-            return web.json_response({"error": "not ready"}, status=503)
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self._app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
 
     # ------------------------------------------------------------------ Bolt wiring
     def _build_app(self, signing_secret: str) -> AsyncApp:
@@ -359,8 +347,9 @@ class SlackChannel:
             # The HTTP answer waits for our listener, i.e. for the commit (bolt-python #1061).
             process_before_response=True,
             signing_secret=signing_secret,
-            # Socket Mode has no signature; in HTTP mode Bolt re-checks what we checked.
-            request_verification_enabled=self._config.mode == "http",
+            # SlackIngress verified the raw bytes; Bolt gets them parsed and re-encoded, which
+            # carry no signature (Socket Mode has none at all).
+            request_verification_enabled=False,
             # A tokenless client plus `authorize` keeps Bolt from calling auth.test itself:
             # start() already did, against `api_url`.
             client=AsyncWebClient(base_url=self._config.api_url),
@@ -460,6 +449,20 @@ class SlackChannel:
             await self._ops.post(inbound.conversation, text, rich=False)
         except ChannelError as exc:
             log.warning("slack %s: could not send a refusal: %s", self.name, exc)
+
+
+def _warn_name_like_entries(name: str, config: SlackConfig) -> None:
+    """Say once, at construction, which ``allow_users`` / ``admins`` entries can never match."""
+    names = name_like_entries([*config.allow_users, *config.admins])
+    if names:
+        log.warning(
+            "channels.%s: allow_users/admins entries %s look like names, not Slack member ids, and match "
+            "nobody: Slack users are matched by member id only (names are deprecated and not unique "
+            "across workspaces). Find an id in Slack under the person's profile → ⋮ (More) → Copy member "
+            "ID (it looks like U012AB3CD), or in the refusal the bot sends them.",
+            name,
+            ", ".join(names),
+        )
 
 
 __all__ = ["EVENTS_PATH", "SlackChannel", "SlackConfig", "slack_errors"]

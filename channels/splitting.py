@@ -1,15 +1,17 @@
 """Splitting a long Markdown reply into parts that each fit a platform's length limit.
 
 Breaks are chosen on paragraph, then line, then word boundaries; only a single word longer than
-the room left is cut hard. A fenced code block is never left open in a part: it is closed at the
-end of the part and reopened, with the same language tag, at the start of the next, so every
-part renders on its own. When there is more than one part, each is numbered ``(1/3) ``, and the
-number counts toward the limit.
+the room left is cut hard, and then between two characters as a reader sees them (never inside
+an emoji ZWJ sequence, a flag, a skin tone or a letter with its accents). A fenced code block is
+never left open in a part: it is closed at the end of the part and reopened, with the same
+language tag, at the start of the next, so every part renders on its own. When there is more
+than one part, each is numbered ``(1/3) ``, and the number counts toward the limit.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = ["NUMBER_RESERVE", "numbering", "split_text"]
@@ -112,8 +114,42 @@ def _find_cut(rest: str, window: int) -> tuple[int, int]:
                 return idx, resume
     if found:
         return max(found)
-    cut = _avoid_fence_line(rest, window)
+    cut = _avoid_fence_line(rest, _grapheme_start(rest, window))
     return cut, cut
+
+
+def _is_regional(ch: str) -> bool:
+    return "\U0001f1e6" <= ch <= "\U0001f1ff"
+
+
+def _joined(text: str, i: int) -> bool:
+    """Whether ``text[i - 1]`` and ``text[i]`` belong to one user-perceived character (a
+    simplified UAX #29: joiners, modifiers, variation selectors, combining marks, flag pairs)."""
+    prev, ch = text[i - 1], text[i]
+    if prev == "\u200d" or ch == "\u200d" or (prev == "\r" and ch == "\n"):
+        return True
+    if (
+        "\ufe00" <= ch <= "\ufe0f"  # variation selectors (emoji / text presentation)
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin tones
+        or "\U000e0020" <= ch <= "\U000e007f"  # tags (subdivision flags)
+        or unicodedata.category(ch) in ("Mn", "Mc", "Me")  # accents, keycap
+    ):
+        return True
+    if _is_regional(ch) and _is_regional(prev):
+        run = 0
+        while i - run > 0 and _is_regional(text[i - run - 1]):
+            run += 1
+        return run % 2 == 1  # an odd count before: ``ch`` completes a flag
+    return False
+
+
+def _grapheme_start(text: str, index: int) -> int:
+    """``index``, moved back to the start of the character it would cut; unchanged when that
+    character fills everything before it (no other place to cut)."""
+    at = index
+    while 0 < at < len(text) and _joined(text, at):
+        at -= 1
+    return at if at > 0 else index
 
 
 def _chunks(text: str, limit: int) -> list[str]:

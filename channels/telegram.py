@@ -6,7 +6,9 @@ Ingress keeps the hub's rule "commit first, acknowledge second" (PLATFORMS.md §
 before the next call's ``offset`` confirms it. We start without an offset so the backlog
 Telegram kept while we were down is processed, and never drop pending updates. Update ids can
 jump ("chosen randomly after a week"), so redeliveries are recognised by a bounded set of seen
-ids (and by the store's ``(channel, platform_id)`` key), never by a ``> last_id`` check.
+ids (and by the store's ``(channel, platform_id)`` key), never by a ``> last_id`` check, and
+the offset is dropped once a poll comes back empty: it has confirmed everything by then, and a
+stale one would confirm (drop) new updates whose ids restarted below it.
 
 Webhook mode mounts ``POST <webhook_path>`` on the hub's server: the secret header is compared
 in constant time (PTB's own handler uses ``!=`` and logs the wrong value), and 200 is returned
@@ -50,6 +52,7 @@ from channels._telegram_convert import (
     map_errors,
     parse_update,
     retry_seconds,
+    update_key,
     with_attachment,
 )
 from channels.access import AccessConfig, AccessPolicy
@@ -70,6 +73,11 @@ _GREETING = "Hello! I'm an AutoHands assistant. Just write to me; send /help to 
 _UNSUPPORTED = "Sorry, I can't read {what} yet. Please send text, or a text file (.txt, .md, .csv, .json …)."
 _TOO_BIG = "That file is too large for me ({size} KB; the limit is {limit} KB)."
 _LOGGERS = ("telegram", "httpx", "httpcore", __name__)
+
+
+def utf16_len(text: str) -> int:
+    """Telegram counts message length in UTF-16 code units (an emoji outside the BMP is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 class TelegramConfig(AccessConfig):
@@ -184,7 +192,7 @@ class TelegramChannel:
         """Set when polling stopped for good (see ``Channel``); ``/healthz`` reports it."""
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self._offset: int | None = None
         self._bot_id = 0
         self._username = ""
@@ -193,7 +201,7 @@ class TelegramChannel:
 
     def _new_deliverer(self) -> Deliverer:
         limiter = RateLimiter(RateLimits.telegram())
-        return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=is_group)
+        return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=is_group, measure=utf16_len)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
@@ -326,6 +334,12 @@ class TelegramChannel:
                 await self._sleep(delay.next())
                 continue
             delay.reset()
+            if not updates:
+                # The offset has confirmed everything: poll without one from now on. Kept, it
+                # would also confirm (and so drop) the next update if Telegram restarted its
+                # numbering below it after a week without updates (PLATFORMS.md §1.1).
+                self._offset = None
+                continue
             if not await self._process_batch(updates):
                 # Not all acknowledged: the next getUpdates starts at the first unrecorded one.
                 await self._sleep(delay.next())
@@ -394,7 +408,8 @@ class TelegramChannel:
     # ------------------------------------------------------------------ one update
     async def _process(self, update: Update) -> None:
         """Record ``update`` through the inbox (or answer it directly); raises if the inbox failed."""
-        if update.update_id in self._seen:
+        key = update_key(update)
+        if key in self._seen:
             logger.debug("telegram %s: update %d seen before; skipped", self.name, update.update_id)
             return
         try:
@@ -409,7 +424,7 @@ class TelegramChannel:
             finally:
                 if parsed.callback_id:
                     await self._answer_callback(parsed.callback_id)
-        self._seen[update.update_id] = None
+        self._seen[key] = None
         if len(self._seen) > _SEEN_MAX:
             self._seen.popitem(last=False)
 

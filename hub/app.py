@@ -129,7 +129,7 @@ class Hub:
 
         # 4. delivery and sessions, then what a crash left behind
         limits = SessionLimits(**s.sessions.model_dump())
-        self.outbox = OutboxDispatcher(self.store, self.bus, self.channels)
+        self.outbox = OutboxDispatcher(self.store, self.bus, self.channels, s.outbox)
         await self.outbox.start()
         stack.push_async_callback(self.outbox.stop)
         self.sessions = SessionManager(self.store, self.bus, self.agent, self.commands, limits)
@@ -271,6 +271,9 @@ class Hub:
         for name in started:
             if problem := getattr(self.channels[name], "problem", None):
                 errors[name] = str(problem)
+        if self.outbox is not None:  # started, but its sends fail (platform or network outage)
+            for name, problem in self.outbox.problems().items():
+                errors.setdefault(name, problem)
         report: dict[str, object] = {"ok": started == expected and not errors and self._stack is not None,
                                      "channels": {n: n in started for n in sorted(expected)}}
         if errors:

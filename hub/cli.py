@@ -20,6 +20,7 @@ from .agent import Check
 from .config import Settings, load_settings, validate_section
 from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
 from .logs import setup_logging
+from .outbox_commands import add_outbox_parser, cli_outbox
 from .plugins import list_entry_points, load_entry_point
 
 log = logging.getLogger("autohands")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs_sub.add_parser("list", parents=[common], help="list scheduled jobs")
     cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a job")
     cancel.add_argument("job_id")
+    add_outbox_parser(sub, common, _Parser)
     return p
 
 
@@ -112,6 +114,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.Arg
         return 0
     if args.command == "jobs":
         return asyncio.run(_jobs(args, settings, parser))
+    if args.command == "outbox":
+        return asyncio.run(cli_outbox(settings, args, parser))
     parser.error(f"unknown command {args.command!r}")
 
 

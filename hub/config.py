@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -63,6 +63,28 @@ class SessionsSection(_Section):
     stop_grace_seconds: float = Field(default=10, ge=0)
 
 
+class OutboxSection(_Section):
+    """How replies are retried when a platform fails (``hub.outbox``; docs/ARCHITECTURE.md)."""
+
+    give_up_after_seconds: float = Field(default=21_600, gt=0)
+    """A reply whose sends keep failing for a passing reason is marked failed after this long."""
+    probe_interval_seconds: float = Field(default=1.0, gt=0)
+    """While a channel's sends fail, one waiting reply is tried this often to probe it."""
+    first_delay_seconds: float = Field(default=1.0, gt=0)
+    """First pause before re-sending a reply that fails while its channel delivers others; it
+    doubles per failure up to ``max_delay_seconds``."""
+    max_delay_seconds: float = Field(default=60.0, gt=0)
+    """The longest such pause. A platform's own ``retry_after`` is waited out in full."""
+    resend_check_seconds: float = Field(default=5.0, gt=0)
+    """How often a running hub looks for replies ``autohands outbox retry`` set back to pending."""
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> OutboxSection:
+        if self.first_delay_seconds > self.max_delay_seconds:
+            raise ValueError("first_delay_seconds must not be larger than max_delay_seconds")
+        return self
+
+
 class LogSection(_Section):
     level: Annotated[LogLevel, _any_case(LogLevel)] = "INFO"
     format: Annotated[LogFormat, _any_case(LogFormat)] = "text"
@@ -76,6 +98,7 @@ class Settings(_Section):
     server: ServerSection = ServerSection()
     store: StoreSection = StoreSection()
     sessions: SessionsSection = SessionsSection()
+    outbox: OutboxSection = OutboxSection()
     log: LogSection = LogSection()
     agent: dict[str, Any] = {}
     providers: dict[str, dict[str, Any]] = {}

@@ -9,7 +9,9 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .redact import mask_urls
@@ -55,6 +57,51 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+@dataclass(slots=True)
+class _Seen:
+    since: float
+    """When this kind's window began."""
+    shown: int = 1
+    held: int = 0
+    """Records of this kind left out in the window."""
+
+
+class RepeatFilter(logging.Filter):
+    """Lets through at most ``burst`` records of one kind per ``window`` seconds, then counts.
+
+    A kind is the logger, the level and the message template (``%s`` arguments aside), so an
+    error repeated in a loop — a full disk, an unreachable platform — cannot fill the log:
+    the first ``burst`` lines show, the rest are counted, and the next line let through after
+    the window says how many were left out. Records below ``min_level`` always pass.
+    """
+
+    def __init__(self, *, burst: int = 5, window: float = 60.0, min_level: int = logging.WARNING,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst, self.window, self.min_level, self._clock = burst, window, min_level, clock
+        self._kinds: dict[tuple[str, int, str], _Seen] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.min_level:
+            return True
+        now = self._clock()
+        kind = (record.name, record.levelno, str(record.msg))
+        seen = self._kinds.get(kind)
+        if seen is None or now - seen.since >= self.window:
+            self._kinds[kind] = _Seen(now)
+            if seen is not None and seen.held:
+                record.msg = f"{record.getMessage()} (and {seen.held} more like it since, not shown)"
+                record.args = None
+            if len(self._kinds) > 10_000:  # kinds are templates, so this is a bug elsewhere: forget the oldest
+                self._kinds.pop(next(iter(self._kinds)))
+            return True
+        if seen.shown < self.burst:
+            seen.shown += 1
+            return True
+        seen.held += 1
+        return False
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
@@ -76,6 +123,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     redactor = RedactingFilter(secrets)
+    handler.addFilter(RepeatFilter())
     handler.addFilter(redactor)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -5,6 +5,10 @@ one after another; control inputs (``/stop``, ``/status``, button taps, a yes/no
 pending question) are handled at once, because the run they address is what blocks the
 queue. A global semaphore caps concurrent agent runs. Idle sessions leave memory and come
 back from the store (history, settings) when their conversation speaks again.
+
+Every run starts by committing one attempt (``Store.mark_processing``), so after a crash the
+store knows which messages were being worked on and how often; a message whose runs keep
+dying is set aside after ``MAX_ATTEMPTS`` with one reply saying so, and its queue goes on.
 """
 
 from __future__ import annotations
@@ -15,30 +19,32 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .agent import Agent, HistoryItem, Usage
+from ._session_context import Question, SessionControl, SessionRunContext
+from .agent import Agent, HistoryItem
+from .answers import read_answer
 from .bus import Bus, Subscription
 from .commands import Command, CommandCall, CommandRegistry
-from .messages import ConversationRef, Inbound, Outbound, Sender
+from .messages import ConversationRef, Inbound, Outbound
 from .store import Store
 
 log = logging.getLogger(__name__)
 
-YES_WORDS = frozenset({"yes", "y", "approve", "approved", "ok", "okay", "allow", "sure"})
-NO_WORDS = frozenset({"no", "n", "deny", "denied", "reject", "cancel", "stop"})
 TYPING_RENEW_SECONDS = 4.0
 MAX_ATTEMPTS = 3
-"""A message whose run started this many times without finishing is quarantined, so a hub
-that crashes on one message does not crash-loop on it after every restart."""
-
-
-@dataclass(slots=True)
-class _Question:
-    button_ids: frozenset[str]
-    user_id: str
-    future: asyncio.Future[Inbound]
+"""Runs a message may start without one finishing (the hub died, or was stopped, under each)
+before it is set aside, so a hub that crashes on one message does not crash-loop on it after
+every restart. An attempt is counted as a run (or a queued command's handler) starts, in the
+write that marks the message ``processing``; never at start-up, so a message that only waited
+in its queue through restarts has used none. A ``send`` job needs none: its reply and its
+answered mark are one commit."""
+SET_ASIDE_TEXT = ("Sorry — I could not answer this message: {attempts} tries were cut short before they "
+                  "finished, so I have set it aside (incident {incident}). Your other messages are "
+                  "answered as usual.")
+WAITING_FOR_YOU_TEXT = ("I'm waiting for your yes or no to the question above. I'll answer this message "
+                        "once that is settled.")
+WAITING_FOR_OTHER_TEXT = "I'm waiting for an answer to the question above. I'll answer this message after that."
 
 
 @dataclass(slots=True, eq=False)
@@ -51,7 +57,7 @@ class Session:
     worker: asyncio.Task[None] | None = None
     running: bool = False
     stop_requested: bool = False
-    question: _Question | None = None
+    question: Question | None = None
     last_active: float = 0.0
     runs: int = 0
 
@@ -62,10 +68,7 @@ class Session:
 
 @dataclass(slots=True, kw_only=True)
 class _RunWatch:
-    started: float
     typed: float
-    inbound_id: int
-    marked: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,7 +116,8 @@ class SessionManager:
         self._watcher = asyncio.create_task(self._watch_runs(), name="sessions-watch")
 
     async def resume(self) -> int:
-        """Re-dispatch inbounds that were received but never answered (after a crash)."""
+        """Re-dispatch inbounds that were received but never answered (after a crash or a
+        stop), each with the runs it has already started (see ``MAX_ATTEMPTS``)."""
         pending = await self.store.pending_inbound()
         for inbound, attempts in pending:
             if attempts:
@@ -126,7 +130,8 @@ class SessionManager:
     async def stop(self) -> None:
         """Stop taking work, let runs in progress finish (bounded), then cancel the rest.
 
-        A cancelled run leaves its inbound ``processing``; it is resumed on the next start."""
+        A cancelled run leaves its inbound ``processing`` (one attempt used); it is resumed on
+        the next start."""
         if self._consumer is None:
             return
         self._stopping = True
@@ -141,7 +146,11 @@ class SessionManager:
             s.queue.clear()  # still `received` in the store: resumed on the next start
             if s.question is not None and s.worker is not None:
                 # Waiting for a person (an approval): the grace cannot finish it. Cancelled, the
-                # inbound stays unanswered and the question is asked again after the restart.
+                # inbound stays unanswered and the question is asked again after the restart;
+                # a run that waits for a person is not one killing the hub, so its try is taken
+                # back (else restarts alone would set it aside, see MAX_ATTEMPTS).
+                if s.question.inbound_id:
+                    self.store.give_back_attempt(s.question.inbound_id)
                 s.worker.cancel()
         workers = [s.worker for s in self.sessions.values() if s.worker] + list(self._side_tasks)
         if workers:
@@ -210,6 +219,9 @@ class SessionManager:
         if self._is_control(s, inbound):
             self._spawn(self._handle_control(s, inbound), f"control-{inbound.id}")
             return
+        if s.question is not None and inbound.kind == "message":
+            mine = inbound.sender.id == s.question.user_id
+            self._spawn(self._note_waiting(s, inbound, mine=mine), f"note-{inbound.id}")
         s.queue.append(inbound)
         if s.worker is None:
             s.worker = asyncio.create_task(self._work(s), name=f"session-{s.key}")
@@ -221,8 +233,7 @@ class SessionManager:
             cmd = self.commands.get(inbound.command)
             return cmd is not None and cmd.control
         if s.question is not None and inbound.kind == "message":
-            word = inbound.text.strip().lower().rstrip(".!")
-            return inbound.sender.id == s.question.user_id and (word in YES_WORDS or word in NO_WORDS)
+            return inbound.sender.id == s.question.user_id and read_answer(inbound.text) is not None
         return False
 
     def _spawn(self, coro: object, name: str) -> None:
@@ -252,20 +263,47 @@ class SessionManager:
                 s.settings = dict(snap.settings)
 
     async def _process(self, s: Session, inbound: Inbound) -> None:
-        if inbound.id:
-            attempts = self._prior_attempts.pop(inbound.id, 0)
-            if attempts >= MAX_ATTEMPTS:
-                await self._reply(s, inbound, "Sorry — I could not process this message (it failed "
-                                  f"{attempts} times). It has been set aside.", status="failed")
-                return
+        attempts = self._prior_attempts.pop(inbound.id, 0)
+        if attempts >= MAX_ATTEMPTS:
+            await self._set_aside(s, inbound, attempts)
+            return
         await self._ensure_loaded(s)
         if inbound.kind == "command" and inbound.command:
+            if inbound.command in self.commands:
+                await self._begin(inbound)
             await self._run_command(s, inbound)
         elif inbound.kind == "job" and inbound.job is not None and inbound.job.action == "send":
             await self._reply(s, inbound, inbound.text)
         else:
             await self._run_agent(s, inbound)
 
+    async def _begin(self, inbound: Inbound) -> None:
+        """Count this attempt (see ``MAX_ATTEMPTS``) before the work can do anything that might
+        kill the hub. One small write, group-committed with the other sessions' writes."""
+        if inbound.id and (written := self.store.mark_processing(inbound.id)) is not None:
+            await written
+
+    async def _set_aside(self, s: Session, inbound: Inbound, attempts: int) -> None:
+        """Answer a message whose runs keep dying, once, and mark it ``failed``."""
+        incident = uuid.uuid4().hex[:8]
+        log.error("session %s: inbound %s set aside after %d unfinished attempts (incident %s)",
+                  s.key, inbound.id, attempts, incident)
+        text = SET_ASIDE_TEXT.format(attempts=attempts, incident=incident)
+        await self._reply(s, inbound, text, status="failed", format="plain")
+
+    async def _note_waiting(self, s: Session, inbound: Inbound, *, mine: bool) -> None:
+        """Say at once why a message that is no answer waits while a question is pending.
+
+        The message stays queued and gets its own run once the question is settled (answered
+        or timed out). It is not taken as "no": "what would that delete?" is no refusal, and
+        denying on it would refuse a call the person may want. Without this note it would wait
+        in silence for up to the whole approval timeout. ``mine``: its sender is the one asked."""
+        text = WAITING_FOR_YOU_TEXT if mine else WAITING_FOR_OTHER_TEXT
+        try:
+            await self.send_now(self._outbound(s, inbound, text, format="plain"))
+        except Exception:  # a courtesy: the message itself is queued either way
+            log.warning("session %s: could not send the waiting note for inbound %s", s.key, inbound.id,
+                        exc_info=True)
 
     # ----------------------------------------------------------------- replies
     def _outbound(self, s: Session, inbound: Inbound | None, text: str, **kw: object) -> Outbound:
@@ -290,17 +328,17 @@ class SessionManager:
 
     # ----------------------------------------------------------------- agent runs
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
-        ctx = _RunContext(self, s, inbound)
+        ctx = SessionRunContext(self, s, inbound)
         final: Outbound | None = None
         async with self._slots:
             self.active_runs += 1
             s.runs += 1
             # The run happens in the session's worker task; `/stop` cancels that task while
-            # `s.running` (see _Control.stop_run), and the cancellation is taken back here.
+            # `s.running` (see SessionControl.stop_run), and the cancellation is taken back here.
             s.running = True
-            now = time.monotonic()
-            self._runs[s] = _RunWatch(started=now, typed=now, inbound_id=inbound.id)
+            self._runs[s] = _RunWatch(typed=time.monotonic())
             try:
+                await self._begin(inbound)
                 final = await self._drive(ctx)
             except asyncio.CancelledError:
                 if not s.stop_requested or self._stopping:
@@ -321,23 +359,18 @@ class SessionManager:
         await self._finish(s, ctx, final=final)
 
     async def _watch_runs(self) -> None:
-        """One watcher for every run in progress (rather than timers per run, which cost the hot
-        path): a run over a second old is marked ``processing`` so operators can see it (quick
-        runs go received → answered in one commit), and "typing…" is renewed, since platforms
-        show it for a few seconds only (Telegram: 5 s)."""
+        """One watcher renews "typing…" for every run in progress (rather than timers per run,
+        which cost the hot path), since platforms show it for a few seconds only (Telegram: 5 s)."""
         while True:
             await asyncio.sleep(min(0.25, TYPING_RENEW_SECONDS / 2))
             now = time.monotonic()
             for s, w in list(self._runs.items()):
-                if not w.marked and w.inbound_id and now - w.started >= 1.0:
-                    w.marked = True
-                    self.store.mark_processing(w.inbound_id)
                 if now - w.typed >= TYPING_RENEW_SECONDS and s.question is None:
                     w.typed = now
                     await self.bus.publish("outbound", Outbound(conversation=s.conversation, text="",
                                                                 typing=True, final=False))
 
-    async def _drive(self, ctx: _RunContext) -> Outbound | None:
+    async def _drive(self, ctx: SessionRunContext) -> Outbound | None:
         """Iterate the agent: progress goes out at once, every final but the last is sent as it
         comes, and the last is returned to be committed with the run's end."""
         held: Outbound | None = None
@@ -350,7 +383,7 @@ class SessionManager:
             held = out
         return held
 
-    async def _finish(self, s: Session, ctx: _RunContext, *, final: Outbound | None,
+    async def _finish(self, s: Session, ctx: SessionRunContext, *, final: Outbound | None,
                       status: str = "answered") -> None:
         await self.store.finish_run(
             ctx.inbound, reply=final, remember=ctx.new_items, replace_history=ctx.replaced,
@@ -392,7 +425,7 @@ class SessionManager:
             text = f"Unknown command /{inbound.command}. Send /help for the list."
         else:
             await self._ensure_loaded(s)
-            call = CommandCall(inbound=inbound, args=inbound.text, session=_Control(self, s),
+            call = CommandCall(inbound=inbound, args=inbound.text, session=SessionControl(self, s),
                                is_admin=inbound.sender.is_admin)
             try:
                 text = await cmd.handler(call) or ""
@@ -430,101 +463,3 @@ def register_session_commands(commands: CommandRegistry) -> None:
     ):
         if c.name not in commands:
             commands.add(c)
-
-
-class _Control:
-    """``SessionControl`` for command handlers."""
-
-    def __init__(self, manager: SessionManager, session: Session) -> None:
-        self._m = manager
-        self._s = session
-
-    @property
-    def settings(self) -> dict[str, str]:
-        return dict(self._s.settings)
-
-    async def set_setting(self, key: str, value: str | None) -> None:
-        self._s.settings = await self._m.store.set_setting(self._s.key, key, value)
-
-    async def reset(self) -> None:
-        await self._m.store.clear_history(self._s.key)
-        self._s.history = []
-
-    def stop_run(self) -> bool:
-        s = self._s
-        if not s.running or s.worker is None or s.stop_requested:
-            return False
-        s.stop_requested = True
-        s.worker.cancel()
-        return True
-
-    def status(self) -> str:
-        s = self._s
-        state = "answering" if s.running else "idle"
-        if s.question is not None:
-            state = "waiting for your answer"
-        return (f"Status: {state}; {len(s.queue)} message(s) queued; {len(s.history or ())} history "
-                f"item(s); hub: {self._m.active_runs} run(s) in progress.")
-
-
-class _RunContext:
-    """``hub.agent.RunContext`` for one run."""
-
-    def __init__(self, manager: SessionManager, session: Session, inbound: Inbound) -> None:
-        self._m = manager
-        self.session = session
-        self._inbound = inbound
-        self.new_items: list[HistoryItem] = []
-        self.replaced: list[HistoryItem] | None = None
-        self.usage: list[tuple[str, str, Usage]] = []
-
-    @property
-    def inbound(self) -> Inbound:
-        return self._inbound
-
-    @property
-    def conversation(self) -> ConversationRef:
-        return self.session.conversation
-
-    @property
-    def sender(self) -> Sender:
-        return self._inbound.sender
-
-    @property
-    def history(self) -> Sequence[HistoryItem]:
-        base = self.replaced if self.replaced is not None else (self.session.history or [])
-        return tuple(base)
-
-    @property
-    def settings(self) -> dict[str, str]:
-        return dict(self.session.settings)
-
-    def remember(self, *items: HistoryItem) -> None:
-        self.new_items.extend(items)
-
-    def replace_history(self, items: Sequence[HistoryItem]) -> None:
-        self.replaced = list(items)
-        self.new_items = []
-
-    def record_usage(self, provider: str, model: str, usage: Usage) -> None:
-        self.usage.append((provider, model, usage))
-
-    async def send(self, outbound: Outbound) -> None:
-        await self._m.send_now(outbound)
-
-    async def set_setting(self, name: str, value: str | None) -> None:
-        s = self.session
-        s.settings = await self._m.store.set_setting(s.key, name, value)
-
-    async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
-        s = self.session
-        future: asyncio.Future[Inbound] = asyncio.get_running_loop().create_future()
-        s.question = _Question(frozenset(b.id for b in outbound.buttons), user_id, future)
-        try:
-            await self._m.send_now(outbound)
-            try:
-                return await asyncio.wait_for(future, timeout)
-            except TimeoutError:
-                return None
-        finally:
-            s.question = None

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
+from . import store_outbox
 from ._store_lock import release_lease, take_file_lock, take_lease
 from ._store_sql import (
     SessionSnapshot,
@@ -45,6 +46,7 @@ from ._store_writer import (
     _P_INBOUND,
     _P_OUTBOX,
     _P_OUTSTATUS,
+    _P_START,
     _P_STATUS,
     _P_USAGE,
     GroupCommitWriter,
@@ -390,9 +392,24 @@ class Store:
                 self._new_conversations.popitem(last=False)
         return _with_id(inbound, mid) if inserted else None
 
-    def mark_processing(self, inbound_id: int) -> None:
-        """Note that a run is under way (not awaited: the state is informational until answered)."""
-        self._submit(_Op(_P_STATUS, "set_status", ("processing", self._now(), inbound_id)), wait=False)
+    def mark_processing(self, inbound_id: int) -> asyncio.Future[Any] | None:
+        """Count one attempt and mark the inbound ``processing``, in one write, as its run starts.
+
+        Returns a future resolved once committed (group-committed with whatever else is queued).
+        The caller awaits it before the run can do anything that might kill the hub, so every
+        run that started is counted even if the process dies right after; ``pending_inbound``
+        reports the count after a restart."""
+        return self._submit(_Op(_P_START, "start_run", (self._now(), inbound_id)))
+
+    def give_back_attempt(self, inbound_id: int) -> asyncio.Future[Any] | None:
+        """Take back the attempt of a run the hub itself stopped (shutdown, not a failure), so
+        restarts alone never set a message aside. Queued; the store's stop drains it."""
+
+        def give_back(conn: Connection) -> None:
+            conn.execute(update(_messages).where(_messages.c.id == inbound_id, _messages.c.attempts > 0)
+                         .values(attempts=_messages.c.attempts - 1))
+
+        return self._submit(_Op(_P_FN, "fn", fn=give_back), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
         fut = self._submit(_Op(_P_STATUS, "set_status", (status, self._now(), inbound_id)))
@@ -456,16 +473,15 @@ class Store:
             await self.run_write(lambda c: None)
 
     async def pending_inbound(self) -> list[tuple[Inbound, int]]:
-        """Inbounds received or processing but not answered, oldest first, with their attempts."""
+        """Inbounds received or processing but not answered, oldest first, each with the
+        number of runs started for it (``mark_processing``). Reading them counts nothing: a
+        message that only waited in its queue through restarts has used no attempt."""
         def _q(c: Connection) -> list[tuple[Inbound, int]]:
-            # Each start that finds a message unanswered counts one attempt, so a message that
-            # crashes the hub is quarantined after a few restarts instead of crash-looping it.
-            where = _messages.c.status.in_(("received", "processing"))
-            c.execute(update(_messages).where(where).values(attempts=_messages.c.attempts + 1))
             rows = c.execute(select(_messages.c.id, _messages.c.payload, _messages.c.attempts)
-                             .where(where).order_by(_messages.c.id)).all()
-            return [(inbound_from_json(r.payload, row_id=r.id), r.attempts - 1) for r in rows]
-        return await self.run_write(_q)
+                             .where(_messages.c.status.in_(("received", "processing")))
+                             .order_by(_messages.c.id)).all()
+            return [(inbound_from_json(r.payload, row_id=r.id), r.attempts) for r in rows]
+        return await self.run_read(_q)
 
     # ----------------------------------------------------------------- outbound
     async def record_outbound(self, outbound: Outbound) -> None:
@@ -492,6 +508,16 @@ class Store:
                             .where(_outbox.c.id == outbound_id)).first()
             return (row.status, row.platform_ids) if row else None
         return await self.run_read(_q)
+
+    async def note_send_failure(self, outbound_id: str, error: str) -> None:
+        """Count one failed try of a reply that stays pending and keep its error (``autohands outbox``)."""
+        await self.run_write(lambda c: store_outbox.note_failure(c, outbound_id, error))
+
+    async def take_resend_requests(self) -> list[Outbound]:
+        """The pending replies ``autohands outbox retry`` asked for since the last call, oldest first."""
+        if not await self.run_read(store_outbox.resend_requested):
+            return []
+        return [outbound_from_json(p) for p in await self.run_write(store_outbox.take_resend_requests)]
 
     # ----------------------------------------------------------------- sessions
     async def load_session(self, key: str) -> SessionSnapshot:

@@ -39,6 +39,9 @@ class MemoryStore:
     def mark_processing(self, inbound_id: int) -> None:
         self.status[inbound_id] = "processing"
 
+    def give_back_attempt(self, inbound_id: int) -> None:
+        return None  # attempts are not counted without persistence
+
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
         self.status[inbound_id] = status
 
@@ -70,6 +73,11 @@ class MemoryStore:
 
     async def pending_outbound(self) -> list[Outbound]:
         return []
+
+    async def note_send_failure(self, outbound_id: str, error: str) -> None: ...
+
+    async def take_resend_requests(self) -> list[Outbound]:
+        return []  # nothing outlives the process, so no operator can ask for a resend
 
     async def load_session(self, key: str) -> SessionSnapshot:
         return SessionSnapshot(history=list(self.history.get(key, [])), settings=dict(self.settings.get(key, {})))

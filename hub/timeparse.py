@@ -63,8 +63,54 @@ def build_trigger(kind: str, args: dict[str, Any], tz: str) -> BaseTrigger:
         start = datetime.fromisoformat(args["start"])
         return IntervalTrigger(seconds=float(args["seconds"]), start_date=start, timezone=tzinfo)
     if kind == "cron":
-        return CronTrigger.from_crontab(args["expr"], timezone=tzinfo)
+        minute, hour = args["expr"].split()[:2]
+        return _WallClockCron(
+            CronTrigger.from_crontab(args["expr"], timezone=tzinfo), fixed_time="*" not in minute + hour
+        )
     raise ScheduleError(f"unknown trigger kind {kind!r}")
+
+
+class _WallClockCron(BaseTrigger):
+    """A ``CronTrigger`` that keeps to the local wall clock when it goes back (end of DST).
+
+    APScheduler's ``CronTrigger`` fires ``30 2 * * *`` at 02:30 CEST *and* at 02:30 CET on the
+    last Sunday of October, and asked for the next time from exactly a repeated time it can
+    answer that same time again (the job never advances). As cron does, a job with a fixed hour
+    and minute does not run again in the repeated hour (it skips wall-clock times it has already
+    passed); one with ``*`` in either keeps its rhythm. Every answer is after the previous one.
+    """
+
+    __slots__ = ("cron", "fixed_time")
+
+    def __init__(self, cron: CronTrigger, *, fixed_time: bool) -> None:
+        self.cron = cron
+        self.fixed_time = fixed_time
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        nxt: datetime | None = self.cron.get_next_fire_time(previous_fire_time, now)
+        if previous_fire_time is None:
+            return nxt
+        probe = previous_fire_time.astimezone(UTC)
+        while nxt is not None and (nxt <= previous_fire_time or self._repeats(previous_fire_time, nxt)):
+            # In UTC: adding to a zone-aware time is wall-clock arithmetic and drops ``fold``;
+            # the probe only moves forward, so this ends once the repeated hour is over.
+            probe = max(probe, nxt.astimezone(UTC)) + timedelta(seconds=1)
+            nxt = self.cron.get_next_fire_time(None, probe)
+        return nxt
+
+    def _repeats(self, previous: datetime, nxt: datetime) -> bool:
+        """The wall clock went back to (or before) ``previous``'s local time: naive times compare
+        without ``fold``, so 02:30 CET is not after 02:30 CEST."""
+        if not self.fixed_time:
+            return False
+        tz = self.cron.timezone
+        return nxt.astimezone(tz).replace(tzinfo=None) <= previous.astimezone(tz).replace(tzinfo=None)
+
+    def __str__(self) -> str:
+        return str(self.cron)
+
+    def __repr__(self) -> str:
+        return f"<_WallClockCron {self.cron!r} fixed_time={self.fixed_time}>"
 
 
 # ---------------------------------------------------------------------------- one point in time

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Protocol
 
@@ -86,7 +86,7 @@ class SDKProvider:
         return response
 
     async def _relay(self, response: httpx2.Response, acc: StreamAssembly,
-                     errors: Callable[..., AbstractContextManager[None]]) -> AsyncIterator[StreamEvent]:
+                     errors: Callable[..., AbstractContextManager[None]]) -> AsyncGenerator[StreamEvent, None]:
         """Decode a started SSE response into our events: ``acc.add(event)`` returns new text,
         ``acc.response()`` the assembled answer. A break-off maps onto our errors (``errors``
         with ``streaming=True``); the response is closed in every case."""
@@ -114,5 +114,5 @@ class SDKProvider:
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:
         raise NotImplementedError
 
-    def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         raise NotImplementedError

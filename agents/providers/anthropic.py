@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -86,14 +87,16 @@ class AnthropicProvider(SDKProvider):
             model=message.model or params["model"],
         )
 
-    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         params = self._params(request)
         params["stream"] = True
         logger.debug("%s: streaming message request (model %s)", self.name, params["model"])
         with map_anthropic_errors(self.name):
             response = await self._open_stream("/v1/messages", params)
-        async for event in self._relay(response, _Assembly(self.name, params["model"]), map_anthropic_errors):
-            yield event
+        relay = self._relay(response, _Assembly(self.name, params["model"]), map_anthropic_errors)
+        async with aclosing(relay):  # closed with us: it closes the HTTP response
+            async for event in relay:
+                yield event
 
 
 @dataclass(slots=True)

@@ -6,11 +6,13 @@ from their SDK's wire format. Errors are ``agents.providers.errors`` types, neve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from hub.agent import Usage
+from hub.errors import ProviderError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +98,20 @@ class Finished:
     kind: Literal["finished"] = "finished"
 
 
-StreamEvent = TextDelta | Finished
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Restarted:
+    """The stream failed part-way and starts over: drop the text it yielded so far.
+
+    Yielded before any back-off wait or new request, so a consumer that has already shown
+    part of the answer refuses by closing the stream (and reports ``error``).
+    """
+
+    error: ProviderError
+    """Why the stream failed."""
+    kind: Literal["restarted"] = "restarted"
+
+
+StreamEvent = TextDelta | Restarted | Finished
 
 
 class Provider(Protocol):
@@ -110,8 +125,21 @@ class Provider(Protocol):
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         """Yield text deltas as they arrive, then one ``Finished``.
 
-        Raises ``ProviderError`` subclasses; a stream that breaks after it started raises
-        ``StreamInterrupted`` (the SDKs do not retry those)."""
+        A stream that fails after yielding text may start over (retry or fallback): it yields
+        ``Restarted`` first. Raises ``ProviderError`` subclasses once it gives up; a broken
+        connection is ``StreamInterrupted``, an error the provider reported is typed by it."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@asynccontextmanager
+async def closing(events: AsyncIterator[StreamEvent]) -> AsyncIterator[AsyncIterator[StreamEvent]]:
+    """Close a provider's stream (its HTTP response) however the caller leaves it: a caller
+    that stops early, at a ``Restarted`` it refuses or on cancellation, must not leave the
+    request open until the garbage collector finds it."""
+    try:
+        yield events
+    finally:
+        if isinstance(events, AsyncGenerator):
+            await events.aclose()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from hub.errors import ProviderError
 
-from .base import ModelRequest, ModelResponse, Provider, StreamEvent
+from .base import ModelRequest, ModelResponse, Provider, Restarted, StreamEvent, closing
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +17,9 @@ class ProviderChain:
     """``primary`` first, then each of ``fallbacks`` in order.
 
     A request's ``model`` override names a model of the primary; fallbacks get the request
-    without it and use their own configured model. Nothing falls over once a stream has
-    yielded an event: the user has seen part of that answer.
+    without it and use their own configured model. A stream that fails after it yielded text
+    falls over only through ``Restarted``, which a caller that has shown that text refuses:
+    the user would see two different answers.
     """
 
     def __init__(self, primary: Provider, fallbacks: Sequence[Provider] = ()) -> None:
@@ -46,16 +47,19 @@ class ProviderChain:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         last: ProviderError | None = None
+        sent_text = False  # since the last ``Restarted``
         for index, provider in enumerate(self.providers):
-            started = False
+            if sent_text:  # the caller decides whether a second answer may replace the first
+                assert last is not None
+                yield Restarted(error=last)
+                sent_text = False
             try:
-                async for event in provider.stream(self._request_for(index, request)):
-                    started = True
-                    yield event
+                async with closing(provider.stream(self._request_for(index, request))) as events:
+                    async for event in events:
+                        sent_text = not isinstance(event, Restarted)
+                        yield event
                 return
             except ProviderError as exc:
-                if started:
-                    raise
                 last = self._failed(index, provider, exc)
         assert last is not None
         raise last

@@ -2,12 +2,18 @@
 
     ProviderError (hub.errors)
     ├── RateLimited          429; ``retry_after`` says how long the server asked us to wait
-    ├── ServerError          5xx, 529 overloaded, an error event inside a stream
+    ├── ServerError          5xx, 409
+    │   └── Overloaded       529, Anthropic's ``overloaded_error``
     ├── ProviderTimeout      connect or read timeout
-    ├── StreamInterrupted    the stream broke after it started (the SDKs never retry these)
+    ├── StreamInterrupted    the connection broke off mid-stream, or the body ended early
     ├── ProviderUnavailable  the server could not be reached
     ├── AuthError            401/403, missing credentials (never retried)
     └── BadRequest           the request was refused as invalid (never retried)
+        └── NotFound         404: wrong ``base_url`` (often a missing ``/v1``) or model
+
+An error the provider reports inside an open stream (an Anthropic ``error`` event, an OpenAI
+``error`` chunk) arrives with the stream's 200 status; the body's error type gives it its
+class, so an overload is ``Overloaded``, not a broken connection.
 
 Both installed SDKs (``openai`` 3.x, ``anthropic`` 2.x) run on ``httpx2``. The openai SDK
 wraps a dropped stream in ``APIConnectionError``; the anthropic SDK lets the bare
@@ -42,7 +48,11 @@ class RateLimited(ProviderError):
 
 
 class ServerError(ProviderError):
-    """The provider failed on its side (5xx, 529 overloaded)."""
+    """The provider failed on its side (5xx)."""
+
+
+class Overloaded(ServerError):
+    """529 / ``overloaded_error``: the provider is up but has no capacity right now."""
 
 
 class ProviderTimeout(ProviderError):
@@ -63,6 +73,10 @@ class AuthError(ProviderError):
 
 class BadRequest(ProviderError):
     """The provider refused the request itself (bad parameters, unknown model, too long)."""
+
+
+class NotFound(BadRequest):
+    """404: nothing answers at that URL (a ``base_url`` missing ``/v1``), or no such model."""
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -98,14 +112,19 @@ def from_status(provider: str, status: int, message: str, headers: Any = None) -
         return AuthError(f"{text} (check the provider's api_key)", status=status)
     if status == 408:
         return ProviderTimeout(text, retryable=True, retry_after=retry_after, status=status)
+    if status == 529:
+        return Overloaded(text, retryable=True, retry_after=retry_after, status=status)
     if status == 409 or status >= 500:
         return ServerError(text, retryable=True, retry_after=retry_after, status=status)
+    if status == 404:
+        return NotFound(text, status=status)
     return BadRequest(text, status=status)
 
 
-# Anthropic reports failures inside an open stream as an ``error`` event; the SDK raises it
-# with the stream's 200 status, so the body's error type decides.
-_ANTHROPIC_TYPES = {
+# A failure inside an open stream comes with the stream's 200 status (Anthropic: an ``error``
+# event, which the SDK also raises that way; OpenAI: an ``error`` chunk), so the body's error
+# type, or OpenAI's ``code``, decides. Unknown types count as server errors.
+_BODY_TYPES = {
     "overloaded_error": 529,
     "api_error": 500,
     "rate_limit_error": 429,
@@ -115,6 +134,8 @@ _ANTHROPIC_TYPES = {
     "request_too_large": 413,
     "not_found_error": 404,
     "timeout_error": 504,
+    "server_error": 500,  # OpenAI
+    "rate_limit_exceeded": 429,  # OpenAI's code (its type is "requests" or "tokens")
 }
 
 
@@ -132,7 +153,7 @@ def _body_status(body: Any) -> int | None:
     if isinstance(body, dict):
         err = body.get("error", body)
         if isinstance(err, dict):
-            return _ANTHROPIC_TYPES.get(str(err.get("type")))
+            return _BODY_TYPES.get(str(err.get("code"))) or _BODY_TYPES.get(str(err.get("type")))
     return None
 
 

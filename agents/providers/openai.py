@@ -7,7 +7,8 @@ Covers OpenAI itself and every OpenAI-compatible server reached through ``base_u
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,15 +99,17 @@ class OpenAIProvider(SDKProvider):
             model=result.model or params["model"],
         )
 
-    async def _stream_once(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+    async def _stream_once(self, request: ModelRequest) -> AsyncGenerator[StreamEvent, None]:
         params = self._params(request)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
         logger.debug("%s: streaming request (model %s)", self.name, params["model"])
         with map_openai_errors(self.name):
             response = await self._open_stream("/chat/completions", params)
-        async for event in self._relay(response, _Assembly(self.name, params["model"]), map_openai_errors):
-            yield event
+        relay = self._relay(response, _Assembly(self.name, params["model"]), map_openai_errors)
+        async with aclosing(relay):  # closed with us: it closes the HTTP response
+            async for event in relay:
+                yield event
 
 
 @dataclass(slots=True)

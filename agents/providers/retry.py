@@ -2,8 +2,9 @@
 
 The SDKs' own retries are off (``max_retries=0``): stacked on ours they multiply, and they
 never retry a stream that broke after its headers, nor a ``retry-after`` above 120 s (openai).
-A stream is retried only until its first event reached the caller; after that a failure is
-``StreamInterrupted``, since the user may already have seen part of the answer.
+A stream that fails after it yielded text is started over too, but it yields ``Restarted``
+first: only the caller knows whether the user has already seen part of that answer, and one
+that has closes the stream there, before any wait or new request.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
 from hub.errors import ProviderError
 
-from .base import StreamEvent
+from .base import Restarted, StreamEvent
 from .config import ProviderConfig
-from .errors import RateLimited, StreamInterrupted
+from .errors import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -93,25 +95,25 @@ async def retry_call(label: str, policy: RetryPolicy, call: Callable[[], Awaitab
 
 
 async def retry_stream(
-    label: str, policy: RetryPolicy, open_stream: Callable[[], AsyncIterator[StreamEvent]]
+    label: str, policy: RetryPolicy, open_stream: Callable[[], AsyncGenerator[StreamEvent, None]]
 ) -> AsyncIterator[StreamEvent]:
-    """Yield from ``open_stream()``, starting it again on retryable errors before the first event."""
+    """Yield from ``open_stream()``, starting it again on retryable errors; when the failed
+    attempt had yielded text, yield ``Restarted`` before the wait (see the module docstring)."""
     attempt = 0
     while True:
         started = False
         try:
-            async for event in open_stream():
-                started = True
-                yield event
+            async with aclosing(open_stream()) as events:
+                async for event in events:
+                    started = True
+                    yield event
             return
         except ProviderError as exc:
-            if started:  # part of the answer is out: never retried, here or by a fallback
-                message = (
-                    str(exc) if isinstance(exc, StreamInterrupted) else f"{exc} (after the answer started)"
-                )
-                raise StreamInterrupted(message, status=exc.status) from exc
             delay = policy.delay(attempt, exc)
             if delay is None:
                 raise _give_up(exc, policy) from exc
-            await _pause(label, attempt, policy, delay, exc)
-            attempt += 1
+            error = exc
+        if started:
+            yield Restarted(error=error)
+        await _pause(label, attempt, policy, delay, error)
+        attempt += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,11 +91,33 @@ async def test_approved_by_text(text: str) -> None:
     assert tool.runs == 1
 
 
-@pytest.mark.parametrize("text", ["no", "N", "deny", "what is this?"])
+@pytest.mark.parametrize("text", ["no", "N", "deny", "Nope.", "what is this?"])
 async def test_denied_by_text(text: str) -> None:
     agent, provider, tool = scenario()
     await run_answering(agent, FakeRunContext(), lambda q: inbound(text, id=8, platform_id="p8"))
     assert tool.runs == 0 and tool_result(provider).is_error
+
+
+async def test_a_typed_nope_denies_a_pending_approval_in_the_hub_at_once(tmp_path: Path) -> None:
+    """Regression: the session manager kept its own yes/no words, without "nope", so a typed
+    "nope" was queued behind the waiting run instead of answering it: the approval waited for
+    its whole timeout, then "nope" started a new agent turn."""
+    from hub.app import Hub
+    from hub.config import load_settings
+    from tests.hub.conftest import RecordingChannel
+
+    agent, provider, tool = scenario(approval_timeout_seconds=60)
+    settings = load_settings(environ={}, overrides={"hub": {"data_dir": str(tmp_path)}, "server": {"enabled": False}})
+    ch = RecordingChannel()
+    async with asyncio.timeout(10), Hub(settings, agent=agent, channels={"rec": ch}):
+        await ch.say("delete my notes", pid="m1")
+        await ch.wait_sent(1)
+        assert ch.sent[0].buttons  # the question
+        await ch.say("nope", pid="m2")
+        await ch.wait_sent(3)  # the question settled, then the run's answer
+    assert tool.runs == 0 and "the user denied the call" in tool_result(provider).content
+    assert "Not run" in ch.sent[1].text and ch.sent[2].text == "Done."
+    provider.assert_done()  # "nope" was not taken for a new message
 
 
 async def test_no_answer_times_out_as_a_denial() -> None:

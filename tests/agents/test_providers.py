@@ -14,17 +14,22 @@ from agents.providers.base import (
     ModelRequest,
     ModelResponse,
     Provider,
+    Restarted,
+    StreamEvent,
     TextDelta,
     ToolCall,
     ToolResult,
     ToolResultsMessage,
     ToolSpec,
     UserMessage,
+    closing,
 )
 from agents.providers.chain import ProviderChain
 from agents.providers.errors import (
     AuthError,
     BadRequest,
+    NotFound,
+    Overloaded,
     ProviderUnavailable,
     RateLimited,
     ServerError,
@@ -56,16 +61,30 @@ def ask(text: str = "Hi there", **kwargs: object) -> ModelRequest:
 
 
 async def collect(provider: Provider, request: ModelRequest) -> tuple[list[str], ModelResponse]:
+    """The deltas of the answer that finished (a ``Restarted`` drops those before it)."""
     deltas: list[str] = []
     finished: list[ModelResponse] = []
     async for event in provider.stream(request):
         if isinstance(event, TextDelta):
             deltas.append(event.text)
+        elif isinstance(event, Restarted):
+            deltas.clear()
         else:
             assert isinstance(event, Finished)
             finished.append(event.response)
     assert len(finished) == 1, "every stream ends with exactly one Finished"
     return deltas, finished[0]
+
+
+async def events_until_restart(provider: Provider, request: ModelRequest) -> list[StreamEvent]:
+    """What a caller that has already shown the text sees: it closes the stream at ``Restarted``."""
+    seen: list[StreamEvent] = []
+    async with closing(provider.stream(request)) as stream:
+        async for event in stream:
+            seen.append(event)
+            if isinstance(event, Restarted):
+                break
+    return seen
 
 
 async def test_plain_streamed_answer(llm_vendor: LLMVendor) -> None:
@@ -188,18 +207,26 @@ async def test_retry_after_longer_than_allowed_fails_at_once(llm_vendor: LLMVend
     assert len(llm_vendor.script.requests) == 1
 
 
-async def test_connection_dropped_mid_stream_is_interrupted(llm_vendor: LLMVendor) -> None:
+async def test_connection_dropped_mid_stream_offers_a_restart_first(llm_vendor: LLMVendor) -> None:
     llm_vendor.script.drop(after_chunks=2)
     provider = llm_vendor.provider()
 
-    deltas: list[str] = []
-    with pytest.raises(StreamInterrupted):
-        async for event in provider.stream(ask()):
-            if isinstance(event, TextDelta):
-                deltas.append(event.text)
+    seen = await events_until_restart(provider, ask())
 
-    assert len(deltas) == 2
-    assert len(llm_vendor.script.requests) == 1, "a stream that already showed text is not retried"
+    assert [type(e) for e in seen] == [TextDelta, TextDelta, Restarted]
+    assert isinstance(seen[-1], Restarted) and isinstance(seen[-1].error, StreamInterrupted)
+    assert len(llm_vendor.script.requests) == 1, "a caller that refuses the restart costs no new request"
+    llm_vendor.script.assert_done()
+
+
+async def test_drop_after_text_is_restarted_for_a_caller_that_accepts(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.drop(after_chunks=2).reply("the whole answer")
+    provider = llm_vendor.provider()
+
+    deltas, response = await collect(provider, ask())
+
+    assert "".join(deltas) == response.text == "the whole answer"
+    assert len(llm_vendor.script.requests) == 2
 
 
 async def test_drop_before_any_text_is_retried(llm_vendor: LLMVendor) -> None:
@@ -369,6 +396,78 @@ async def test_anthropic_overloaded_event_maps_to_server_error(llm_anthropic: LL
     assert caught.value.status == 529 and "Overloaded" in str(caught.value)
 
 
+async def test_error_event_after_text_restarts_and_the_answer_arrives_whole(llm_vendor: LLMVendor) -> None:
+    # The reported case: an early overloaded_error (Anthropic) / error chunk (OpenAI) after the
+    # first words, long before the user could have been shown anything.
+    status = 529 if llm_vendor.kind == "anthropic" else 500
+    llm_vendor.script.error(status, mid_stream=True, partial="Echo: [s").reply("Echo: [sent] hello")
+    provider = llm_vendor.provider()
+    seen: list[StreamEvent] = []
+    requests_at_restart: list[int] = []
+
+    async for event in provider.stream(ask()):
+        seen.append(event)
+        if isinstance(event, Restarted):
+            requests_at_restart.append(len(llm_vendor.script.requests))
+
+    restarts = [e for e in seen if isinstance(e, Restarted)]
+    assert len(restarts) == 1 and isinstance(restarts[0].error, ServerError)
+    assert not isinstance(restarts[0].error, StreamInterrupted)
+    assert requests_at_restart == [1], "Restarted comes before the back-off and the new request"
+    after = seen[seen.index(restarts[0]) + 1:]
+    assert "".join(e.text for e in after if isinstance(e, TextDelta)) == "Echo: [sent] hello"
+    assert isinstance(seen[-1], Finished) and seen[-1].response.text == "Echo: [sent] hello"
+    assert len(llm_vendor.script.requests) == 2
+    llm_vendor.script.assert_done()
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, ServerError), (429, RateLimited)])
+async def test_error_inside_a_stream_after_text_keeps_its_own_name(
+    llm_vendor: LLMVendor, status: int, error: type[ProviderError]
+) -> None:
+    llm_vendor.script.error(status, mid_stream=True, partial="Echo: [s")
+    provider = llm_vendor.provider(max_retries=0)
+
+    with pytest.raises(error) as caught:
+        await collect(provider, ask())
+
+    assert not isinstance(caught.value, StreamInterrupted) and caught.value.status == status
+
+
+async def test_anthropic_overloaded_event_after_text_is_overloaded(llm_anthropic: LLMVendor) -> None:
+    llm_anthropic.script.error(529, mid_stream=True, partial="Echo: [s")
+    provider = llm_anthropic.provider(max_retries=0)
+
+    with pytest.raises(Overloaded) as caught:
+        await collect(provider, ask())
+
+    assert caught.value.status == 529
+
+
+async def test_restarts_after_text_count_against_the_retry_budget(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.error(500, mid_stream=True, partial="one").error(500, mid_stream=True, partial="two")
+    provider = llm_vendor.provider(max_retries=1)
+
+    with pytest.raises(ServerError):
+        await collect(provider, ask())
+
+    assert len(llm_vendor.script.requests) == 2
+    llm_vendor.script.assert_done()
+
+
+async def test_404_is_not_found(llm_vendor: LLMVendor) -> None:
+    # A base_url missing /v1 (OpenAI-compatible servers) or with one too many (Anthropic).
+    base = llm_vendor.fake.base_url
+    wrong = base.removesuffix("/v1") if llm_vendor.kind == "openai" else f"{base}/v1"
+    provider = llm_vendor.provider(base_url=wrong)
+
+    with pytest.raises(NotFound) as caught:
+        await collect(provider, ask())
+    assert caught.value.status == 404
+    with pytest.raises(NotFound):
+        await provider.complete(ask())
+
+
 async def test_chain_falls_over_to_the_fallback(llm_openai: LLMVendor, llm_anthropic: LLMVendor) -> None:
     llm_openai.script.error(500).error(500)
     llm_anthropic.script.reply("from the fallback")
@@ -387,12 +486,25 @@ async def test_chain_does_not_fall_over_after_text_was_shown(
     llm_openai: LLMVendor, llm_anthropic: LLMVendor
 ) -> None:
     llm_openai.script.drop(after_chunks=1)
-    chain = ProviderChain(llm_openai.provider("gpt"), [llm_anthropic.provider("claude")])
+    chain = ProviderChain(llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude")])
 
-    with pytest.raises(StreamInterrupted):
-        await collect(chain, ask())
+    seen = await events_until_restart(chain, ask())
 
+    assert isinstance(seen[-1], Restarted) and isinstance(seen[-1].error, StreamInterrupted)
     assert llm_anthropic.script.requests == []
+
+
+async def test_chain_falls_over_for_a_stream_that_failed_before_text_was_shown(
+    llm_openai: LLMVendor, llm_anthropic: LLMVendor
+) -> None:
+    llm_openai.script.error(500, mid_stream=True, partial="Echo: [s")
+    llm_anthropic.script.reply("from the fallback")
+    chain = ProviderChain(llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude")])
+
+    deltas, response = await collect(chain, ask())
+
+    assert "".join(deltas) == response.text == "from the fallback"
+    assert len(llm_openai.script.requests) == 1 and len(llm_anthropic.script.requests) == 1
 
 
 async def test_chain_raises_the_last_error_and_complete_falls_over(

@@ -274,6 +274,7 @@ async def test_stream_broken_mid_answer_keeps_the_shown_text() -> None:
     final = out[-1]
     assert final.stream == partials[-1].stream
     assert final.text.startswith(partials[-1].text) and "broke off" in final.text
+    assert "⚠️ The answer above is incomplete: " in final.text and "Sorry" not in final.text
 
 
 async def test_model_choice_setting_reaches_the_resolver() -> None:

@@ -136,13 +136,44 @@ async def test_slash_command_acked_fast_and_answered_in_its_channel(hub: Harness
     assert resp.json() == {"text": "Working on it…", "response_type": "ephemeral"}
     [inbound] = hub.inbox.inbounds
     assert inbound.kind == "message" and inbound.text == "what is 2+2?"
-    assert inbound.conversation == ConversationRef(channel="slack", chat="C42")
+    # The channel and the user: not a Slack thread, so the answer goes to the channel itself.
+    assert inbound.conversation == ConversationRef(channel="slack", chat="C42", thread="user:U7")
     assert inbound.sender.id == "U7" and inbound.platform_id.startswith("cmd:trig.")
     await hub.reply(inbound, "It is **4**.")
     [post] = hub.slack.posts
     assert post.channel == "C42" and post.thread_ts is None
     assert post.text == "It is *4*."
     assert post.unfurl_links is False and post.unfurl_media is False
+
+
+async def test_two_users_slash_commands_in_one_channel_are_two_conversations(hub: Harness) -> None:
+    await hub.slack.send_slash_command(hub.url, "mine", channel="C42", user="U7")
+    await hub.slack.send_slash_command(hub.url, "yours", channel="C42", user="U8")
+    first, second = hub.inbox.inbounds
+    assert first.conversation.key != second.conversation.key
+    assert first.conversation.chat == second.conversation.chat == "C42"
+    await hub.reply(first, "only for U7")
+    await hub.channel.send(Outbound(conversation=first.conversation, text="psst", ephemeral_to="U7"))
+    assert [(p.channel, p.thread_ts) for p in hub.slack.posts] == [("C42", None)]
+    assert "thread_ts" not in hub.slack.ephemerals[0]
+
+
+async def test_button_under_a_slash_command_answer_comes_back_to_its_conversation(hub: Harness) -> None:
+    await hub.slack.send_slash_command(hub.url, "delete it", channel="C3", user="U7")
+    [asked] = hub.inbox.inbounds
+    await hub.reply(asked, "Sure?", buttons=(Button(id="appr-2:yes", label="Yes"),))
+    [post] = hub.slack.posts
+    assert post.thread_ts is None and post.blocks is not None
+    block_id = post.blocks[-1]["block_id"]
+    await hub.slack.click_button(hub.url, "appr-2:yes", user="U7", channel="C3", message_ts=post.ts, block_id=block_id)
+    click = (await hub.inbox.wait_for(2))[1]
+    assert click.conversation == asked.conversation  # so the waiting run sees the answer
+    # A mention's buttons live in its thread, which already names the conversation.
+    await hub.slack.send_event(hub.url, hub.slack.mention_event("and this?", channel="C3", user="U7"))
+    mention = (await hub.inbox.wait_for(3))[2]
+    await hub.reply(mention, "Sure?", buttons=(Button(id="appr-3:yes", label="Yes"),))
+    blocks = hub.slack.posts[-1].blocks
+    assert blocks is not None and "block_id" not in blocks[-1]
 
 
 async def test_slash_command_ack_can_be_in_channel(slack: FakeSlack) -> None:
@@ -264,6 +295,33 @@ async def test_access_refuses_strangers_in_dms_and_ignores_them_in_channels(slac
     finally:
         await channel.stop()
         await runner.cleanup()
+
+
+async def test_allowed_name_from_another_team_is_refused(slack: FakeSlack) -> None:
+    # user_name is deprecated and not unique across workspaces: Slack Connect brings in people
+    # from other teams, and any of them may be called "alice".
+    channel, inbox, url, runner = await _started(slack, allow_all=False, allow_users=["alice", "U1"], admins=["boss"])
+    try:
+        resp = await slack.send_slash_command(url, "hello", user="UOTHER", user_name="alice", team_id="T9999")
+        assert resp.status == 200 and "UOTHER" in resp.json()["text"]  # refused, told their id
+        await slack.send_slash_command(url, "hello", user="U1", user_name="alice")
+        await slack.send_slash_command(url, "status", user="U1", user_name="boss")
+        assert [(i.sender.id, i.sender.is_admin) for i in inbox.inbounds] == [("U1", False), ("U1", False)]
+    finally:
+        await channel.stop()
+        await runner.cleanup()
+
+
+def test_name_like_allow_entries_warn_once_at_start(slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    config = make_config(slack, allow_all=False, allow_users=["@alice", "U07QWERTY", "@W0ORG1"], admins=["bob"])
+    SlackChannel("slack", config, ChannelContext(state=MemoryState()))
+    [line] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "@alice, bob" in line.getMessage() and "U07QWERTY" not in line.getMessage()
+    assert "Copy member ID" in line.getMessage()
+    caplog.clear()
+    SlackChannel("slack", make_config(slack, allow_users=["U1"], admins=["UADM"]), ChannelContext(state=MemoryState()))
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_group_policy_all_answers_channel_messages_once(slack: FakeSlack) -> None:

@@ -125,7 +125,7 @@ async def test_direct_message_reaches_inbox_and_is_answered(
     assert inbound.direct and not inbound.mentioned
     assert inbound.conversation == conv(ALICE)
     assert inbound.sender.id == str(ALICE) and inbound.sender.username == "alice"
-    assert inbound.platform_id == f"update:{update['update_id']}"
+    assert inbound.platform_id == f"message:{ALICE}:{update['message']['message_id']}"  # update ids restart
     assert inbound.reply_to == str(update["message"]["message_id"])
 
     delivery = await channel.send(Outbound(conversation=inbound.conversation, text="**Hi** <there>",

@@ -252,7 +252,8 @@ def _message(model: str, step: ReplyStep | DropStep, usage: dict[str, Any]) -> d
 
 
 async def _stream_error(request: web.Request, model: str, step: ErrorStep) -> web.StreamResponse:
-    """A 200 stream that opens, then reports the failure as an ``error`` event."""
+    """A 200 stream that opens (with ``step.partial`` as text deltas), then reports the failure
+    as an ``error`` event."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
     await resp.prepare(request)
     usage = {"input_tokens": 1, "output_tokens": 1}
@@ -272,6 +273,12 @@ async def _stream_error(request: web.Request, model: str, step: ErrorStep) -> we
     etype, message = _ERRORS.get(step.status, ("api_error", "Internal server error"))
     error = {"type": "error", "error": {"type": etype, "message": step.message or message}}
     await resp.write(f"event: message_start\ndata: {json.dumps(start)}\n\n".encode())
+    if step.partial:
+        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        await resp.write(f"event: content_block_start\ndata: {json.dumps(block)}\n\n".encode())
+    for piece in split_text(step.partial, 2):
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+        await resp.write(f"event: content_block_delta\ndata: {json.dumps(delta)}\n\n".encode())
     await resp.write(f"event: error\ndata: {json.dumps(error)}\n\n".encode())
     await resp.write_eof()
     return resp

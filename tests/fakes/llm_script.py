@@ -64,6 +64,8 @@ class ErrorStep:
     """Streamed requests only: answer 200 and report the error inside the stream, as the real
     APIs do when they fail after the stream opened (Anthropic: an ``error`` event; OpenAI: a
     chunk whose only field is ``error``)."""
+    partial: str = ""
+    """With ``mid_stream``: answer text streamed (in two chunks) before the error."""
     kind: Literal["error"] = "error"
 
 
@@ -152,9 +154,12 @@ class LLMScript:
         retry_after: float | str | None = None,
         message: str = "",
         mid_stream: bool = False,
+        partial: str = "",
     ) -> LLMScript:
         return self.add(
-            ErrorStep(status=status, retry_after=retry_after, message=message, mid_stream=mid_stream)
+            ErrorStep(
+                status=status, retry_after=retry_after, message=message, mid_stream=mid_stream, partial=partial
+            )
         )
 
     def drop(

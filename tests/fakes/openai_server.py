@@ -198,11 +198,17 @@ class FakeOpenAI(FakeLLMServer):
 
 
 async def _stream_error(request: web.Request, step: ErrorStep) -> web.StreamResponse:
-    """A 200 stream that opens, then reports the failure in a chunk of its own."""
+    """A 200 stream that opens (with ``step.partial`` as text chunks, each written on its own),
+    then reports the failure in a chunk of its own, typed by ``step.status``."""
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
     await resp.prepare(request)
+    for piece in split_text(step.partial, 2):
+        chunk = {"object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]}
+        await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+    etype, code, _ = _ERRORS.get(step.status, ("server_error", None, ""))
     error = {"error": {"message": step.message or "The server had an error while processing your request.",
-                       "type": "server_error", "param": None, "code": None}}
+                       "type": etype, "param": None, "code": code}}
     await resp.write(f"data: {json.dumps(error)}\n\n".encode())
     await resp.write_eof()
     return resp

@@ -9,7 +9,8 @@ Each checks the bearer token and answers in Slack's shape (HTTP 200 with ``ok: f
 The same object is the *driver*: it signs requests exactly as Slack does (v0 HMAC-SHA256 of
 ``v0:{ts}:{raw body}``) and posts slash commands (form-encoded), Events API callbacks (JSON) and
 ``block_actions`` interactions (form field ``payload``) to the hub's ``/slack/events``, optionally
-with a bad signature, a stale timestamp or ``X-Slack-Retry-Num`` headers. ``response_url``
+with a bad signature, a stale or non-numeric timestamp, missing headers, raw (even non-UTF-8)
+bytes or ``X-Slack-Retry-Num`` headers. ``response_url``
 points back at the fake, which captures what the app posts there::
 
     async with FakeSlack() as slack:
@@ -486,17 +487,20 @@ class FakeSlack:
         command: str = "/ask",
         channel: str = "C0001",
         user: str = "U0001",
+        user_name: str = "alice",
+        team_id: str | None = None,
         trigger_id: str | None = None,
     ) -> dict[str, str]:
+        """A slash command's form; ``team_id`` other than the fake's is a Slack Connect user's."""
         rid = self.next_id("R")
         return {
             "token": "legacy-verification-token",
-            "team_id": self.team_id,
+            "team_id": team_id or self.team_id,
             "team_domain": "fake",
             "channel_id": channel,
             "channel_name": "general",
             "user_id": user,
-            "user_name": "alice",
+            "user_name": user_name,
             "command": command,
             "text": text,
             "api_app_id": self.app_id,
@@ -529,7 +533,9 @@ class FakeSlack:
         channel: str = "C0001",
         message_ts: str | None = None,
         trigger_id: str | None = None,
+        block_id: str = "b1",
     ) -> dict[str, Any]:
+        """A click; pass the posted actions block's ``block_id`` as Slack would send it back."""
         message_ts = message_ts or self.next_ts()
         return {
             "type": "block_actions",
@@ -558,7 +564,7 @@ class FakeSlack:
             "actions": [
                 {
                     "action_id": action_id,
-                    "block_id": "b1",
+                    "block_id": block_id,
                     "type": "button",
                     "value": value,
                     "text": {"type": "plain_text", "text": action_id},
@@ -575,19 +581,26 @@ class FakeSlack:
     async def send_raw(
         self,
         url: str,
-        body: str,
+        body: str | bytes,
         content_type: str,
         *,
         headers: dict[str, str] | None = None,
         bad_signature: bool = False,
-        timestamp: int | None = None,
+        timestamp: int | str | None = None,
+        without: tuple[str, ...] = (),
         within: float = 10.0,
     ) -> DriverResponse:
-        """Sign ``body`` as Slack does and POST it; ``timestamp`` lets a test send a stale one."""
+        """Sign ``body`` as Slack does and POST it.
+
+        ``timestamp`` lets a test send a stale (or non-numeric) one; ``without`` names headers
+        to leave out (``X-Slack-Request-Timestamp``, ``X-Slack-Signature``); a ``bytes`` body is
+        sent and signed as is, so it may be anything but UTF-8.
+        """
         assert self._session is not None, "FakeSlack is not started"
         ts = str(timestamp if timestamp is not None else int(time.time()))
+        data = body if isinstance(body, bytes) else body.encode()
         secret = "not-the-secret" if bad_signature else self.signing_secret
-        digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + data, hashlib.sha256).hexdigest()
         all_headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
@@ -595,9 +608,11 @@ class FakeSlack:
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
             **(headers or {}),
         }
+        for name in without:
+            all_headers.pop(name, None)
         start = time.monotonic()
         async with self._session.post(
-            url, data=body.encode(), headers=all_headers, timeout=aiohttp.ClientTimeout(total=within)
+            url, data=data, headers=all_headers, timeout=aiohttp.ClientTimeout(total=within)
         ) as resp:
             text = await resp.text()
             return DriverResponse(

@@ -7,9 +7,15 @@ semantics tests depend on are modelled on the documented behaviour (see PLATFORM
 * ``getUpdates``: an update is confirmed (forgotten) once a call arrives with a higher ``offset``;
   a negative offset keeps only the last ``-offset`` updates; long polling returns as soon as an
   update is injected; a second concurrent poller ends the first with 409 Conflict; 409 while a
-  webhook is set.
-* ``sendMessage`` / ``editMessageText`` validate ``parse_mode=HTML`` and answer with the real
-  error texts (``can't parse entities``, ``message is not modified``).
+  webhook is set. As in the Bot API server (tdlib/telegram-bot-api ``Client::do_get_updates``
+  over td ``TQueue::get``), an ``offset`` more than 10 past the next update id ("in the
+  future") reads from the oldest pending update instead, and a long poll woken by a new update
+  applies its ``offset`` again. ``restart_numbering`` models "if there are no new updates for
+  at least a week, then identifier of the next update will be chosen randomly".
+* ``sendMessage`` / ``editMessageText`` validate ``parse_mode=HTML`` as td's ``parse_html`` does
+  (tags, their nesting, ``span`` only as a spoiler; ``&lt; &gt; &amp; &quot;`` and numeric
+  references decoded, other ``&…;`` shown as written) and answer with the real error texts
+  (``can't parse entities``, ``message is not modified``).
 
 Tests drive it through Python methods: ``inject_*`` to create updates, ``fail`` to schedule
 faults, and the ``sent`` / ``edits`` / ``actions`` / ``answered`` records plus ``wait_until``.
@@ -121,13 +127,12 @@ def parse_html(text: str) -> str:
         out.append(text[pos : m.start()])
         pos = m.end()
         offset = len(text[: m.start()].encode())
-        if m.group(5) is not None:  # an entity
-            decoded = html.unescape(m.group(0))
-            if decoded == m.group(0):
-                _bad(f'Unsupported HTML entity "&{m.group(5)};" at byte offset {offset}')
-            out.append(decoded)
+        if m.group(5) is not None:  # an entity: only these four and numeric ones (td parse_html);
+            name = m.group(5)  # any other, such as &nbsp;, is shown as written
+            known = name.startswith("#") or name in ("lt", "gt", "amp", "quot")
+            out.append(html.unescape(m.group(0)) if known else m.group(0))
             continue
-        closing, name, _attrs, end = m.group(1), (m.group(2) or "").lower(), m.group(3), m.group(4)
+        closing, name, attrs, end = m.group(1), (m.group(2) or "").lower(), m.group(3), m.group(4)
         if not end:
             _bad(f"Unclosed start tag at byte offset {offset}")
         if closing:
@@ -140,6 +145,8 @@ def parse_html(text: str) -> str:
             continue
         if name not in _SUPPORTED_TAGS:
             _bad(f'Unsupported start tag "{name}" at byte offset {offset}')
+        if name == "span" and not re.search(r"""class\s*=\s*["']?tg-spoiler""", attrs):
+            _bad(f'Tag "span" must have class "tg-spoiler" at byte offset {offset}')
         stack.append(name)
     if stack:
         _bad(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
@@ -211,6 +218,8 @@ class FakeTelegram:
         self.commands: list[dict[str, Any]] = []
         self.confirmed_offset = 0
         """Highest positive offset any ``getUpdates`` call carried (updates below it are confirmed)."""
+        self.empty_answers = 0
+        """``getUpdates`` calls answered with no updates (the bot is idle, its long poll ran out)."""
         self.webhook_url = ""
         self.webhook_secret: str | None = None
         self.dropped_pending = 0
@@ -329,6 +338,11 @@ class FakeTelegram:
         self._notify()
         return update
 
+    def restart_numbering(self, at: int) -> None:
+        """Give the next update ``at`` as its id, lower than before if need be: what Telegram does
+        after a week without updates ("chosen randomly instead of sequentially")."""
+        self._next_update_id = at
+
     def redeliver(self, update: dict[str, Any]) -> None:
         """Queue an update again with its original id (Telegram delivers at least once)."""
         self.pending.append(dict(update))
@@ -338,6 +352,15 @@ class FakeTelegram:
              retry_after: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail with the given fault."""
         self._faults.append(_Fault(method, times, kind, retry_after))
+
+    def outage(self, *methods: str, kind: FaultKind = "server_error") -> None:
+        """Fail every call of ``methods`` until ``end_outage()``: the Bot API (or the way to it) is down."""
+        for method in methods:
+            self.fail(method, times=2**62, kind=kind)
+
+    def end_outage(self) -> None:
+        """The Bot API is back: every scheduled fault is dropped."""
+        self._faults.clear()
 
     def messages(self, chat_id: int) -> list[SentMessage]:
         return [m for m in self.sent if m.chat_id == chat_id and not m.deleted]
@@ -469,11 +492,9 @@ class FakeTelegram:
         offset = p.integer("offset", 0) or 0
         limit = max(1, min(100, p.integer("limit", 100) or 100))
         timeout = max(0, p.integer("timeout", 0) or 0)
-        if offset > 0:
-            self.confirmed_offset = max(self.confirmed_offset, offset)
-            self.pending = [u for u in self.pending if u["update_id"] >= offset]
-        elif offset < 0:
+        if offset < 0:
             self.pending = self.pending[offset:]
+        self._confirm(offset)
         self._notify()
         poll = self._poll = _Poll()
         try:
@@ -483,13 +504,23 @@ class FakeTelegram:
                         await poll.wake.wait()
                 except TimeoutError:
                     pass
+                self._confirm(offset)  # the server runs the same request again once woken
             if poll.cancelled:
                 raise ApiError(409, "Conflict: terminated by other getUpdates request; "
                                     "make sure that only one bot instance is running")
+            if not self.pending:
+                self.empty_answers += 1
             return self.pending[:limit]
         finally:
             if self._poll is poll:
                 self._poll = None
+
+    def _confirm(self, offset: int) -> None:
+        """Forget the updates a positive ``offset`` confirms, unless it lies in the future."""
+        if offset <= 0 or offset > self._next_update_id + 10:
+            return  # "Specified from_id is in the future": the server reads from the head
+        self.confirmed_offset = max(self.confirmed_offset, offset)
+        self.pending = [u for u in self.pending if u["update_id"] >= offset]
 
     async def _api_sendmessage(self, p: _Params) -> Any:
         chat_id = self._chat_id(p)

@@ -294,30 +294,53 @@ async def test_sessions_beyond_the_memory_cap_are_evicted_oldest_first(make_hub)
         assert list(hub.sessions.sessions) == [f"rec:c{i}" for i in range(3, 8)]
 
 
-async def test_a_run_longer_than_a_second_is_marked_processing(make_hub):
+async def test_a_run_is_marked_processing_with_its_attempt_before_the_agent_is_called(make_hub):
     from sqlalchemy import select
 
-    from hub.store_tables import MessageRow
+    from hub.store_tables import MESSAGES
 
-    release = asyncio.Event()
+    seen: list[tuple[str, int]] = []
+
+    async def state(inbound_id: int) -> tuple[str, int]:
+        query = select(MESSAGES.c.status, MESSAGES.c.attempts).where(MESSAGES.c.id == inbound_id)
+        return tuple(await hub.store.run_read(lambda c: c.execute(query).one()))
 
     async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
-        await asyncio.wait_for(release.wait(), 10)
+        seen.append(await state(ctx.inbound.id))
         yield reply(ctx, "done")
 
-    table = MessageRow.__table__  # type: ignore[attr-defined]
     ch = RecordingChannel()
-    async with make_hub(FuncAgent(agent), ch) as hub:
+    hub = make_hub(FuncAgent(agent), ch)
+    async with hub:
         await ch.say("slow")
-
-        async def status() -> str:
-            return await hub.store.run_read(lambda c: c.execute(select(table.c.status)).scalar())
-
-        async with asyncio.timeout(5):
-            while await status() != "processing":  # noqa: ASYNC110 - a row's state has no event to await
-                await asyncio.sleep(0.1)
-        release.set()
         await ch.wait_sent(1)
-        async with asyncio.timeout(5):
-            while await status() != "answered":  # noqa: ASYNC110 - as above
-                await asyncio.sleep(0.05)
+        after = await state(ch.sent[0].in_reply_to)
+    assert seen == [("processing", 1)]
+    assert after == ("answered", 1)  # committed with the reply, before it was published
+
+
+async def test_a_message_that_is_no_answer_to_a_pending_question_is_told_at_once_and_runs_after_it(make_hub):
+    """It is neither taken as "no" nor left waiting in silence for the whole question timeout."""
+    from hub.sessions import WAITING_FOR_OTHER_TEXT, WAITING_FOR_YOU_TEXT
+
+    async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
+        if ctx.inbound.text == "go":
+            q = reply(ctx, "Sure?", buttons=(Button(id="ok", label="OK"),))
+            got = await ctx.ask(q, user_id=ctx.sender.id, timeout=60)
+            yield reply(ctx, f"got {got.text if got else None}")
+        else:
+            yield reply(ctx, f"re {ctx.inbound.text}")
+
+    ch = RecordingChannel()
+    async with asyncio.timeout(10), make_hub(FuncAgent(agent), ch):
+        await ch.say("go", user="alice")
+        await ch.wait_sent(1)
+        await ch.say("what would it do?", user="alice", pid="w")
+        await ch.wait_sent(2)
+        await ch.say("hello", user="bob", pid="b")
+        await ch.wait_sent(3)
+        await ch.say("Yes!", user="alice")
+        await ch.wait_sent(6)
+    assert ch.texts() == ["Sure?", WAITING_FOR_YOU_TEXT, WAITING_FOR_OTHER_TEXT, "got Yes!",
+                          "re what would it do?", "re hello"]
+    assert [o.reply_to for o in ch.sent[1:3]] == ["w", "b"]
