@@ -1,6 +1,15 @@
-"""Helpers shared by the channel tests."""
+"""Helpers shared by the channel tests: memory state, and config sections as ``autohands run`` reads them."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hub.config import Settings, load_settings
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
 
 
 class MemoryState:
@@ -14,3 +23,55 @@ class MemoryState:
 
     async def set(self, key: str, value: str) -> None:
         self.data[key] = value
+
+
+def telegram_section(fake: FakeTelegram, allow: Sequence[int], **extra: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "token": fake.token,
+        "base_url": fake.base_url,
+        "base_file_url": fake.base_file_url,
+        "poll_timeout": 5,
+        "allow_users": [str(user) for user in allow],
+        **extra,
+    }
+
+
+def slack_section(fake: FakeSlack, **extra: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "bot_token": fake.bot_token,
+        "signing_secret": fake.signing_secret,
+        "api_url": fake.api_url,
+        "allow_all": True,
+        **extra,
+    }
+
+
+def discord_section(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "token": fake.token,
+        "api_base": fake.api_base,
+        "gateway_url": fake.gateway_url,
+        # Test-sized timings (see DiscordConfig): no 5 s pause before re-IDENTIFY, no 2 s wait
+        # for GUILD_CREATEs, and a liveness window generous enough for a loaded 2-core runner.
+        "identify_delay_seconds": 0,
+        "guild_ready_timeout_seconds": 0.05,
+        "liveness_timeout_seconds": 10,
+        "allow_users": [fake.alice["id"]],
+        **extra,
+    }
+
+
+def hub_settings(data_dir: Path, **channels: dict[str, Any]) -> Settings:
+    """The echo agent and the HTTP server on a free port, with ``channels``."""
+    return load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(data_dir)},
+            "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
+            "agent": {"runtime": "echo"},
+            "channels": channels,
+        },
+    )

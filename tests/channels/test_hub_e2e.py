@@ -13,17 +13,16 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from channels.slack import EVENTS_PATH
 from hub.app import Hub, StartRetry
-from hub.config import Settings, load_settings
+from tests.channels import support
+from tests.channels.support import discord_section, hub_settings, slack_section
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
@@ -37,51 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------------- config, as `autohands run`
 def telegram_section(fake: FakeTelegram) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "token": fake.token,
-        "base_url": fake.base_url,
-        "base_file_url": fake.base_file_url,
-        "poll_timeout": 5,
-        "allow_users": [str(ALICE)],
-    }
-
-
-def slack_section(fake: FakeSlack) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "bot_token": fake.bot_token,
-        "signing_secret": fake.signing_secret,
-        "api_url": fake.api_url,
-        "allow_all": True,
-    }
-
-
-def discord_section(fake: FakeDiscord) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "token": fake.token,
-        "api_base": fake.api_base,
-        "gateway_url": fake.gateway_url,
-        # Test-sized timings (see DiscordConfig): no 5 s pause before re-IDENTIFY, no 2 s wait
-        # for GUILD_CREATEs, and a liveness window generous enough for a loaded 2-core runner.
-        "identify_delay_seconds": 0,
-        "guild_ready_timeout_seconds": 0.05,
-        "liveness_timeout_seconds": 10,
-        "allow_users": [fake.alice["id"]],
-    }
-
-
-def hub_settings(data_dir: Path, **channels: dict[str, Any]) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "hub": {"data_dir": str(data_dir)},
-            "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
-            "agent": {"runtime": "echo"},
-            "channels": channels,
-        },
-    )
+    return support.telegram_section(fake, allow=[ALICE])
 
 
 def events_url(hub: Hub) -> str:
@@ -97,33 +52,6 @@ async def until(predicate: Callable[[], object], within: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
     await asyncio.wait_for(poll(), within)
-
-
-# ---------------------------------------------------------------------- fixtures
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(heartbeat_interval_ms=250) as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    # point_sdk_at is process-global (discord.py has no per-client setting): undo it after a test.
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 def tg_texts(fake: FakeTelegram, chat_id: int = ALICE) -> list[str]:

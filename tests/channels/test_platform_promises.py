@@ -15,21 +15,20 @@ import html
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import regex
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from channels.formatting import render, to_plain
 from channels.slack import EVENTS_PATH, MAX_LENGTH as SLACK_MAX
 from hub.agent import RunContext
 from hub.app import Hub
-from hub.config import Settings, load_settings
 from hub.messages import Button, Outbound
+from tests.channels import support
+from tests.channels.support import discord_section, hub_settings, slack_section
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram, parse_html
@@ -43,51 +42,7 @@ BOB = 1002
 
 # ---------------------------------------------------------------------- config, as `autohands run`
 def telegram_section(fake: FakeTelegram, **extra: Any) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "token": fake.token,
-        "base_url": fake.base_url,
-        "base_file_url": fake.base_file_url,
-        "poll_timeout": 1,
-        "allow_users": [str(ALICE), str(BOB)],
-        **extra,
-    }
-
-
-def slack_section(fake: FakeSlack) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "bot_token": fake.bot_token,
-        "signing_secret": fake.signing_secret,
-        "api_url": fake.api_url,
-        "allow_all": True,
-    }
-
-
-def discord_section(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "token": fake.token,
-        "api_base": fake.api_base,
-        "gateway_url": fake.gateway_url,
-        "identify_delay_seconds": 0,
-        "guild_ready_timeout_seconds": 0.05,
-        "liveness_timeout_seconds": 10,
-        "allow_users": [fake.alice["id"]],
-        **extra,
-    }
-
-
-def hub_settings(data_dir: Path, **channels: dict[str, Any]) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "hub": {"data_dir": str(data_dir)},
-            "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
-            "agent": {"runtime": "echo"},
-            "channels": channels,
-        },
-    )
+    return support.telegram_section(fake, allow=[ALICE, BOB], poll_timeout=1, **extra)
 
 
 class FixedReply:
@@ -128,33 +83,6 @@ def tg_texts(fake: FakeTelegram, chat_id: int = ALICE) -> list[str]:
 
 def discord_texts(fake: FakeDiscord) -> list[str]:
     return [c.message["content"] for c in fake.created]
-
-
-# ---------------------------------------------------------------------- fixtures
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord(heartbeat_interval_ms=250) as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    # point_sdk_at is process-global (discord.py has no per-client setting): undo it after a test.
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
 
 # ====================================================================== 1. Telegram ingress

@@ -97,12 +97,6 @@ def make_config(slack: FakeSlack, **overrides: Any) -> SlackConfig:
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def hub(slack: FakeSlack) -> AsyncIterator[Harness]:
     context = ChannelContext(state=MemoryState(), commands=COMMANDS)
     channel = SlackChannel("slack", make_config(slack), context)

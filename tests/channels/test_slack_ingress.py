@@ -51,12 +51,6 @@ class Served:
     url: str
 
 
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack() as fake:
-        yield fake
-
-
 @asynccontextmanager
 async def serve(slack: FakeSlack, *, start: bool = True) -> AsyncIterator[Served]:
     """The channel's route on a local aiohttp server, as the hub's gateway mounts it."""

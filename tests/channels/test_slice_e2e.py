@@ -6,7 +6,6 @@ builds it; python-telegram-bot against the fake Bot API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ from tests.fakes.telegram import FakeTelegram, SentMessage
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 ALICE = 1001
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Settings:

@@ -65,12 +65,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     return World(data=data, outside=outside)
 
 
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
 def settings(world: World, telegram: FakeTelegram, llm: FakeOpenAI, *, sandbox: str,
              web_cfg: dict[str, Any] | None = None) -> Settings:
     return load_settings(world.data / "config.toml", environ={}, overrides={
