@@ -41,8 +41,9 @@ SUMMARY_SYSTEM = (
 )
 
 
-def estimate_tokens(system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = (),
-                    *, tool_chars: int | None = None) -> int:
+def estimate_tokens(
+    system: str, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = (), *, tool_chars: int | None = None
+) -> int:
     """A vendor-neutral estimate: characters / 4 of the prompt's text and JSON.
 
     ``tool_chars``: the tools' size measured beforehand with ``tools_chars`` (they are the

@@ -141,8 +141,9 @@ class LLMAgent:
         self.clock = clock
         self._closers = tuple(closers)
         self._checks = tuple(checks)
-        self.tool_specs = tuple(ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-                                for t in tools)
+        self.tool_specs = tuple(
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in tools
+        )
         self._categories = {cat: [t.name for t in ts] for cat, ts in tools.by_category().items()}
         self.tool_chars = tools_chars(self.tool_specs)
 
@@ -197,8 +198,9 @@ class _Run:
             choice = self.agent.resolve(self.ctx.settings.get("model"))
         except (ConfigError, PluginError) as exc:
             log.warning("conversation %s: model choice unusable: %s", self.ctx.conversation.key, exc)
-            yield self.out(f"The model chosen for this conversation cannot be used ({exc}). "
-                           "Switch back with /model default.")
+            yield self.out(
+                f"The model chosen for this conversation cannot be used ({exc}). Switch back with /model default."
+            )
             return
         try:
             async for out in self._loop(choice):
@@ -210,8 +212,13 @@ class _Run:
             yield self._finish_stream(timeout_reason(self.config.timeout_seconds))
         except ProviderError as exc:
             incident = new_id()[:8]
-            log.error("conversation %s: provider failed (incident %s): %s: %s",
-                      self.ctx.conversation.key, incident, type(exc).__name__, exc)
+            log.error(
+                "conversation %s: provider failed (incident %s): %s: %s",
+                self.ctx.conversation.key,
+                incident,
+                type(exc).__name__,
+                exc,
+            )
             yield self._finish_stream(provider_failure_reason(exc, incident))
 
     def _new_turn(self) -> StreamedText:
@@ -242,8 +249,13 @@ class _Run:
         for turn in range(config.max_turns):
             if turn:
                 yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
-            request = ModelRequest(system=system, messages=tuple(self.messages), tools=self.agent.tool_specs,
-                                   model=choice.model, max_tokens=config.max_output_tokens)
+            request = ModelRequest(
+                system=system,
+                messages=tuple(self.messages),
+                tools=self.agent.tool_specs,
+                model=choice.model,
+                max_tokens=config.max_output_tokens,
+            )
             response: ModelResponse | None = None
             async for item in self._call_model(choice.provider, request):
                 if isinstance(item, Outbound):
@@ -251,8 +263,9 @@ class _Run:
                 else:
                     response = item
             assert response is not None
-            ctx.record_usage(choice.provider.name, response.model or choice.model or choice.provider.model,
-                             response.usage)
+            ctx.record_usage(
+                choice.provider.name, response.model or choice.model or choice.provider.model, response.usage
+            )
             assistant = AssistantMessage(text=response.text, tool_calls=response.tool_calls)
             self.messages.append(assistant)
             ctx.remember(history.encode(assistant))
@@ -265,8 +278,10 @@ class _Run:
             results = await self._run_tools(executor, response)
             self.messages.append(results)
             ctx.remember(history.encode(results))
-        notice = (f"I stopped after {config.max_turns} steps, the limit for one request, before finishing. "
-                  "Ask me to continue if you want me to go on.")
+        notice = (
+            f"I stopped after {config.max_turns} steps, the limit for one request, before finishing. "
+            "Ask me to continue if you want me to go on."
+        )
         ctx.remember(history.encode(AssistantMessage(text=notice)))
         yield self.out(notice)
 
@@ -284,12 +299,9 @@ class _Run:
             text = f"[the user tapped the button {inbound.button!r}]"
         elif inbound.kind == "job" and inbound.job is not None:
             text = f"[a scheduled task fired: {inbound.job.description or inbound.job.job_id}]\n{text}"
-        return user_turn(text, now=self.agent.clock(), tz=self.ctx.settings.get("tz"),
-                         attachments=inbound.attachments)
+        return user_turn(text, now=self.agent.clock(), tz=self.ctx.settings.get("tz"), attachments=inbound.attachments)
 
-    async def _call_model(
-        self, provider: Provider, request: ModelRequest
-    ) -> AsyncIterator[Outbound | ModelResponse]:
+    async def _call_model(self, provider: Provider, request: ModelRequest) -> AsyncIterator[Outbound | ModelResponse]:
         """Yields partial outbounds, then the response (last)."""
         self._check_deadline()
         self.stream_id, self.turn = new_id(), self._new_turn()
@@ -339,12 +351,21 @@ class _Run:
         estimate = estimate_tokens(system, [*history.decode(items), user], tool_chars=self.agent.tool_chars)
         if estimate <= budget:
             return
-        log.info("conversation %s: ~%d prompt tokens over the budget of %d; compacting",
-                 self.ctx.conversation.key, estimate, budget)
+        log.info(
+            "conversation %s: ~%d prompt tokens over the budget of %d; compacting",
+            self.ctx.conversation.key,
+            estimate,
+            budget,
+        )
         try:
             async with asyncio.timeout_at(self.deadline):
-                result = await compact(items, provider=choice.provider, model=choice.model,
-                                       keep_recent=cfg.keep_recent, max_tokens=cfg.summary_max_tokens)
+                result = await compact(
+                    items,
+                    provider=choice.provider,
+                    model=choice.model,
+                    keep_recent=cfg.keep_recent,
+                    max_tokens=cfg.summary_max_tokens,
+                )
         except ProviderError as exc:  # answering matters more than compacting: go on uncompacted
             log.warning("compaction failed (%s); continuing with the full history", type(exc).__name__)
             return
@@ -368,8 +389,9 @@ class UnconfiguredAgent:
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
-        yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT,
-                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
+        yield Outbound(
+            conversation=ctx.conversation, text=NO_PROVIDER_TEXT, reply_to=inbound.reply_to, in_reply_to=inbound.id
+        )
 
     async def aclose(self) -> None:
         return None
@@ -384,8 +406,9 @@ class ProviderPool:
 
         self._section = dict(section)
         self.default = default
-        self.configs = {name: validate_section(ProviderConfig, raw, f"providers.{name}")
-                        for name, raw in self._section.items()}
+        self.configs = {
+            name: validate_section(ProviderConfig, raw, f"providers.{name}") for name, raw in self._section.items()
+        }
         self._chain = build_chain(default, fallback, self._section)
         self._single: dict[str, Provider] = {}
 
@@ -404,8 +427,7 @@ class ProviderPool:
         if provider is None:
             from .providers.factory import build_provider
 
-            provider = self._single[choice.provider] = build_provider(choice.provider,
-                                                                      self._section[choice.provider])
+            provider = self._single[choice.provider] = build_provider(choice.provider, self._section[choice.provider])
         return ResolvedModel(provider, choice.model, window)
 
     async def aclose(self) -> None:
@@ -435,8 +457,7 @@ def resolve_provider_settings(
     for kind in ("openai", "anthropic"):
         key = environ.get(f"{kind.upper()}_API_KEY")
         if key:
-            log.info("no provider configured; using %s (%s) from %s_API_KEY",
-                     kind, DEFAULT_MODELS[kind], kind.upper())
+            log.info("no provider configured; using %s (%s) from %s_API_KEY", kind, DEFAULT_MODELS[kind], kind.upper())
             return kind, {kind: {"kind": kind, "model": DEFAULT_MODELS[kind], "api_key": key}}
     return None, section
 
@@ -453,9 +474,7 @@ def agent_tools(tools_config: Any, services: AgentServices) -> list[Any]:
     return tools
 
 
-def build_agent(
-    services: AgentServices, *, environ: Mapping[str, str] | None = None
-) -> LLMAgent | UnconfiguredAgent:
+def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = None) -> LLMAgent | UnconfiguredAgent:
     """Entry point ``autohands.agents:llm``: the LLM agent from the hub's config sections.
 
     Registers ``/model`` and ``/persona`` in ``services.commands``. Raises ``ConfigError``
@@ -463,8 +482,9 @@ def build_agent(
     """
     config = validate_section(AgentConfig, services.agent_config, "agent")
     tools_config = validate_section(ToolsConfig, services.tools_config, "tools")
-    default, section = resolve_provider_settings(config, services.providers_config,
-                                                 os.environ if environ is None else environ)
+    default, section = resolve_provider_settings(
+        config, services.providers_config, os.environ if environ is None else environ
+    )
     root = tools_config.workspace_root(Path(services.data_dir))
     check_workspace_root(root, services.protected_paths)
     checks = tool_checks(tools_config, root)
@@ -481,9 +501,9 @@ def build_agent(
     registry.extend(agent_tools(tools_config, services))
     if tools_config.approve_medium and not config.approve_medium:
         config = config.model_copy(update={"approve_medium": True})
-    AgentCommands(
-        config.identity, pool.names, default, {name: c.model for name, c in pool.configs.items()}
-    ).register(services.commands)
+    AgentCommands(config.identity, pool.names, default, {name: c.model for name, c in pool.configs.items()}).register(
+        services.commands
+    )
     return LLMAgent(
         pool.resolve,
         registry,
@@ -492,4 +512,3 @@ def build_agent(
         closers=(pool.aclose,),
         checks=checks,
     )
-

@@ -131,8 +131,9 @@ async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[FakeProc]
     if tool:
         cmd += ["--tool", TOOL, "--tool-args", json.dumps(TOOL_ARGS), "--tool-when", TOOL_MARK]
     # stderr is dropped: aiohttp logs every connection a client resets as a traceback.
-    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
@@ -153,10 +154,20 @@ class _PlaceholderScheduler:
 def make_agent(base_url: str, data_dir: Path, *, tools: bool = True, max_turns: int = 12) -> LLMAgent:
     services = AgentServices(
         agent_config={"provider": "fake", "max_turns": max_turns, "stream": True},
-        providers_config={"fake": {"kind": "openai", "model": "fake-model", "base_url": base_url,
-                                   "api_key": API_KEY, "max_retries": 0}},
+        providers_config={
+            "fake": {
+                "kind": "openai",
+                "model": "fake-model",
+                "base_url": base_url,
+                "api_key": API_KEY,
+                "max_retries": 0,
+            }
+        },
         tools_config={"workspace": str(data_dir / "workspace")} if tools else {"enabled": []},
-        commands=CommandRegistry(), data_dir=data_dir, scheduler=_PlaceholderScheduler())
+        commands=CommandRegistry(),
+        data_dir=data_dir,
+        scheduler=_PlaceholderScheduler(),
+    )
     agent = build_agent(services, environ={})
     assert isinstance(agent, LLMAgent)
     return agent
@@ -199,9 +210,14 @@ class BenchRun:
 
 def inbound(i: int, channel: str = "bench", *, tool: bool = False) -> Inbound:
     text = f"{TOOL_MARK if tool else ''}what is six times seven? ({i})"
-    return Inbound(kind="message", sender=Sender(id=f"u{i}"), text=text,
-                   platform_id=f"m{i}", reply_to=f"m{i}",
-                   conversation=ConversationRef(channel=channel, chat=f"c{i}"))
+    return Inbound(
+        kind="message",
+        sender=Sender(id=f"u{i}"),
+        text=text,
+        platform_id=f"m{i}",
+        reply_to=f"m{i}",
+        conversation=ConversationRef(channel=channel, chat=f"c{i}"),
+    )
 
 
 async def converse(agent: LLMAgent, i: int, *, tool: bool = False) -> BenchRun:
@@ -215,8 +231,9 @@ async def converse(agent: LLMAgent, i: int, *, tool: bool = False) -> BenchRun:
     return ctx
 
 
-async def capture_bodies(data_dir: Path, *, tool: bool, max_turns: int, tools: bool = True
-                         ) -> tuple[list[dict[str, Any]], BenchRun]:
+async def capture_bodies(
+    data_dir: Path, *, tool: bool, max_turns: int, tools: bool = True
+) -> tuple[list[dict[str, Any]], BenchRun]:
     """One conversation against an in-process fake: the exact request bodies, and its usage."""
     script = LLMScript("echo")
     script.echo_tool, script.echo_tool_when = ScriptedCall(TOOL, TOOL_ARGS), TOOL_MARK
@@ -235,8 +252,7 @@ def sdk_client(base_url: str, *, aiohttp: bool = True) -> AsyncOpenAI:
     transport); ``aiohttp=False`` is the SDK's default httpx transport."""
     timeout = httpx2.Timeout(120.0, connect=10.0)
     http_client = DefaultAioHttpClient(timeout=timeout) if aiohttp else None
-    return AsyncOpenAI(api_key=API_KEY, base_url=base_url, timeout=timeout, max_retries=0,
-                       http_client=http_client)
+    return AsyncOpenAI(api_key=API_KEY, base_url=base_url, timeout=timeout, max_retries=0, http_client=http_client)
 
 
 def untransformed(body: dict[str, Any]) -> dict[str, Any]:
@@ -261,9 +277,13 @@ async def sdk_request(client: AsyncOpenAI, body: dict[str, Any]) -> None:
 async def sse_request(client: AsyncOpenAI, body: dict[str, Any]) -> None:
     """The request as the provider sends it: ``client.post`` with the orjson-encoded wire body,
     the SSE decoded by ``agents.providers._sse`` and every chunk parsed with orjson."""
-    response = await client.post("/chat/completions", cast_to=httpx2.Response, content=orjson.dumps(body),
-                                 stream=True, options={"headers": {"Accept": "text/event-stream",
-                                                                   "Content-Type": "application/json"}})
+    response = await client.post(
+        "/chat/completions",
+        cast_to=httpx2.Response,
+        content=orjson.dumps(body),
+        stream=True,
+        options={"headers": {"Accept": "text/event-stream", "Content-Type": "application/json"}},
+    )
     decoder = SSEDecoder()
     try:
         async for chunk in response.aiter_bytes():
@@ -294,8 +314,11 @@ async def overhead(n: int, blocks: int, data_dir: Path) -> dict[str, float]:
     bare_c: dict[str, list[float]] = {s: [] for s in SCENARIOS}
     async with fake_process(latency=0, tool=True) as fake:  # one fake for all: only the bodies differ
         url = fake.url
-        agents = {"A": make_agent(url, data_dir), "B": make_agent(url, data_dir, max_turns=1),
-                  "C": make_agent(url, data_dir)}
+        agents = {
+            "A": make_agent(url, data_dir),
+            "B": make_agent(url, data_dir, max_turns=1),
+            "C": make_agent(url, data_dir),
+        }
         client = sdk_client(url)
         # the bare requests go exactly the way the provider sends them (``sse_request``)
         try:
@@ -379,17 +402,37 @@ class Phase:
     """Answered with an error (e.g. a connect timeout) instead of the model's text."""
 
 
-async def hub_phase(url: str, n: int, latency: float, data_dir: Path, *, persist: bool,
-                    deadline: float, profile: cProfile.Profile | None) -> Phase:
-    settings = load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(data_dir)}, "server": {"enabled": False},
-        "sessions": {"max_concurrent_runs": max(n, 1), "max_sessions_in_memory": max(10_000, 2 * n)},
-        "agent": {"runtime": "llm", "provider": "fake", "timeout_seconds": 300},
-        "providers": {"fake": {"kind": "openai", "model": "fake-model", "base_url": url, "api_key": API_KEY,
-                               "max_retries": 0,
-                               # the profiler slows the loop enough to trip the 10 s connect timeout
-                               **({"connect_timeout_seconds": 300} if profile else {})}},
-        "tools": {"workspace": str(data_dir / "workspace")}})
+async def hub_phase(
+    url: str,
+    n: int,
+    latency: float,
+    data_dir: Path,
+    *,
+    persist: bool,
+    deadline: float,
+    profile: cProfile.Profile | None,
+) -> Phase:
+    settings = load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(data_dir)},
+            "server": {"enabled": False},
+            "sessions": {"max_concurrent_runs": max(n, 1), "max_sessions_in_memory": max(10_000, 2 * n)},
+            "agent": {"runtime": "llm", "provider": "fake", "timeout_seconds": 300},
+            "providers": {
+                "fake": {
+                    "kind": "openai",
+                    "model": "fake-model",
+                    "base_url": url,
+                    "api_key": API_KEY,
+                    "max_retries": 0,
+                    # the profiler slows the loop enough to trip the 10 s connect timeout
+                    **({"connect_timeout_seconds": 300} if profile else {}),
+                }
+            },
+            "tools": {"workspace": str(data_dir / "workspace")},
+        },
+    )
     ch = BenchChannel(n)
     async with Hub(settings, persist=persist, channels={"bench": ch}):
         tune_gc_for_serving()  # as `autohands run` does once started
@@ -397,8 +440,16 @@ async def hub_phase(url: str, n: int, latency: float, data_dir: Path, *, persist
         inbox = ch.inbox
         # warm-up: one conversation opens the provider's connection pool and the store's paths
         ch.expected, ch.started_at["warm"] = 1, time.perf_counter()
-        await inbox(Inbound(kind="message", sender=Sender(id="w"), text="warm up", platform_id="warm",
-                            reply_to="warm", conversation=ConversationRef(channel="bench", chat="warm")))
+        await inbox(
+            Inbound(
+                kind="message",
+                sender=Sender(id="w"),
+                text="warm up",
+                platform_id="warm",
+                reply_to="warm",
+                conversation=ConversationRef(channel="bench", chat="warm"),
+            )
+        )
         await asyncio.wait_for(ch.done.wait(), 60 + latency)
         ch.latencies.clear()
         ch.done.clear()
@@ -432,8 +483,9 @@ async def hub_phase(url: str, n: int, latency: float, data_dir: Path, *, persist
     return Phase(wall, answered - len(bad), cpu, list(ch.latencies[:answered]), failed=len(bad))
 
 
-async def bare_phase(url: str, n: int, body: dict[str, Any], *, aiohttp: bool, deadline: float,
-                     raw: bool = False, sse: bool = False) -> Phase:
+async def bare_phase(
+    url: str, n: int, body: dict[str, Any], *, aiohttp: bool, deadline: float, raw: bool = False, sse: bool = False
+) -> Phase:
     client = sdk_client(url, aiohttp=aiohttp)
     latencies: list[float] = []
     errors: list[BaseException] = []
@@ -468,8 +520,16 @@ async def bare_phase(url: str, n: int, body: dict[str, Any], *, aiohttp: bool, d
     return Phase(wall, answered, cpu, latencies[:answered], failed=failed)
 
 
-async def concurrency(n: int, latency: float, data_dir: Path, *, persist: bool, target_s: float,
-                      aiohttp_variant: bool, profile_path: str | None) -> dict[str, Any]:
+async def concurrency(
+    n: int,
+    latency: float,
+    data_dir: Path,
+    *,
+    persist: bool,
+    target_s: float,
+    aiohttp_variant: bool,
+    profile_path: str | None,
+) -> dict[str, Any]:
     # The hub's own request body (system prompt for this channel, the full tool set).
     body = (await capture_bodies(data_dir / "capture", tool=False, max_turns=12))[0][0]
     deadline = max(60.0, 30 * target_s)  # past the target we still wait, to report the real wall time
@@ -492,15 +552,20 @@ async def concurrency(n: int, latency: float, data_dir: Path, *, persist: bool, 
         # "same_path": exactly the provider's request path with no hub around it, so the hub's
         # own cost shows even though its provider outruns the SDK's typed stream.
         same = await measured(bare_phase(url, n, body, aiohttp=True, sse=True, deadline=deadline))
-        hub = await measured(hub_phase(url, n, latency, data_dir / "hub", persist=persist, deadline=deadline,
-                                       profile=profile))
+        hub = await measured(
+            hub_phase(url, n, latency, data_dir / "hub", persist=persist, deadline=deadline, profile=profile)
+        )
         aio = None
         if aiohttp_variant:  # the SDK as it comes: its default httpx transport, named arguments
             aio = await measured(bare_phase(url, n, body, aiohttp=False, deadline=deadline))
     if profile is not None and profile_path:
         profile.dump_stats(profile_path)
-    figures: dict[str, Any] = {"concurrent": n, "fake_latency_s": latency, "persist": persist,
-                               "request_body_bytes": len(json.dumps(body))}
+    figures: dict[str, Any] = {
+        "concurrent": n,
+        "fake_latency_s": latency,
+        "persist": persist,
+        "request_body_bytes": len(json.dumps(body)),
+    }
     for name, phase in (("hub", hub), ("bare", bare), ("same_path", same), ("bare_sdk_defaults", aio)):
         if phase is None:
             continue
@@ -525,8 +590,12 @@ async def tokens(data_dir: Path) -> dict[str, int]:
     n_tools = len(agent.tool_specs)
     await agent.aclose()
     with_tools, without = full.usage[0].input_tokens, bare.usage[0].input_tokens
-    return {"input_tokens_per_turn_full_tools": with_tools, "input_tokens_per_turn_no_tools": without,
-            "tool_definition_tokens": with_tools - without, "builtin_tools": n_tools}
+    return {
+        "input_tokens_per_turn_full_tools": with_tools,
+        "input_tokens_per_turn_no_tools": without,
+        "tool_definition_tokens": with_tools - without,
+        "builtin_tools": n_tools,
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -543,55 +612,81 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=1.0, help="the fake's fixed latency per request (part 2)")
     p.add_argument("--target", type=float, default=3.0, help="wall-time target for part 2, seconds")
     p.add_argument("--memory", action="store_true", help="part 2 with the in-memory store (no SQLite)")
-    p.add_argument("--no-aiohttp-variant", action="store_true",
-                   help="skip the bare-SDK run with the SDK's own defaults")
+    p.add_argument(
+        "--no-aiohttp-variant", action="store_true", help="skip the bare-SDK run with the SDK's own defaults"
+    )
     p.add_argument("--profile", metavar="PATH", help="cProfile the hub phase of part 2 into PATH")
     p.add_argument("--skip-overhead", action="store_true")
-    p.add_argument("--log-level", default="CRITICAL",
-                   help="the hub's log level (failures are counted in the figures either way)")
+    p.add_argument(
+        "--log-level", default="CRITICAL", help="the hub's log level (failures are counted in the figures either way)"
+    )
     args = p.parse_args()
     logging.basicConfig(level=args.log_level.upper())
-    figures: dict[str, Any] = {"cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                               else os.cpu_count() or 0}
+    figures: dict[str, Any] = {
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+    }
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         t = asyncio.run(tokens(data / "tokens"))
-        print(f"input tokens per turn: {t['input_tokens_per_turn_full_tools']} with the {t['builtin_tools']} "
-              f"built-in tools, {t['input_tokens_per_turn_no_tools']} without "
-              f"(tool definitions: {t['tool_definition_tokens']})")
+        print(
+            f"input tokens per turn: {t['input_tokens_per_turn_full_tools']} with the {t['builtin_tools']} "
+            f"built-in tools, {t['input_tokens_per_turn_no_tools']} without "
+            f"(tool definitions: {t['tool_definition_tokens']})"
+        )
         figures.update(t)
         if not args.skip_overhead:
             o = asyncio.run(overhead(args.overhead_convs, args.blocks, data / "overhead"))
             for prefix, what in (("", "CPU"), ("wall_", "wall")):
-                print(f"runtime overhead ({what}): {o[f'{prefix}overhead_per_turn_ms']:.3f} ms per model turn, "
-                      f"{o[f'{prefix}overhead_per_tool_call_ms']:.3f} ms per tool call, "
-                      f"{o[f'{prefix}overhead_per_run_setup_ms']:.3f} ms per run setup; "
-                      f"{o[f'{prefix}overhead_per_conversation_C_ms']:.3f} ms per tool conversation")
-                print(f"  medians per conversation ({what}, agent vs bare SDK, ms): " + ", ".join(
-                    f"{s} {o[f'{prefix}agent_{s}_median_ms']:.2f} vs {o[f'{prefix}bare_{s}_median_ms']:.2f}"
-                    for s in SCENARIOS))
+                print(
+                    f"runtime overhead ({what}): {o[f'{prefix}overhead_per_turn_ms']:.3f} ms per model turn, "
+                    f"{o[f'{prefix}overhead_per_tool_call_ms']:.3f} ms per tool call, "
+                    f"{o[f'{prefix}overhead_per_run_setup_ms']:.3f} ms per run setup; "
+                    f"{o[f'{prefix}overhead_per_conversation_C_ms']:.3f} ms per tool conversation"
+                )
+                print(
+                    f"  medians per conversation ({what}, agent vs bare SDK, ms): "
+                    + ", ".join(
+                        f"{s} {o[f'{prefix}agent_{s}_median_ms']:.2f} vs {o[f'{prefix}bare_{s}_median_ms']:.2f}"
+                        for s in SCENARIOS
+                    )
+                )
             figures.update(o)
         if args.concurrent:
-            c = asyncio.run(concurrency(args.concurrent, args.latency, data / "concurrency",
-                                        persist=not args.memory, target_s=args.target,
-                                        aiohttp_variant=not args.no_aiohttp_variant,
-                                        profile_path=args.profile))
+            c = asyncio.run(
+                concurrency(
+                    args.concurrent,
+                    args.latency,
+                    data / "concurrency",
+                    persist=not args.memory,
+                    target_s=args.target,
+                    aiohttp_variant=not args.no_aiohttp_variant,
+                    profile_path=args.profile,
+                )
+            )
             n = args.concurrent
-            print(f"{n} concurrent conversations through the hub (fake latency {args.latency:g} s, "
-                  f"persistence {'on' if not args.memory else 'off'}): {c['hub_answered']}/{n} answered, "
-                  f"wall {c['hub_wall_s']:.2f} s, {c['hub_cpu_ms_per_conversation']:.2f} ms CPU each "
-                  f"-> {'MEETS' if c['hub_within_target'] else 'MISSES'} the {args.target:g} s target")
-            print(f"{n} bare SDK requests at once: wall {c['bare_wall_s']:.2f} s, "
-                  f"{c['bare_cpu_ms_per_conversation']:.2f} ms CPU each (the fake: "
-                  f"{c['bare_fake_cpu_ms_per_request']:.2f} ms per request); hub share "
-                  f"{c['hub_share_ratio']:.2f} (target >= 0.70)")
-            print(f"{n} requests on the provider's own path with no hub (client.post, our SSE decoding): wall "
-                  f"{c['same_path_wall_s']:.2f} s, {c['same_path_cpu_ms_per_conversation']:.2f} ms CPU each; "
-                  f"hub share of it {c['hub_share_of_same_path']:.2f}")
+            print(
+                f"{n} concurrent conversations through the hub (fake latency {args.latency:g} s, "
+                f"persistence {'on' if not args.memory else 'off'}): {c['hub_answered']}/{n} answered, "
+                f"wall {c['hub_wall_s']:.2f} s, {c['hub_cpu_ms_per_conversation']:.2f} ms CPU each "
+                f"-> {'MEETS' if c['hub_within_target'] else 'MISSES'} the {args.target:g} s target"
+            )
+            print(
+                f"{n} bare SDK requests at once: wall {c['bare_wall_s']:.2f} s, "
+                f"{c['bare_cpu_ms_per_conversation']:.2f} ms CPU each (the fake: "
+                f"{c['bare_fake_cpu_ms_per_request']:.2f} ms per request); hub share "
+                f"{c['hub_share_ratio']:.2f} (target >= 0.70)"
+            )
+            print(
+                f"{n} requests on the provider's own path with no hub (client.post, our SSE decoding): wall "
+                f"{c['same_path_wall_s']:.2f} s, {c['same_path_cpu_ms_per_conversation']:.2f} ms CPU each; "
+                f"hub share of it {c['hub_share_of_same_path']:.2f}"
+            )
             if "bare_sdk_defaults_wall_s" in c:
-                print(f"{n} bare SDK requests with the SDK's defaults (httpx transport, named arguments): wall "
-                      f"{c['bare_sdk_defaults_wall_s']:.2f} s, {c['bare_sdk_defaults_cpu_ms_per_conversation']:.2f} "
-                      "ms CPU each")
+                print(
+                    f"{n} bare SDK requests with the SDK's defaults (httpx transport, named arguments): wall "
+                    f"{c['bare_sdk_defaults_wall_s']:.2f} s, {c['bare_sdk_defaults_cpu_ms_per_conversation']:.2f} "
+                    "ms CPU each"
+                )
             figures.update(c)
     if args.profile:
         print_profile(args.profile)

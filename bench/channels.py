@@ -183,18 +183,20 @@ SYNCHRONOUS = {"value": "FULL"}  # set once from --synchronous before any case r
 
 
 def settings_for(data_dir: Path, channel: str, section: dict[str, Any]) -> Any:
-    return load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(data_dir)},
-        "store": {"synchronous": SYNCHRONOUS["value"]},
-        "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
-        "agent": {"runtime": "echo"},
-        "sessions": {"max_concurrent_runs": 1000},
-        "channels": {channel: section},
-    })
+    return load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(data_dir)},
+            "store": {"synchronous": SYNCHRONOUS["value"]},
+            "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
+            "agent": {"runtime": "echo"},
+            "sessions": {"max_concurrent_runs": 1000},
+            "channels": {channel: section},
+        },
+    )
 
 
-async def _burst(case: Case, timing: Timing, send: Callable[[int, str], Awaitable[None]],
-                 concurrency: int) -> None:
+async def _burst(case: Case, timing: Timing, send: Callable[[int, str], Awaitable[None]], concurrency: int) -> None:
     if case.mode == "idle":
         # Closed loop: the next message is injected once the previous answer was sent, so the
         # latency is the path's own, without queueing.
@@ -217,9 +219,16 @@ async def _burst(case: Case, timing: Timing, send: Callable[[int, str], Awaitabl
 
 async def run_telegram(case: Case, timing: Timing, data_dir: Path) -> None:
     async with TimedTelegram(timing) as fake:
-        section = {"enabled": True, "token": fake.token, "base_url": fake.base_url,
-                   "base_file_url": fake.base_file_url, "poll_timeout": 10, "allow_all": True}
+        section = {
+            "enabled": True,
+            "token": fake.token,
+            "base_url": fake.base_url,
+            "base_file_url": fake.base_file_url,
+            "poll_timeout": 10,
+            "allow_all": True,
+        }
         async with Hub(settings_for(data_dir, "telegram", section)):
+
             async def send(chat: int, key: str) -> None:
                 fake.inject_message(chat_id=10_000 + chat, text=key)  # private chats
 
@@ -229,16 +238,20 @@ async def run_telegram(case: Case, timing: Timing, data_dir: Path) -> None:
 
 async def run_slack(case: Case, timing: Timing, data_dir: Path) -> None:
     async with TimedSlack(timing) as fake:
-        section = {"enabled": True, "bot_token": fake.bot_token, "signing_secret": fake.signing_secret,
-                   "api_url": fake.api_url, "allow_all": True}
+        section = {
+            "enabled": True,
+            "bot_token": fake.bot_token,
+            "signing_secret": fake.signing_secret,
+            "api_url": fake.api_url,
+            "allow_all": True,
+        }
         async with Hub(settings_for(data_dir, "slack", section)) as hub:
             assert hub.gateway is not None
             url = f"http://127.0.0.1:{hub.gateway.bound_port}{EVENTS_PATH}"
 
             async def send(chat: int, key: str) -> None:
                 # A DM (message.im): answered in the DM; Slack's HTTP request is the "inject".
-                resp = await fake.send_event(url, fake.message_event(key, channel=f"D{chat:04d}",
-                                                                     user=f"U{chat:04d}"))
+                resp = await fake.send_event(url, fake.message_event(key, channel=f"D{chat:04d}", user=f"U{chat:04d}"))
                 if resp.status != 200:
                     raise RuntimeError(f"slack event answered {resp.status}")
 
@@ -261,11 +274,18 @@ async def _run_discord(case: Case, timing: Timing, data_dir: Path) -> None:
     fake = TimedDiscord(timing)
     async with fake:
         channels = [fake.general_id, *fake.add_channels(case.chats - 1)]
-        section = {"enabled": True, "token": fake.token, "api_base": fake.api_base,
-                   "gateway_url": fake.gateway_url, "identify_delay_seconds": 0,
-                   "guild_ready_timeout_seconds": 0.05, "liveness_timeout_seconds": 120,
-                   "allow_all": True}
+        section = {
+            "enabled": True,
+            "token": fake.token,
+            "api_base": fake.api_base,
+            "gateway_url": fake.gateway_url,
+            "identify_delay_seconds": 0,
+            "guild_ready_timeout_seconds": 0.05,
+            "liveness_timeout_seconds": 120,
+            "allow_all": True,
+        }
         async with Hub(settings_for(data_dir, "discord", section)):
+
             async def send(chat: int, key: str) -> None:
                 await fake.user_message(channels[chat], fake.alice, key, mention=True)
 
@@ -289,9 +309,12 @@ def run_case(case: Case) -> dict[str, Any]:
         asyncio.run(RUNNERS[case.platform](case, timing, Path(tmp)))
     answered = len(timing.latencies)
     elapsed = max(1e-9, timing.last - timing.first)
-    return {"messages": case.messages, "answered": answered,
-            "msgs_per_s": round(answered / elapsed, 1) if answered else 0.0,
-            **latency_figures("", timing.latencies)}
+    return {
+        "messages": case.messages,
+        "answered": answered,
+        "msgs_per_s": round(answered / elapsed, 1) if answered else 0.0,
+        **latency_figures("", timing.latencies),
+    }
 
 
 # ---------------------------------------------------------------------- main
@@ -312,14 +335,26 @@ def main() -> None:
     p.add_argument("--platforms", default=",".join(PLATFORMS))
     p.add_argument("--chats", default="1,100", help="chat counts, comma-separated")
     p.add_argument("--modes", default=",".join(MODES))
-    p.add_argument("--limited-messages", default="10,400",
-                   help="messages per case with the platform limits, one per --chats entry")
-    p.add_argument("--relaxed-messages", default="300,1500",
-                   help="messages per case with the limiter relaxed, one per --chats entry")
-    p.add_argument("--idle-messages", type=int, default=30,
-                   help="messages of the idle case (1 chat, one at a time, limiter relaxed)")
-    p.add_argument("--synchronous", default="FULL", choices=["OFF", "NORMAL", "FULL"],
-                   help="SQLite synchronous mode of the hub's store (FULL is the shipped default)")
+    p.add_argument(
+        "--limited-messages", default="10,400", help="messages per case with the platform limits, one per --chats entry"
+    )
+    p.add_argument(
+        "--relaxed-messages",
+        default="300,1500",
+        help="messages per case with the limiter relaxed, one per --chats entry",
+    )
+    p.add_argument(
+        "--idle-messages",
+        type=int,
+        default=30,
+        help="messages of the idle case (1 chat, one at a time, limiter relaxed)",
+    )
+    p.add_argument(
+        "--synchronous",
+        default="FULL",
+        choices=["OFF", "NORMAL", "FULL"],
+        help="SQLite synchronous mode of the hub's store (FULL is the shipped default)",
+    )
     p.add_argument("--cores", type=int, default=0, help="pin the process to this many cores (0: no pinning)")
     args = p.parse_args()
     SYNCHRONOUS["value"] = args.synchronous
@@ -342,10 +377,15 @@ def main() -> None:
 
         warnings.filterwarnings("ignore", category=PTBDeprecationWarning)
 
-    figures: dict[str, Any] = {"cores": args.cores or os.cpu_count() or 0, "agent": "echo",
-                               "store": f"sqlite synchronous={args.synchronous}"}
-    header = f"{'platform':<9} {'chats':>5} {'limits':<8} {'msgs':>5} {'answered':>8} {'msg/s':>8} " \
-             f"{'p50 ms':>9} {'p99 ms':>9}"
+    figures: dict[str, Any] = {
+        "cores": args.cores or os.cpu_count() or 0,
+        "agent": "echo",
+        "store": f"sqlite synchronous={args.synchronous}",
+    }
+    header = (
+        f"{'platform':<9} {'chats':>5} {'limits':<8} {'msgs':>5} {'answered':>8} {'msg/s':>8} "
+        f"{'p50 ms':>9} {'p99 ms':>9}"
+    )
     print(header)
     print("-" * len(header))
     started = time.perf_counter()
@@ -355,8 +395,11 @@ def main() -> None:
             for n_chats, messages in sizes:
                 case = Case(platform, n_chats, mode, messages)
                 r = run_case(case)
-                print(f"{platform:<9} {n_chats:>5} {mode:<8} {messages:>5} {r['answered']:>8} "
-                      f"{r['msgs_per_s']:>8.1f} {r['p50_ms']:>9.1f} {r['p99_ms']:>9.1f}", flush=True)
+                print(
+                    f"{platform:<9} {n_chats:>5} {mode:<8} {messages:>5} {r['answered']:>8} "
+                    f"{r['msgs_per_s']:>8.1f} {r['p50_ms']:>9.1f} {r['p99_ms']:>9.1f}",
+                    flush=True,
+                )
                 prefix = f"{platform}_{n_chats}chat_{mode}_"
                 figures.update({prefix + k: v for k, v in r.items()})
     figures["wall_s"] = round(time.perf_counter() - started, 1)

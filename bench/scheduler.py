@@ -162,9 +162,7 @@ async def burst(tmp: Path, n: int) -> dict[str, float]:
             await asyncio.wait_for(channel.done.wait(), 15)
         watcher.cancel()
         pub = sorted((published[k] - t.timestamp()) * 1000 for k, t in due.items())
-        sent = sorted(
-            (channel.sent_at[k] - t.timestamp()) * 1000 for k, t in due.items() if k in channel.sent_at
-        )
+        sent = sorted((channel.sent_at[k] - t.timestamp()) * 1000 for k, t in due.items() if k in channel.sent_at)
         sent = sent or [float("nan")]
     return {
         "delivered_count": len(channel.sent_at),

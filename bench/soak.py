@@ -50,8 +50,16 @@ TOKEN = re.compile(r"soak-\d+-\d+")
 FIRST_CHAT = 5_000_000
 SEND_TO_RECORD_SECONDS = 1.0
 SET_ASIDE = SET_ASIDE_TEXT.split(":")[0]
-OUTAGE_METHODS = ("getUpdates", "sendMessage", "editMessageText", "sendChatAction", "getMe",
-                  "deleteWebhook", "setMyCommands", "answerCallbackQuery")
+OUTAGE_METHODS = (
+    "getUpdates",
+    "sendMessage",
+    "editMessageText",
+    "sendChatAction",
+    "getMe",
+    "deleteWebhook",
+    "setMyCommands",
+    "answerCallbackQuery",
+)
 
 
 @dataclass
@@ -68,9 +76,18 @@ class Hub:
         env = {**os.environ, "OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""}
         with self.log.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.cli", "run", "--config", str(self.config),
-                cwd=ROOT, env=env, stdout=log, stderr=log,
-                stdin=asyncio.subprocess.DEVNULL)
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "run",
+                "--config",
+                str(self.config),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=log,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
 
     async def kill_and_restart(self) -> None:
         assert self.proc is not None
@@ -152,7 +169,8 @@ def tally(telegram: FakeTelegram, watch: Watch, sent: list[str], kills: list[flo
             replies[tokens[-1]].append(watch.at[i] if i < len(watch.at) else time.monotonic())
     duplicated = [t for t in sent if len(replies[t]) > 1]
     in_window = sum(
-        1 for t in duplicated
+        1
+        for t in duplicated
         if any(0 <= k - replies[t][0] <= SEND_TO_RECORD_SECONDS + 0.1 and k <= replies[t][1] for k in kills)
     )
     return {
@@ -240,8 +258,12 @@ async def soak(args: argparse.Namespace) -> dict[str, int | float]:
             figures: dict[str, int | float] = dict(tally(telegram, watch, sent, hub.kills))
             if figures["lost"] and args.show_log:
                 print((Path(tmp) / "hub.log").read_text()[-4000:])
-    figures.update(restarts=hub.restarts, outage_s=args.outage, model_latency_s=args.latency,
-                   wall_s=round(time.monotonic() - began, 1))
+    figures.update(
+        restarts=hub.restarts,
+        outage_s=args.outage,
+        model_latency_s=args.latency,
+        wall_s=round(time.monotonic() - began, 1),
+    )
     return figures
 
 

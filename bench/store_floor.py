@@ -46,9 +46,11 @@ TIMESTAMP = "2026-01-01 00:00:00.000000"  # SQLAlchemy's SQLite text form, as th
 
 def _create_schema(data_dir: Path) -> Path:
     """The hub's own tables and indexes, created by the hub's store (WAL persists in the file)."""
+
     async def create() -> None:
         async with Store(default_sqlite_url(data_dir), lock=False):
             pass
+
     asyncio.run(create())
     return data_dir / "autohands.db"
 
@@ -63,16 +65,22 @@ def floor_run(*, path: Path, synchronous: str, rate: int, seconds: float, work_u
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conv = ConversationRef(channel="bench", chat="c0")
-    payload_in = inbound_to_json(Inbound(kind="message", conversation=conv, sender=Sender(id="u"), text="hi",
-                                         platform_id="r0", reply_to="r0"))
+    payload_in = inbound_to_json(
+        Inbound(kind="message", conversation=conv, sender=Sender(id="u"), text="hi", platform_id="r0", reply_to="r0")
+    )
     payload_out = outbound_to_json(Outbound(conversation=conv, text="hi", reply_to="r0", in_reply_to=1))
-    insert_inbound = (f"INSERT INTO messages ({', '.join(INBOUND_KEYS)}) VALUES ({', '.join('?' * len(INBOUND_KEYS))})"
-                      " ON CONFLICT (channel, platform_id) DO NOTHING")
-    insert_outbox = (f"INSERT INTO outbox ({', '.join(OUTBOX_KEYS)}) VALUES ({', '.join('?' * len(OUTBOX_KEYS))})"
-                     " ON CONFLICT (id) DO NOTHING")
+    insert_inbound = (
+        f"INSERT INTO messages ({', '.join(INBOUND_KEYS)}) VALUES ({', '.join('?' * len(INBOUND_KEYS))})"
+        " ON CONFLICT (channel, platform_id) DO NOTHING"
+    )
+    insert_outbox = (
+        f"INSERT INTO outbox ({', '.join(OUTBOX_KEYS)}) VALUES ({', '.join('?' * len(OUTBOX_KEYS))})"
+        " ON CONFLICT (id) DO NOTHING"
+    )
     set_status = "UPDATE messages SET status = ?, updated_at = ? WHERE id = ?"
-    set_sent = ("UPDATE outbox SET status = ?, platform_ids = ?, error = ?, sent_at = ?, attempts = attempts + 1 "
-                "WHERE id = ?")
+    set_sent = (
+        "UPDATE outbox SET status = ?, platform_ids = ?, error = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?"
+    )
     total = int(rate * seconds)
     latencies: list[float] = []
     arrived = commits = slow = 0
@@ -92,14 +100,33 @@ def floor_run(*, path: Path, synchronous: str, rate: int, seconds: float, work_u
             _spin(work_us * len(new) / 1e6)
         conn.execute("BEGIN IMMEDIATE")
         if new:
-            conn.executemany(insert_inbound, [
-                (i + 1, "bench", f"r{i}", f"bench:c{i % 1000}", "message", payload_in, "received", 0,
-                 TIMESTAMP, TIMESTAMP) for i in new])
+            conn.executemany(
+                insert_inbound,
+                [
+                    (
+                        i + 1,
+                        "bench",
+                        f"r{i}",
+                        f"bench:c{i % 1000}",
+                        "message",
+                        payload_in,
+                        "received",
+                        0,
+                        TIMESTAMP,
+                        TIMESTAMP,
+                    )
+                    for i in new
+                ],
+            )
         replying, to_reply = to_reply, new
         if replying:
-            conn.executemany(insert_outbox, [
-                (f"o{i}", "bench", f"bench:c{i % 1000}", i + 1, payload_out, "pending", "", 0, "", TIMESTAMP, None)
-                for i in replying])
+            conn.executemany(
+                insert_outbox,
+                [
+                    (f"o{i}", "bench", f"bench:c{i % 1000}", i + 1, payload_out, "pending", "", 0, "", TIMESTAMP, None)
+                    for i in replying
+                ],
+            )
             conn.executemany(set_status, [("answered", TIMESTAMP, i + 1) for i in replying])
         if to_mark:
             conn.executemany(set_sent, [("sent", "x", "", TIMESTAMP, f"o{i}") for i in to_mark])
@@ -113,9 +140,13 @@ def floor_run(*, path: Path, synchronous: str, rate: int, seconds: float, work_u
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     conn.close()
-    return {**latency_figures("", latencies), "max_ms": round(max(latencies) * 1000, 3),
-            "cpu_us_per_msg": round(cpu / total * 1e6, 1), "commits_per_s": round(commits / wall, 1),
-            "slow_commits": slow}
+    return {
+        **latency_figures("", latencies),
+        "max_ms": round(max(latencies) * 1000, 3),
+        "cpu_us_per_msg": round(cpu / total * 1e6, 1),
+        "commits_per_s": round(commits / wall, 1),
+        "slow_commits": slow,
+    }
 
 
 def main() -> None:
@@ -137,10 +168,12 @@ def main() -> None:
                 for i in range(args.repeat):
                     path = _create_schema(Path(tmp) / f"{mode}-{work:g}-{i}")
                     run = floor_run(path=path, synchronous=mode, rate=args.rate, seconds=args.seconds, work_us=work)
-                    print(f"{mode}, {work:g} µs of work per message, {args.rate}/s: p50 {run['p50_ms']} ms  "
-                          f"p99 {run['p99_ms']} ms  max {run['max_ms']} ms ({run['cpu_us_per_msg']} us CPU/msg, "
-                          f"{run['commits_per_s']:.0f} commits/s, "
-                          f"{run['slow_commits']} over 2 ms)")
+                    print(
+                        f"{mode}, {work:g} µs of work per message, {args.rate}/s: p50 {run['p50_ms']} ms  "
+                        f"p99 {run['p99_ms']} ms  max {run['max_ms']} ms ({run['cpu_us_per_msg']} us CPU/msg, "
+                        f"{run['commits_per_s']:.0f} commits/s, "
+                        f"{run['slow_commits']} over 2 ms)"
+                    )
                     runs.append(run)
                 name = f"{mode.lower()}_work{work:g}"
                 figures.update({f"{name}_{k}": v for k, v in median_run(runs, "p99_ms").items()})

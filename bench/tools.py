@@ -62,8 +62,10 @@ async def bench_commands(root: Path, n: int) -> dict[str, Any]:
 
         seconds = await timed(n, once)
         figures.update(latency_figures(f"command_{mode}_", seconds))
-        print(f"run_command true, sandbox={mode}: p50 {figures[f'command_{mode}_p50_ms']:.2f} ms, "
-              f"p99 {figures[f'command_{mode}_p99_ms']:.2f} ms")
+        print(
+            f"run_command true, sandbox={mode}: p50 {figures[f'command_{mode}_p50_ms']:.2f} ms, "
+            f"p99 {figures[f'command_{mode}_p99_ms']:.2f} ms"
+        )
     if "command_bwrap_p50_ms" in figures:
         ratio = figures["command_bwrap_p50_ms"] / figures["command_off_p50_ms"]
         figures["sandbox_over_off_p50_ratio"] = round(ratio, 2)
@@ -72,14 +74,17 @@ async def bench_commands(root: Path, n: int) -> dict[str, Any]:
 
 
 async def bench_files(root: Path, n: int) -> dict[str, float]:
-    ctx = ToolContext(conversation=ConversationRef(channel="bench", chat="c"), sender=Sender(id="u"),
-                      workspace=root, config=ToolsConfig())
+    ctx = ToolContext(
+        conversation=ConversationRef(channel="bench", chat="c"),
+        sender=Sender(id="u"),
+        workspace=root,
+        config=ToolsConfig(),
+    )
     (root / "a" / "b" / "c").mkdir(parents=True)
     (root / "a" / "b" / "c" / "f.txt").write_text("hello\n" * 20)
     figures: dict[str, float] = {}
     read = await timed(n, lambda: read_file.invoke({"path": "a/b/c/f.txt"}, ctx), warmup=200)
-    write = await timed(n, lambda: write_file.invoke({"path": "a/b/c/g.txt", "content": "x" * 120}, ctx),
-                        warmup=200)
+    write = await timed(n, lambda: write_file.invoke({"path": "a/b/c/g.txt", "content": "x" * 120}, ctx), warmup=200)
 
     def walk_only() -> None:
         with _paths.Workspace(root, _paths.DenyList()) as ws:
@@ -94,11 +99,17 @@ async def bench_files(root: Path, n: int) -> dict[str, float]:
 
     walked = await timed(n, walk, warmup=200)
     opened = await timed(n, plain, warmup=200)
-    for name, seconds in (("read_file_", read), ("write_file_", write), ("walk_open_", walked),
-                          ("plain_open_", opened)):
+    for name, seconds in (
+        ("read_file_", read),
+        ("write_file_", write),
+        ("walk_open_", walked),
+        ("plain_open_", opened),
+    ):
         figures.update(latency_figures(name, seconds))
-        print(f"{name.rstrip('_')}: p50 {figures[f'{name}p50_ms'] * 1000:.0f} µs, "
-              f"p99 {figures[f'{name}p99_ms'] * 1000:.0f} µs")
+        print(
+            f"{name.rstrip('_')}: p50 {figures[f'{name}p50_ms'] * 1000:.0f} µs, "
+            f"p99 {figures[f'{name}p99_ms'] * 1000:.0f} µs"
+        )
     figures["walk_over_plain_open_p50_ratio"] = round(figures["walk_open_p50_ms"] / figures["plain_open_p50_ms"], 2)
     return figures
 

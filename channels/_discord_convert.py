@@ -59,9 +59,7 @@ def _mention_re(bot_id: int) -> re.Pattern[str]:
 
 
 def mentions_bot(message: discord.Message, bot_id: int) -> bool:
-    return any(user.id == bot_id for user in message.mentions) or bool(
-        _mention_re(bot_id).search(message.content)
-    )
+    return any(user.id == bot_id for user in message.mentions) or bool(_mention_re(bot_id).search(message.content))
 
 
 def replies_to_bot(message: discord.Message, bot_id: int) -> bool:
@@ -74,9 +72,7 @@ def _sender(user: discord.User | discord.Member) -> Sender:
     return Sender(id=str(user.id), name=user.display_name, username=user.name, is_bot=user.bot)
 
 
-def message_inbound(
-    channel_name: str, message: discord.Message, info: ChannelInfo, *, bot_id: int
-) -> Inbound | None:
+def message_inbound(channel_name: str, message: discord.Message, info: ChannelInfo, *, bot_id: int) -> Inbound | None:
     """The ``Inbound`` for a user's message, or ``None`` for messages the hub never answers
     (bots including ourselves, system messages such as joins and pins).
 

@@ -67,9 +67,18 @@ _TEXT_EXTENSIONS = frozenset(
 )
 _TEXT_MIME_PREFIXES = ("text/",)
 _TEXT_MIMES = frozenset(
-    {"application/json", "application/xml", "application/x-yaml", "application/yaml",
-     "application/toml", "application/x-sh", "application/javascript", "application/sql",
-     "application/x-python", "application/x-ndjson"}
+    {
+        "application/json",
+        "application/xml",
+        "application/x-yaml",
+        "application/yaml",
+        "application/toml",
+        "application/x-sh",
+        "application/javascript",
+        "application/sql",
+        "application/x-python",
+        "application/x-ndjson",
+    }
 )
 _MEDIA = ("photo", "video", "voice", "audio", "animation", "sticker", "video_note")
 

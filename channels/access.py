@@ -173,9 +173,7 @@ class AccessPolicy:
     def policy_for(self, chat_id: str) -> GroupPolicy:
         return self.config.chat_policies.get(str(chat_id), self.config.group_policy)
 
-    def addressed(
-        self, direct: bool, mentioned: bool, replied_to_bot: bool, is_command: bool, chat_id: str
-    ) -> bool:
+    def addressed(self, direct: bool, mentioned: bool, replied_to_bot: bool, is_command: bool, chat_id: str) -> bool:
         """Whether a message is meant for the bot: always in a direct chat; in a group, as
         that chat's policy says."""
         if direct:

@@ -319,9 +319,7 @@ class Deliverer:
                 logger.info("429 in %s: retrying in %.1f s (attempt %d)", key, exc.retry_after, attempt)
         raise AssertionError("unreachable")
 
-    async def _deliver(
-        self, conv: ConversationRef, part: _Part, call: Callable[[str, bool], Awaitable[T]]
-    ) -> T:
+    async def _deliver(self, conv: ConversationRef, part: _Part, call: Callable[[str, bool], Awaitable[T]]) -> T:
         if not part.rich:
             return await self._attempt(conv, lambda: call(part.text, False))
         try:

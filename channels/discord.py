@@ -124,9 +124,7 @@ def _map_errors(what: str) -> Iterator[None]:
             retry = float(header) if header and header.replace(".", "", 1).isdigit() else 1.0
             raise RetryAfter(f"discord {what}: rate limited", retry_after=retry) from exc
         transient = status >= 500 or status == 408
-        raise ChannelError(
-            f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status
-        ) from exc
+        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status) from exc
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", transient=True) from exc
 
@@ -411,11 +409,7 @@ class DiscordChannel:
             inbound = message_inbound(self.name, message, info, bot_id=bot_id)
         self._remember(key)  # before any await: discord.py runs each event in its own task
         try:
-            if (
-                inbound is not None
-                and self._addressed(inbound, message, bot_id)
-                and await self._admit(inbound)
-            ):
+            if inbound is not None and self._addressed(inbound, message, bot_id) and await self._admit(inbound):
                 await self._mark_active(info)
             await self._mark_seen(info.id, message.id)
         except Exception:
@@ -444,9 +438,7 @@ class DiscordChannel:
         try:
             await interaction.response.defer()
         except discord.HTTPException as exc:
-            logger.warning(
-                "discord %s: could not acknowledge interaction %s: %s", self.name, interaction.id, exc
-            )
+            logger.warning("discord %s: could not acknowledge interaction %s: %s", self.name, interaction.id, exc)
         cid = str(interaction.channel_id)
         info = self._active.get(cid) or channel_info(interaction.channel, interaction.guild_id)
         inbound = button_inbound(self.name, interaction, info)
@@ -489,9 +481,7 @@ class DiscordChannel:
         if self._echoed.pop(message_id, False) is None:
             return  # already came back
         loop = asyncio.get_running_loop()
-        self._echoes[message_id] = loop.call_later(
-            self._config.liveness_timeout_seconds, self._deaf, message_id
-        )
+        self._echoes[message_id] = loop.call_later(self._config.liveness_timeout_seconds, self._deaf, message_id)
 
     def _deaf(self, message_id: int) -> None:
         self._echoes.pop(message_id, None)
@@ -532,9 +522,7 @@ class DiscordChannel:
         if info.id in self._active:
             return
         self._active[info.id] = info
-        entries = [
-            {"id": i.id, "guild_id": i.guild_id, "parent_id": i.parent_id} for i in self._active.values()
-        ]
+        entries = [{"id": i.id, "guild_id": i.guild_id, "parent_id": i.parent_id} for i in self._active.values()]
         await self._context.state.set(_INDEX_KEY, json.dumps(entries))
 
     async def _mark_seen(self, channel_id: str, message_id: int) -> None:
@@ -551,9 +539,7 @@ class DiscordChannel:
             try:
                 await self._read_channel(info, after)
             except ChannelError as exc:
-                logger.warning(
-                    "discord %s: could not read history of channel %s: %s", self.name, info.id, exc
-                )
+                logger.warning("discord %s: could not read history of channel %s: %s", self.name, info.id, exc)
 
     async def _read_channel(self, info: ChannelInfo, after: int) -> None:
         """Read back the newest ``backfill_limit`` messages after ``after``, oldest first; if

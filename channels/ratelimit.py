@@ -104,9 +104,7 @@ class _Bucket:
 
     def _refill(self, now: float) -> None:
         if now > self._stamp:
-            self._tokens = min(
-                float(self._rate.burst), self._tokens + (now - self._stamp) * self._rate.per_second
-            )
+            self._tokens = min(float(self._rate.burst), self._tokens + (now - self._stamp) * self._rate.per_second)
             self._stamp = now
 
     def reserve(self, now: float) -> float:

@@ -112,9 +112,7 @@ class SlackConfig(AccessConfig):
     @model_validator(mode="after")
     def _mode_needs_its_secret(self) -> SlackConfig:
         if self.mode == "http" and not (self.signing_secret and self.signing_secret.get_secret_value()):
-            raise ValueError(
-                "mode 'http' needs signing_secret (Slack app → Basic Information → Signing Secret)"
-            )
+            raise ValueError("mode 'http' needs signing_secret (Slack app → Basic Information → Signing Secret)")
         if self.mode == "socket" and not (self.app_token and self.app_token.get_secret_value()):
             raise ValueError("mode 'socket' needs app_token (an xapp- token with connections:write)")
         if not self.command.startswith("/") or " " in self.command:
@@ -261,16 +259,12 @@ class SlackChannel:
                     "use the app's xoxb- Bot User OAuth Token"
                 ) from None
             raise
-        self._bot = BotIdentity(
-            user_id=str(auth["user_id"]), bot_id=auth.get("bot_id"), team_id=auth.get("team_id")
-        )
+        self._bot = BotIdentity(user_id=str(auth["user_id"]), bot_id=auth.get("bot_id"), team_id=auth.get("team_id"))
         self._inbox = inbox
         if self._config.mode == "socket":
             await self._start_socket()
         self._running = True
-        log.info(
-            "slack channel %s started (mode %s, bot user %s)", self.name, self._config.mode, self._bot.user_id
-        )
+        log.info("slack channel %s started (mode %s, bot user %s)", self.name, self._config.mode, self._bot.user_id)
 
     async def _start_socket(self) -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

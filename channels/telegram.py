@@ -254,8 +254,7 @@ class TelegramChannel:
         commands = [BotCommand("start", "Start talking to the assistant")]
         for info in self._context.commands:
             if not _COMMAND_RE.fullmatch(info.name) or info.name == "start":
-                logger.warning("telegram %s: command /%s is not a valid Telegram command name", self.name,
-                               info.name)
+                logger.warning("telegram %s: command /%s is not a valid Telegram command name", self.name, info.name)
                 continue
             commands.append(BotCommand(info.name, (info.description or info.name)[:256]))
         return commands[:100]
@@ -284,8 +283,7 @@ class TelegramChannel:
         try:
             await self._bot.get_updates(offset=self._offset, limit=1, timeout=0)
         except TelegramError as exc:
-            logger.info("telegram %s: could not confirm the last updates (%s); they will be deduped",
-                        self.name, exc)
+            logger.info("telegram %s: could not confirm the last updates (%s); they will be deduped", self.name, exc)
 
     async def _shutdown_bot(self) -> None:
         try:
@@ -318,14 +316,18 @@ class TelegramChannel:
                 await self._sleep(retry_seconds(exc))
                 continue
             except Conflict:
-                logger.warning("telegram %s: another instance is polling this token (409 Conflict); "
-                               "backing off", self.name)
+                logger.warning(
+                    "telegram %s: another instance is polling this token (409 Conflict); backing off", self.name
+                )
                 await self._sleep(delay.next())
                 continue
             except (InvalidToken, Forbidden):
                 self.problem = f"the bot token was rejected; polling stopped (check channels.{self.name}.token)"
-                logger.error("telegram %s: the bot token was rejected; polling stopped. "
-                             "Check channels.%s.token and restart.", self.name, self.name)
+                logger.error(
+                    "telegram %s: the bot token was rejected; polling stopped. Check channels.%s.token and restart.",
+                    self.name,
+                    self.name,
+                )
                 return
             except TimedOut:
                 continue  # the long poll outlived the read timeout: poll again at once
@@ -367,8 +369,9 @@ class TelegramChannel:
                 try:
                     await self._process(update)
                 except Exception:
-                    logger.exception("telegram %s: update %d could not be recorded; will retry",
-                                     self.name, update.update_id)
+                    logger.exception(
+                        "telegram %s: update %d could not be recorded; will retry", self.name, update.update_id
+                    )
                     return  # the rest of this chat waits, to keep its order
                 recorded.add(update.update_id)
                 advance()
@@ -384,11 +387,10 @@ class TelegramChannel:
     async def _handle_webhook(self, request: web.Request) -> web.Response:
         expected = self._config.webhook_secret
         presented = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if expected is None or not hmac.compare_digest(
-            presented.encode(), expected.get_secret_value().encode()
-        ):
-            logger.warning("telegram %s: webhook request with a missing or wrong secret token from %s",
-                           self.name, request.remote)
+        if expected is None or not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+            logger.warning(
+                "telegram %s: webhook request with a missing or wrong secret token from %s", self.name, request.remote
+            )
             return web.Response(status=403, text="forbidden")
         if self._inbox is None:
             return web.Response(status=503, text="not started")  # Telegram will retry
@@ -415,8 +417,7 @@ class TelegramChannel:
         try:
             parsed = parse_update(update, channel=self.name, bot_username=self._username, bot_id=self._bot_id)
         except Exception:  # a malformed update must not block the queue forever
-            logger.exception("telegram %s: update %d could not be understood; skipped",
-                             self.name, update.update_id)
+            logger.exception("telegram %s: update %d could not be understood; skipped", self.name, update.update_id)
             parsed = None
         if parsed is not None:
             try:
@@ -463,9 +464,7 @@ class TelegramChannel:
         assert doc is not None
         limit = self._config.max_document_bytes
         if (doc.file_size or 0) > limit:
-            await self._reply_directly(
-                inbound, _TOO_BIG.format(size=(doc.file_size or 0) // 1024, limit=limit // 1024)
-            )
+            await self._reply_directly(inbound, _TOO_BIG.format(size=(doc.file_size or 0) // 1024, limit=limit // 1024))
             return None
         try:
             with map_errors("getFile"):
@@ -481,8 +480,7 @@ class TelegramChannel:
 
     async def _reply_directly(self, inbound: Inbound, text: str) -> None:
         """A fixed answer that does not go through the hub (refusals, greetings, notes)."""
-        out = Outbound(conversation=inbound.conversation, text=text, reply_to=inbound.reply_to,
-                       format="plain")
+        out = Outbound(conversation=inbound.conversation, text=text, reply_to=inbound.reply_to, format="plain")
         try:
             await self._deliverer.send(out)
         except ChannelError as exc:
@@ -509,5 +507,3 @@ class _Backoff:
 
     def reset(self) -> None:
         self._next = self._first
-
-

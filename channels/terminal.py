@@ -33,8 +33,15 @@ class TerminalChannel:
     manifest: ClassVar[Manifest] = Manifest(id="terminal", description="Chat in the terminal (stdin/stdout).")
     capabilities = Capabilities(max_length=100_000, dialect="plain", edits=False, buttons=False)
 
-    def __init__(self, name: str, config: TerminalConfig, context: ChannelContext,
-                 *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: TerminalConfig,
+        context: ChannelContext,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self._context = context
@@ -75,8 +82,7 @@ class TerminalChannel:
         # A daemon thread, not asyncio.to_thread: leaving the chat (Ctrl+C) must not wait for
         # the user to finish a line the prompt is still reading.
         loop = asyncio.get_running_loop()
-        self._input = threading.Thread(target=self._input_thread, args=(loop,), name="terminal-input",
-                                       daemon=True)
+        self._input = threading.Thread(target=self._input_thread, args=(loop,), name="terminal-input", daemon=True)
         self._input.start()
         self._reader = asyncio.create_task(self._read_loop(), name="terminal-reader")
 
@@ -190,10 +196,15 @@ class TerminalChannel:
         platform_id = f"term:{uuid.uuid4().hex}"
         cmd = parse_command(text)
         inbound = Inbound(
-            kind="command" if cmd else "message", conversation=self.conversation,
+            kind="command" if cmd else "message",
+            conversation=self.conversation,
             sender=Sender(id="local", name=self.config.user_name, is_admin=True),
-            text=cmd[1] if cmd else text, command=cmd[0] if cmd else None,
-            platform_id=platform_id, reply_to=platform_id, direct=True, mentioned=True,
+            text=cmd[1] if cmd else text,
+            command=cmd[0] if cmd else None,
+            platform_id=platform_id,
+            reply_to=platform_id,
+            direct=True,
+            mentioned=True,
         )
         if self._question_open and not cmd:
             # The answer to the question on screen: the hub hands it to the waiting run and
@@ -237,12 +248,12 @@ class TerminalChannel:
             key = msg.stream or msg.id
             shown = self._streams.get(key, "")
             if msg.text.startswith(shown):
-                self._write(msg.text[len(shown):], end="")
+                self._write(msg.text[len(shown) :], end="")
                 self._streams[key] = msg.text
             return Delivery()
         shown = self._streams.pop(msg.stream, "") if msg.stream else ""
         if shown and msg.text.startswith(shown):
-            self._write(msg.text[len(shown):])
+            self._write(msg.text[len(shown) :])
         else:
             if shown:
                 self._write("")

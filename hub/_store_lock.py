@@ -35,7 +35,8 @@ def take_file_lock(db_path: Path) -> IO[str]:
         f.close()
         raise HubLockedError(
             f"another AutoHands hub ({holder}) is already running on {db_path}; stop it first, "
-            "or give this one its own [store] url", holder=holder
+            "or give this one its own [store] url",
+            holder=holder,
         ) from None
     f.seek(0)
     f.truncate()
@@ -52,11 +53,14 @@ def take_lease(engine: Engine, owner: str) -> None:
             beat = row.heartbeat_at if row.heartbeat_at.tzinfo else row.heartbeat_at.replace(tzinfo=UTC)
             if beat > now - timedelta(seconds=LEASE_STALE_SECONDS):
                 holder = f"pid {row.pid} on {row.host}"
-                raise HubLockedError(f"another AutoHands hub ({holder}) is already running on this database; "
-                                     "stop it first", holder=holder)
+                raise HubLockedError(
+                    f"another AutoHands hub ({holder}) is already running on this database; stop it first",
+                    holder=holder,
+                )
         conn.execute(sa_delete(_lock))
-        conn.execute(insert(_lock).values(id=1, owner=owner, pid=os.getpid(), host=socket.gethostname(),
-                                          heartbeat_at=now))
+        conn.execute(
+            insert(_lock).values(id=1, owner=owner, pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now)
+        )
 
 
 def release_lease(engine: Engine, owner: str) -> None:

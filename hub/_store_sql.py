@@ -70,8 +70,12 @@ def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
 
 
 def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
-    return {"conversation_key": key, "kind": item.kind, "data": orjson.dumps(item.data).decode(),
-            "created_at": item.created_at}
+    return {
+        "conversation_key": key,
+        "kind": item.kind,
+        "data": orjson.dumps(item.data).decode(),
+        "created_at": item.created_at,
+    }
 
 
 def _outbox_row(o: Outbound, now: Any) -> tuple[Any, ...]:
@@ -84,14 +88,17 @@ def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
     hist: dict[str, list[HistoryItem]] = defaultdict(list)
     settings: dict[str, dict[str, str]] = {}
     for chunk_start in range(0, len(keys), 500):
-        chunk = keys[chunk_start:chunk_start + 500]
-        for r in c.execute(select(_history.c.conversation_key, _history.c.kind, _history.c.data,
-                                  _history.c.created_at)
-                           .where(_history.c.conversation_key.in_(chunk)).order_by(_history.c.id)):
+        chunk = keys[chunk_start : chunk_start + 500]
+        for r in c.execute(
+            select(_history.c.conversation_key, _history.c.kind, _history.c.data, _history.c.created_at)
+            .where(_history.c.conversation_key.in_(chunk))
+            .order_by(_history.c.id)
+        ):
             created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
             hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
-        for row in c.execute(select(_conversations.c.key, _conversations.c.settings)
-                             .where(_conversations.c.key.in_(chunk))):
+        for row in c.execute(
+            select(_conversations.c.key, _conversations.c.settings).where(_conversations.c.key.in_(chunk))
+        ):
             if row.settings and row.settings != "{}":
                 settings[row.key] = json.loads(row.settings)
     return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
@@ -111,5 +118,3 @@ def _as_store_error(exc: BaseException) -> BaseException:
     if isinstance(exc, IntegrityError | OperationalError | sqlite3.IntegrityError | sqlite3.OperationalError):
         return StoreError(f"database error: {str(exc).splitlines()[0]}")
     return exc
-
-

@@ -53,15 +53,41 @@ and the burst is answered ~0.4 s sooner). Plain load never fills a slice: no pau
 
 # The per-message statements take their values as tuples in these orders (the tables' column
 # order, which is SQLite's parameter order): no dict per row to build and then unpack.
-INBOUND_KEYS = ("id", "channel", "platform_id", "conversation_key", "kind", "payload", "status", "attempts",
-                "created_at", "updated_at")
-OUTBOX_KEYS = ("id", "channel", "conversation_key", "inbound_id", "payload", "status", "platform_ids",
-               "attempts", "error", "created_at", "sent_at")
+INBOUND_KEYS = (
+    "id",
+    "channel",
+    "platform_id",
+    "conversation_key",
+    "kind",
+    "payload",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+OUTBOX_KEYS = (
+    "id",
+    "channel",
+    "conversation_key",
+    "inbound_id",
+    "payload",
+    "status",
+    "platform_ids",
+    "attempts",
+    "error",
+    "created_at",
+    "sent_at",
+)
 STATUS_KEYS = ("status", "at", "mid")
 START_KEYS = ("at", "mid")
 OUTSTATUS_KEYS = ("status", "pids", "err", "sent_at", "oid")
-_TUPLE_KEYS = {"insert_inbound": INBOUND_KEYS, "insert_outbox": OUTBOX_KEYS, "set_status": STATUS_KEYS,
-               "set_outbox": OUTSTATUS_KEYS, "start_run": START_KEYS}
+_TUPLE_KEYS = {
+    "insert_inbound": INBOUND_KEYS,
+    "insert_outbox": OUTBOX_KEYS,
+    "set_status": STATUS_KEYS,
+    "set_outbox": OUTSTATUS_KEYS,
+    "start_run": START_KEYS,
+}
 
 # Phases fix the order inside one group commit: rows are inserted before they are updated.
 # Runs' starts have their own phase so that, under load, they are one executemany, not
@@ -104,8 +130,15 @@ class WriteStats:
 class GroupCommitWriter:
     """Owns the write connection's transactions. ``start()`` then ``submit()``; ``close()`` drains."""
 
-    def __init__(self, engine: Engine, conn: Connection | None, pool: ThreadPoolExecutor, *,
-                 is_sqlite: bool, checkpoint: Callable[[], Awaitable[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Connection | None,
+        pool: ThreadPoolExecutor,
+        *,
+        is_sqlite: bool,
+        checkpoint: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         self._engine = engine
         self._wconn = conn
         """SQLite's writer connection, used on the loop; None: transactions run in ``pool``."""
@@ -385,20 +418,40 @@ class GroupCommitWriter:
         elif stmt == "insert_usage":
             statement = insert(_usage)
         elif stmt == "add_tokens":
-            statement = update(_conversations).where(_conversations.c.key == _bp("ckey")).values(
-                input_tokens=_conversations.c.input_tokens + _bp("din"),
-                output_tokens=_conversations.c.output_tokens + _bp("dout"))
+            statement = (
+                update(_conversations)
+                .where(_conversations.c.key == _bp("ckey"))
+                .values(
+                    input_tokens=_conversations.c.input_tokens + _bp("din"),
+                    output_tokens=_conversations.c.output_tokens + _bp("dout"),
+                )
+            )
         elif stmt == "set_status":
-            statement = update(_messages).where(_messages.c.id == _bp("mid")).values(
-                status=_bp("status"), updated_at=_bp("at"))
+            statement = (
+                update(_messages).where(_messages.c.id == _bp("mid")).values(status=_bp("status"), updated_at=_bp("at"))
+            )
         elif stmt == "start_run":  # one more attempt, in the write that marks the run under way
-            statement = update(_messages).where(_messages.c.id == _bp("mid")).values(
-                status=literal_column("'processing'"), attempts=_messages.c.attempts + literal_column("1"),
-                updated_at=_bp("at"))
+            statement = (
+                update(_messages)
+                .where(_messages.c.id == _bp("mid"))
+                .values(
+                    status=literal_column("'processing'"),
+                    attempts=_messages.c.attempts + literal_column("1"),
+                    updated_at=_bp("at"),
+                )
+            )
         elif stmt == "set_outbox":
-            statement = update(_outbox).where(_outbox.c.id == _bp("oid")).values(
-                status=_bp("status"), platform_ids=_bp("pids"), error=_bp("err"),
-                sent_at=_bp("sent_at"), attempts=_outbox.c.attempts + literal_column("1"))
+            statement = (
+                update(_outbox)
+                .where(_outbox.c.id == _bp("oid"))
+                .values(
+                    status=_bp("status"),
+                    platform_ids=_bp("pids"),
+                    error=_bp("err"),
+                    sent_at=_bp("sent_at"),
+                    attempts=_outbox.c.attempts + literal_column("1"),
+                )
+            )
         else:  # pragma: no cover - programming error
             raise AssertionError(stmt)
         keys = _TUPLE_KEYS.get(stmt)

@@ -49,6 +49,7 @@ class RunContext(Protocol):
     def history(self) -> Sequence[HistoryItem]:
         """The session's history before this run (oldest first)."""
         ...
+
     @property
     def settings(self) -> dict[str, str]:
         """Per-conversation settings (``model``, ``tz`` …); read-only view."""

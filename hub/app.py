@@ -170,10 +170,8 @@ class Hub:
     def _retry_start_later(self, name: str, channel: Channel, error: ChannelError) -> None:
         self._start_errors[name] = str(error)
         delay = max(self.start_retry.first_delay, error.retry_after or 0.0)
-        log.warning("channel %s could not start: %s; retrying in %.3gs (the rest of the hub runs)",
-                    name, error, delay)
-        self._start_retries[name] = asyncio.create_task(self._keep_starting(name, channel, delay),
-                                                        name=f"start-{name}")
+        log.warning("channel %s could not start: %s; retrying in %.3gs (the rest of the hub runs)", name, error, delay)
+        self._start_retries[name] = asyncio.create_task(self._keep_starting(name, channel, delay), name=f"start-{name}")
 
     async def _keep_starting(self, name: str, channel: Channel, delay: float) -> None:
         attempt = 1
@@ -189,13 +187,18 @@ class Hub:
                     self._start_errors[name] = str(exc) if known else f"{type(exc).__name__}: {exc}"
                     if isinstance(exc, ChannelError) and exc.transient:
                         delay = max(min(self.start_retry.max_delay, delay * 2), exc.retry_after or 0.0)
-                        log.warning("channel %s could not start (attempt %d): %s; retrying in %.3gs",
-                                    name, attempt, exc, delay)
+                        log.warning(
+                            "channel %s could not start (attempt %d): %s; retrying in %.3gs", name, attempt, exc, delay
+                        )
                         continue
                     # A refusal (bad token: a permanent ChannelError or a ConfigError) or an
                     # adapter bug (with its traceback): retrying would not change it.
-                    log.error("channel %s cannot start: %s; it stays off until the hub is restarted",
-                              name, self._start_errors[name], exc_info=None if known else exc)
+                    log.error(
+                        "channel %s cannot start: %s; it stays off until the hub is restarted",
+                        name,
+                        self._start_errors[name],
+                        exc_info=None if known else exc,
+                    )
                     return
         finally:
             self._start_retries.pop(name, None)
@@ -228,8 +231,11 @@ class Hub:
         cls = load_entry_point("autohands.channels", kind)
         body = {k: v for k, v in section.items() if k != "kind"}
         config = validate_section(cls.config_model, body, f"channels.{name}")
-        context = ChannelContext(state=ScopedState(self.store, f"channel:{name}") if self.persist
-                                 else _MemoryState(), commands=self.commands.infos(), data_dir=data_dir)
+        context = ChannelContext(
+            state=ScopedState(self.store, f"channel:{name}") if self.persist else _MemoryState(),
+            commands=self.commands.infos(),
+            data_dir=data_dir,
+        )
         channel: Channel = cls(name, config, context)
         for method, path, handler in context.routes:
             if self.gateway is None:
@@ -243,8 +249,12 @@ class Hub:
         factory = load_entry_point("autohands.agents", runtime)
         services = AgentServices(
             agent_config={k: v for k, v in s.agent.items() if k != "runtime"},
-            providers_config=s.providers, tools_config=s.tools, commands=self.commands,
-            data_dir=s.data_dir, scheduler=self.scheduler, protected_paths=s.protected_paths(),
+            providers_config=s.providers,
+            tools_config=s.tools,
+            commands=self.commands,
+            data_dir=s.data_dir,
+            scheduler=self.scheduler,
+            protected_paths=s.protected_paths(),
         )
         agent: Agent = factory(services)
         return agent
@@ -274,8 +284,10 @@ class Hub:
         if self.outbox is not None:  # started, but its sends fail (platform or network outage)
             for name, problem in self.outbox.problems().items():
                 errors.setdefault(name, problem)
-        report: dict[str, object] = {"ok": started == expected and not errors and self._stack is not None,
-                                     "channels": {n: n in started for n in sorted(expected)}}
+        report: dict[str, object] = {
+            "ok": started == expected and not errors and self._stack is not None,
+            "channels": {n: n in started for n in sorted(expected)},
+        }
         if errors:
             report["errors"] = dict(sorted(errors.items()))
         return report
@@ -324,12 +336,17 @@ async def run_until_signalled(hub_settings: Settings) -> None:
     async with hub:
         tune_gc_for_serving()
         if not hub.channels:
-            log.warning("no channel is enabled: the hub serves HTTP only. Enable one in your config "
-                        "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'.")
+            log.warning(
+                "no channel is enabled: the hub serves HTTP only. Enable one in your config "
+                "(e.g. [channels.telegram] enabled = true) or use 'autohands chat'."
+            )
         waiting = sorted(set(hub.channels) - hub.started_channels)
-        log.info("AutoHands is running (%d of %d channel(s) started%s); press Ctrl+C to stop",
-                 len(hub.channels) - len(waiting), len(hub.channels),
-                 f", still trying: {', '.join(waiting)}" if waiting else "")
+        log.info(
+            "AutoHands is running (%d of %d channel(s) started%s); press Ctrl+C to stop",
+            len(hub.channels) - len(waiting),
+            len(hub.channels),
+            f", still trying: {', '.join(waiting)}" if waiting else "",
+        )
         await hub.wait_stopped()
         log.info("stopping")
 

@@ -39,19 +39,23 @@ def _common_options(*, top_level: bool) -> _Parser:
     default (``autohands --config X run`` silently ran on the default config)."""
     default = None if top_level else argparse.SUPPRESS
     common = _Parser(add_help=False)
-    common.add_argument("--config", metavar="PATH", default=default,
-                        help="config file (default ~/.autohands/config.toml)")
-    common.add_argument("--log-format", type=str.lower, choices=["text", "json"], default=default,
-                        help="log line format")
-    common.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        default=default)
+    common.add_argument(
+        "--config", metavar="PATH", default=default, help="config file (default ~/.autohands/config.toml)"
+    )
+    common.add_argument(
+        "--log-format", type=str.lower, choices=["text", "json"], default=default, help="log line format"
+    )
+    common.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default)
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options(top_level=False)
-    p = _Parser(prog="autohands", description="A self-hosted, multi-channel AI agent hub.",
-                parents=[_common_options(top_level=True)])
+    p = _Parser(
+        prog="autohands",
+        description="A self-hosted, multi-channel AI agent hub.",
+        parents=[_common_options(top_level=True)],
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.add_parser("run", parents=[common], help="start the hub with every enabled channel")
     sub.add_parser("chat", parents=[common], help="chat with the agent in this terminal")
@@ -168,10 +172,16 @@ async def _check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
         # are for `run`; here they would be a second stderr line beside the one error.
         logging.disable(logging.WARNING)
         try:
-            agent = factory(AgentServices(agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
-                                          providers_config=settings.providers, tools_config=settings.tools,
-                                          commands=CommandRegistry(), data_dir=settings.data_dir,
-                                          protected_paths=settings.protected_paths()))
+            agent = factory(
+                AgentServices(
+                    agent_config={k: v for k, v in settings.agent.items() if k != "runtime"},
+                    providers_config=settings.providers,
+                    tools_config=settings.tools,
+                    commands=CommandRegistry(),
+                    data_dir=settings.data_dir,
+                    protected_paths=settings.protected_paths(),
+                )
+            )
         finally:
             logging.disable(logging.NOTSET)
         if isinstance(agent, SelfChecking):
@@ -189,15 +199,16 @@ async def _chat(settings: Settings) -> int:
 
     # The terminal chat talks to the same core, without starting the platform channels
     # (a second Telegram poller on the same token would conflict with a running hub).
-    chat_settings = settings.model_copy(update={
-        "channels": {"terminal": {**settings.channels.get("terminal", {}), "enabled": True}},
-        "server": settings.server.model_copy(update={"enabled": False}),
-    })
+    chat_settings = settings.model_copy(
+        update={
+            "channels": {"terminal": {**settings.channels.get("terminal", {}), "enabled": True}},
+            "server": settings.server.model_copy(update={"enabled": False}),
+        }
+    )
     left_with_ctrl_c = False
     async with Hub(chat_settings) as hub:
         terminal = hub.channels["terminal"]
-        print("AutoHands terminal chat — /help for commands, Ctrl+C stops an answer, Ctrl+D leaves.",
-              file=sys.stderr)
+        print("AutoHands terminal chat — /help for commands, Ctrl+C stops an answer, Ctrl+D leaves.", file=sys.stderr)
 
         def on_ctrl_c() -> None:
             # Ctrl+C stops the answer in progress, as in other chat tools; at the prompt (or
@@ -246,8 +257,7 @@ async def _doctor(settings: Settings) -> int:
             running = f"; in use by the running hub, {exc.holder}"
             async with Store(settings.store_url, synchronous=settings.store.synchronous, lock=False) as store:
                 counts = await store.count_messages()
-        rows.append(("database", "ok",
-                     f"{masked_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
+        rows.append(("database", "ok", f"{masked_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
     except StoreError as exc:
         rows.append(("database", "ERROR", str(exc)))
         ok = False
@@ -271,16 +281,27 @@ async def _doctor(settings: Settings) -> int:
     for name, section in settings.providers.items():
         kind = section.get("kind", "?")
         has_key = bool(section.get("api_key")) or bool(
-            os.environ.get("ANTHROPIC_API_KEY" if kind == "anthropic" else "OPENAI_API_KEY"))
+            os.environ.get("ANTHROPIC_API_KEY" if kind == "anthropic" else "OPENAI_API_KEY")
+        )
         detail = f"kind={kind} model={section.get('model', '?')} key={'present' if has_key else 'missing'}"
         if section.get("base_url"):
             detail += f" base_url={masked_url(str(section['base_url']))}"
-        rows.append((f"provider {name}" + (" (default)" if name == provider else ""),
-                     "ok" if has_key or section.get("base_url") else "MISSING", detail))
+        rows.append(
+            (
+                f"provider {name}" + (" (default)" if name == provider else ""),
+                "ok" if has_key or section.get("base_url") else "MISSING",
+                detail,
+            )
+        )
     if not settings.providers:
         env = [v for v in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY") if os.environ.get(v)]
-        rows.append(("provider", "ok" if env else "none",
-                     f"from environment: {', '.join(env)}" if env else "no model provider configured"))
+        rows.append(
+            (
+                "provider",
+                "ok" if env else "none",
+                f"from environment: {', '.join(env)}" if env else "no model provider configured",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     for what, status, detail in rows:
         print(f"{what:<{width}}  {status:<8} {detail}")
@@ -288,8 +309,13 @@ async def _doctor(settings: Settings) -> int:
 
 
 def _print_extensions() -> None:
-    for group in ("autohands.channels", "autohands.agents", "autohands.providers", "autohands.tools",
-                  "autohands.memory"):
+    for group in (
+        "autohands.channels",
+        "autohands.agents",
+        "autohands.providers",
+        "autohands.tools",
+        "autohands.memory",
+    ):
         eps = list_entry_points(group)
         if not eps:
             continue

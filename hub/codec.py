@@ -70,8 +70,12 @@ def inbound_from_json(raw: str, *, row_id: int = 0) -> Inbound:
     if "j" in d:
         j = d["j"]
         job = JobInfo(
-            job_id=j[0], action=j[1], due_at=datetime.fromisoformat(j[2]),
-            late_seconds=j[3], missed=j[4], description=j[5],
+            job_id=j[0],
+            action=j[1],
+            due_at=datetime.fromisoformat(j[2]),
+            late_seconds=j[3],
+            missed=j[4],
+            description=j[5],
             granted_tools=tuple(j[6]) if len(j) > 6 else (),
         )
     return Inbound(

@@ -23,8 +23,10 @@ class SessionControl(Protocol):
     async def set_setting(self, key: str, value: str | None) -> None: ...
     async def reset(self) -> None:
         """Start fresh history (``/new``)."""
+
     def stop_run(self) -> bool:
         """Abort the run in progress; False if none."""
+
     def status(self) -> str: ...
 
 

@@ -223,7 +223,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not path:
             continue
         node = out
@@ -260,8 +260,9 @@ def substitute_env(data: Any, environ: Mapping[str, str], path: str = "") -> Any
             return environ[var]
         if default is not None:
             return default
-        raise ConfigError(f"invalid config: {path}: environment variable {var} is not set "
-                          f"(set it, or write ${{{var}:-default}})")
+        raise ConfigError(
+            f"invalid config: {path}: environment variable {var} is not set (set it, or write ${{{var}:-default}})"
+        )
 
     return _VAR.sub(repl, data)
 

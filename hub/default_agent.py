@@ -11,7 +11,7 @@ from .messages import Outbound
 NO_PROVIDER_TEXT = (
     "No model provider is configured, so I can't answer yet. Set OPENAI_API_KEY or "
     "ANTHROPIC_API_KEY in the environment, or add a [providers.<name>] table (kind, api_key, "
-    "model, base_url for any OpenAI-compatible server) and [agent] provider = \"<name>\" to "
+    'model, base_url for any OpenAI-compatible server) and [agent] provider = "<name>" to '
     "~/.autohands/config.toml. Commands such as /help work without a model."
 )
 
@@ -19,8 +19,13 @@ NO_PROVIDER_TEXT = (
 class NoProviderAgent:
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         inbound = ctx.inbound
-        yield Outbound(conversation=ctx.conversation, text=NO_PROVIDER_TEXT, format="plain",
-                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
+        yield Outbound(
+            conversation=ctx.conversation,
+            text=NO_PROVIDER_TEXT,
+            format="plain",
+            reply_to=inbound.reply_to,
+            in_reply_to=inbound.id,
+        )
 
 
 class EchoAgent:
@@ -33,8 +38,13 @@ class EchoAgent:
         inbound = ctx.inbound
         if self.delay:
             await asyncio.sleep(self.delay)
-        yield Outbound(conversation=ctx.conversation, text=f"echo: {inbound.text}", format="plain",
-                       reply_to=inbound.reply_to, in_reply_to=inbound.id)
+        yield Outbound(
+            conversation=ctx.conversation,
+            text=f"echo: {inbound.text}",
+            format="plain",
+            reply_to=inbound.reply_to,
+            in_reply_to=inbound.id,
+        )
 
 
 def build_no_provider(services: object) -> NoProviderAgent:

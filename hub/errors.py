@@ -1,15 +1,15 @@
 """The hub's exceptions, split by who must act.
 
-    AutoHandsError
-    ├── ConfigError          operator: a bad or missing setting (names the key and the fix)
-    ├── PluginError          operator: an extension that cannot be loaded
-    ├── StoreError           operator: the database cannot be opened or written
-    │   └── HubLockedError   another hub already runs on this database
-    ├── ChannelError         runtime: a platform refused or failed a call
-    │                        (``transient`` and ``retry_after`` tell the outbox what to do)
-    ├── ProviderError        runtime: a model API failed (see agents.providers for subclasses)
-    ├── ToolDenied           the model: a tool call was refused (permission or user denial)
-    └── ToolFailed           the model: a tool call ran and failed, or had bad arguments
+AutoHandsError
+├── ConfigError          operator: a bad or missing setting (names the key and the fix)
+├── PluginError          operator: an extension that cannot be loaded
+├── StoreError           operator: the database cannot be opened or written
+│   └── HubLockedError   another hub already runs on this database
+├── ChannelError         runtime: a platform refused or failed a call
+│                        (``transient`` and ``retry_after`` tell the outbox what to do)
+├── ProviderError        runtime: a model API failed (see agents.providers for subclasses)
+├── ToolDenied           the model: a tool call was refused (permission or user denial)
+└── ToolFailed           the model: a tool call ran and failed, or had bad arguments
 """
 
 from __future__ import annotations

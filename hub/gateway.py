@@ -41,8 +41,10 @@ class Gateway:
             await runner.cleanup()
             from .errors import ConfigError
 
-            raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}; "
-                              "set [server] port to a free port (0 picks one)") from None
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}; "
+                "set [server] port to a free port (0 picks one)"
+            ) from None
         self._runner = runner
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []

@@ -75,8 +75,14 @@ class RepeatFilter(logging.Filter):
     the window says how many were left out. Records below ``min_level`` always pass.
     """
 
-    def __init__(self, *, burst: int = 5, window: float = 60.0, min_level: int = logging.WARNING,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        burst: int = 5,
+        window: float = 60.0,
+        min_level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.burst, self.window, self.min_level, self._clock = burst, window, min_level, clock
         self._kinds: dict[tuple[str, int, str], _Seen] = {}
@@ -132,7 +138,17 @@ def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str]
     root.addHandler(handler)
     root.setLevel(level)
     # Chatty libraries log request URLs (Telegram puts the token in the URL) at INFO/DEBUG.
-    for noisy in ("httpx", "httpcore", "telegram", "discord", "slack_bolt", "slack_sdk", "apscheduler",
-                  "openai", "anthropic", "aiohttp.access"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "telegram",
+        "discord",
+        "slack_bolt",
+        "slack_sdk",
+        "apscheduler",
+        "openai",
+        "anthropic",
+        "aiohttp.access",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     return redactor

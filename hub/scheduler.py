@@ -233,9 +233,7 @@ class Scheduler:
                 # Not committed: the rows still say "due", so the next start fires them (late).
                 log.exception("recording %d job fire(s) failed; they fire again after a restart", len(batch))
 
-    async def fire(
-        self, job_id: str, run_times: list[datetime], *, now: datetime | None = None
-    ) -> Inbound | None:
+    async def fire(self, job_id: str, run_times: list[datetime], *, now: datetime | None = None) -> Inbound | None:
         """Fire ``job_id`` for the last of ``run_times`` now (tests, races); see ``_fire_batch``."""
         return (await self._fire_batch([(job_id, run_times)], now=now))[0]
 
@@ -291,9 +289,7 @@ class Scheduler:
             if current is None or not current.active:
                 self._disarm(job_id)
 
-    def _job_inbound(
-        self, job: Job, due: datetime, runs: int, now: datetime, nxt: datetime | None
-    ) -> Inbound:
+    def _job_inbound(self, job: Job, due: datetime, runs: int, now: datetime, nxt: datetime | None) -> Inbound:
         late = max(0.0, (now - due).total_seconds())
         missed = late > self.config.grace_seconds
         action: Literal["send", "agent"] = job.action
@@ -437,25 +433,32 @@ class Scheduler:
                     raise ScheduleError(f"could not read {when!r} as a time (left over: {rest!r})")
             spec = TriggerSpec(kind="date", args={"run_at": at.isoformat()}, description="once")
         return await self.create(
-            conversation=conversation, creator=creator, trigger=spec, text=text, timezone=tz, action=action,
+            conversation=conversation,
+            creator=creator,
+            trigger=spec,
+            text=text,
+            timezone=tz,
+            action=action,
             granted_tools=granted_tools,
         )
 
-    async def list_jobs(
-        self, conversation: ConversationRef | None = None, *, active_only: bool = True
-    ) -> list[Job]:
+    async def list_jobs(self, conversation: ConversationRef | None = None, *, active_only: bool = True) -> list[Job]:
         await self._ensure_tables()
         key = conversation.key if conversation else None
-        return await self.store.run_read(
-            lambda c: sj.list_jobs(c, conversation_key=key, active_only=active_only)
-        )
+        return await self.store.run_read(lambda c: sj.list_jobs(c, conversation_key=key, active_only=active_only))
 
     async def get(self, job_id: str) -> Job | None:
         await self._ensure_tables()
         return await self.store.run_read(lambda c: sj.get_job(c, job_id))
 
-    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None,
-                     where_to_look: str = "/jobs lists this conversation's jobs") -> Job:
+    async def cancel(
+        self,
+        job_id: str,
+        by: Sender,
+        *,
+        channel: str | None = None,
+        where_to_look: str = "/jobs lists this conversation's jobs",
+    ) -> Job:
         """Cancel a job: only its creator (same channel and user id) or an admin may.
         ``where_to_look`` ends the not-found error: where the caller's user can list jobs."""
         job_id = job_id.strip().lower()
@@ -464,9 +467,7 @@ class Scheduler:
             raise ScheduleError(f"there is no active job {job_id!r}; {where_to_look}")
         is_creator = by.id == job.creator.id and (channel is None or channel == job.conversation.channel)
         if not (is_creator or by.is_admin or by.id in self.config.admins):
-            raise ScheduleError(
-                f"only {job.creator.name or 'its creator'} or an admin can cancel job {job_id}"
-            )
+            raise ScheduleError(f"only {job.creator.name or 'its creator'} or an admin can cancel job {job_id}")
         done = await self.store.run_write(lambda c: sj.deactivate(c, job_id, by=by.id))
         self._disarm(job_id)
         if not done:

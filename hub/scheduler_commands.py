@@ -99,8 +99,9 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         for j in found:
             when = local_time(j.next_run_at, tz) if j.next_run_at else "-"
             repeat = "" if j.trigger_kind == "date" else " (repeats)"
-            lines.append(f"{j.id} — {when}{repeat} — {j.description} (by {j.creator.name or j.creator.id})"
-                         f"{granted_note(j)}")
+            lines.append(
+                f"{j.id} — {when}{repeat} — {j.description} (by {j.creator.name or j.creator.id}){granted_note(j)}"
+            )
         return "\n".join(lines)
 
     async def cancel(call: CommandCall) -> str:
@@ -108,9 +109,7 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         if not job_id:
             return "Usage: /cancel <job id> (see /jobs)"
         try:
-            job = await scheduler.cancel(
-                job_id, call.inbound.sender, channel=call.inbound.conversation.channel
-            )
+            job = await scheduler.cancel(job_id, call.inbound.sender, channel=call.inbound.conversation.channel)
         except ScheduleError as exc:
             return f"Sorry: {exc}"
         return f"Cancelled job {job.id}: {job.description}"
@@ -127,9 +126,7 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         return f"Time zone set to {name}."
 
     return [
-        Command(
-            name="remind", description="remind this conversation later", handler=remind, usage="<when> <what>"
-        ),
+        Command(name="remind", description="remind this conversation later", handler=remind, usage="<when> <what>"),
         Command(
             name="every",
             description="repeat a message on a schedule",
@@ -138,9 +135,7 @@ def scheduler_commands(scheduler: Scheduler) -> list[Command]:
         ),
         Command(name="jobs", description="this conversation's scheduled jobs", handler=jobs),
         Command(name="cancel", description="cancel a scheduled job", handler=cancel, usage="<id>"),
-        Command(
-            name="tz", description="show or set this conversation's time zone", handler=tz, usage="[zone]"
-        ),
+        Command(name="tz", description="show or set this conversation's time zone", handler=tz, usage="[zone]"),
     ]
 
 
@@ -182,7 +177,8 @@ async def cli_jobs(settings: Any, args: Any) -> int:
             if args.jobs_command == "cancel":
                 try:
                     job = await scheduler.cancel(
-                        args.job_id, Sender(id="cli", name="operator", is_admin=True),
+                        args.job_id,
+                        Sender(id="cli", name="operator", is_admin=True),
                         where_to_look="'autohands jobs list' shows every active job",
                     )
                 except ScheduleError as exc:

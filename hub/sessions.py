@@ -39,11 +39,14 @@ every restart. An attempt is counted as a run (or a queued command's handler) st
 write that marks the message ``processing``; never at start-up, so a message that only waited
 in its queue through restarts has used none. A ``send`` job needs none: its reply and its
 answered mark are one commit."""
-SET_ASIDE_TEXT = ("Sorry — I could not answer this message: {attempts} tries were cut short before they "
-                  "finished, so I have set it aside (incident {incident}). Your other messages are "
-                  "answered as usual.")
-WAITING_FOR_YOU_TEXT = ("I'm waiting for your yes or no to the question above. I'll answer this message "
-                        "once that is settled.")
+SET_ASIDE_TEXT = (
+    "Sorry — I could not answer this message: {attempts} tries were cut short before they "
+    "finished, so I have set it aside (incident {incident}). Your other messages are "
+    "answered as usual."
+)
+WAITING_FOR_YOU_TEXT = (
+    "I'm waiting for your yes or no to the question above. I'll answer this message once that is settled."
+)
 WAITING_FOR_OTHER_TEXT = "I'm waiting for an answer to the question above. I'll answer this message after that."
 
 
@@ -286,8 +289,13 @@ class SessionManager:
     async def _set_aside(self, s: Session, inbound: Inbound, attempts: int) -> None:
         """Answer a message whose runs keep dying, once, and mark it ``failed``."""
         incident = uuid.uuid4().hex[:8]
-        log.error("session %s: inbound %s set aside after %d unfinished attempts (incident %s)",
-                  s.key, inbound.id, attempts, incident)
+        log.error(
+            "session %s: inbound %s set aside after %d unfinished attempts (incident %s)",
+            s.key,
+            inbound.id,
+            attempts,
+            incident,
+        )
         text = SET_ASIDE_TEXT.format(attempts=attempts, incident=incident)
         await self._reply(s, inbound, text, status="failed", format="plain")
 
@@ -302,8 +310,7 @@ class SessionManager:
         try:
             await self.send_now(self._outbound(s, inbound, text, format="plain"))
         except Exception:  # a courtesy: the message itself is queued either way
-            log.warning("session %s: could not send the waiting note for inbound %s", s.key, inbound.id,
-                        exc_info=True)
+            log.warning("session %s: could not send the waiting note for inbound %s", s.key, inbound.id, exc_info=True)
 
     # ----------------------------------------------------------------- replies
     def _outbound(self, s: Session, inbound: Inbound | None, text: str, **kw: object) -> Outbound:
@@ -315,8 +322,7 @@ class SessionManager:
             **kw,  # type: ignore[arg-type]
         )
 
-    async def _reply(self, s: Session, inbound: Inbound, text: str, *, status: str = "answered",
-                     **kw: object) -> None:
+    async def _reply(self, s: Session, inbound: Inbound, text: str, *, status: str = "answered", **kw: object) -> None:
         out = self._outbound(s, inbound, text, **kw)
         await self.store.finish_run(inbound, reply=out, status=status)
         await self.bus.publish("outbound", out)
@@ -367,8 +373,9 @@ class SessionManager:
             for s, w in list(self._runs.items()):
                 if now - w.typed >= TYPING_RENEW_SECONDS and s.question is None:
                     w.typed = now
-                    await self.bus.publish("outbound", Outbound(conversation=s.conversation, text="",
-                                                                typing=True, final=False))
+                    await self.bus.publish(
+                        "outbound", Outbound(conversation=s.conversation, text="", typing=True, final=False)
+                    )
 
     async def _drive(self, ctx: SessionRunContext) -> Outbound | None:
         """Iterate the agent: progress goes out at once, every final but the last is sent as it
@@ -383,11 +390,17 @@ class SessionManager:
             held = out
         return held
 
-    async def _finish(self, s: Session, ctx: SessionRunContext, *, final: Outbound | None,
-                      status: str = "answered") -> None:
+    async def _finish(
+        self, s: Session, ctx: SessionRunContext, *, final: Outbound | None, status: str = "answered"
+    ) -> None:
         await self.store.finish_run(
-            ctx.inbound, reply=final, remember=ctx.new_items, replace_history=ctx.replaced,
-            usage=ctx.usage, status=status)
+            ctx.inbound,
+            reply=final,
+            remember=ctx.new_items,
+            replace_history=ctx.replaced,
+            usage=ctx.usage,
+            status=status,
+        )
         if s.history is not None:
             if ctx.replaced is not None:
                 s.history = list(ctx.replaced)
@@ -425,8 +438,9 @@ class SessionManager:
             text = f"Unknown command /{inbound.command}. Send /help for the list."
         else:
             await self._ensure_loaded(s)
-            call = CommandCall(inbound=inbound, args=inbound.text, session=SessionControl(self, s),
-                               is_admin=inbound.sender.is_admin)
+            call = CommandCall(
+                inbound=inbound, args=inbound.text, session=SessionControl(self, s), is_admin=inbound.sender.is_admin
+            )
             try:
                 text = await cmd.handler(call) or ""
             except Exception:
@@ -437,6 +451,7 @@ class SessionManager:
             await self._reply(s, inbound, text, format="plain")
         else:
             await self.store.finish_run(inbound, reply=None)
+
 
 def register_session_commands(commands: CommandRegistry) -> None:
     """``/new``, ``/stop``, ``/status``, ``/help`` (idempotent: the hub registers them before

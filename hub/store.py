@@ -91,8 +91,14 @@ def default_sqlite_url(data_dir: Path) -> str:
 
 
 # DBAPI modules SQLAlchemy imports for a URL, and the pip package that provides each.
-_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
-                    "pymysql": "PyMySQL", "pyodbc": "pyodbc", "oracledb": "oracledb"}
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "pyodbc": "pyodbc",
+    "oracledb": "oracledb",
+}
 
 
 class Store:
@@ -148,9 +154,14 @@ class Store:
             raise
         assert self._writer is not None and self._write_pool is not None
         self._batcher = GroupCommitWriter(
-            self._writer, self._wconn, self._write_pool, is_sqlite=self._is_sqlite,
+            self._writer,
+            self._wconn,
+            self._write_pool,
+            is_sqlite=self._is_sqlite,
             checkpoint=self._passive_checkpoint
-            if self._wconn is not None and _checkpoints_off_the_loop(self._synchronous) else None)
+            if self._wconn is not None and _checkpoints_off_the_loop(self._synchronous)
+            else None,
+        )
         self._batcher.start()
         self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
 
@@ -194,15 +205,20 @@ class Store:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise StoreError(f"cannot create the database folder {path.parent}: {exc.strerror}; "
-                                     "fix its permissions or set [store] url") from None
+                    raise StoreError(
+                        f"cannot create the database folder {path.parent}: {exc.strerror}; "
+                        "fix its permissions or set [store] url"
+                    ) from None
                 if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-                    raise StoreError(f"the database {path} is not writable; fix its permissions "
-                                     "or set [store] url to a writable place")
+                    raise StoreError(
+                        f"the database {path} is not writable; fix its permissions "
+                        "or set [store] url to a writable place"
+                    )
             # check_same_thread off: the writer connection is opened here and then used only by
             # the writer (statements on the loop, commits on this thread), never concurrently.
-            self._writer = self._engine(poolclass=NullPool if path is None else None,
-                                        connect_args={"check_same_thread": False})
+            self._writer = self._engine(
+                poolclass=NullPool if path is None else None, connect_args={"check_same_thread": False}
+            )
             self._reader = self._engine()
             self._install_sqlite_pragmas(self._writer, immediate=True)
             self._install_sqlite_pragmas(self._reader, immediate=False)
@@ -216,8 +232,9 @@ class Store:
             if self._is_sqlite and self._sqlite_path() is not None:
                 self._wconn = self._writer.connect()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0]}") from None
+            raise StoreError(
+                f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from None
 
     def _engine(self, **kw: Any) -> Engine:
         """``create_engine`` with the mistakes a config can make told as one line each."""
@@ -226,13 +243,16 @@ class Store:
         except ImportError as exc:  # the dialect's DBAPI driver is not installed
             module = exc.name or str(exc)
             package = _DRIVER_PACKAGES.get(module, module)
-            raise StoreError(f"the database {self._safe_url()} needs the Python module {module!r}, which is "
-                             f"not installed: pip install '{package}' (or set [store] url to a sqlite:/// path)"
-                             ) from None
+            raise StoreError(
+                f"the database {self._safe_url()} needs the Python module {module!r}, which is "
+                f"not installed: pip install '{package}' (or set [store] url to a sqlite:/// path)"
+            ) from None
         except ArgumentError as exc:  # unparsable URL, or a database kind SQLAlchemy does not know
-            raise StoreError(f"[store] url {self._safe_url()!r} is not a usable database URL ({exc}); "
-                             "expected e.g. sqlite:////path/to/autohands.db or "
-                             "postgresql+psycopg://user:password@host/dbname") from None
+            raise StoreError(
+                f"[store] url {self._safe_url()!r} is not a usable database URL ({exc}); "
+                "expected e.g. sqlite:////path/to/autohands.db or "
+                "postgresql+psycopg://user:password@host/dbname"
+            ) from None
 
     def _sqlite_path(self) -> Path | None:
         raw = self.url.split(":///", 1)[1] if ":///" in self.url else ""
@@ -281,8 +301,11 @@ class Store:
     async def _renew_lease(self) -> None:
         while True:
             await asyncio.sleep(10)
-            await self.run_write(lambda c: c.execute(
-                update(HUB_LOCK).where(HUB_LOCK.c.owner == self._owner).values(heartbeat_at=utcnow())))
+            await self.run_write(
+                lambda c: c.execute(
+                    update(HUB_LOCK).where(HUB_LOCK.c.owner == self._owner).values(heartbeat_at=utcnow())
+                )
+            )
 
     async def _run_checkpoint(self, mode: str, pool: ThreadPoolExecutor | None) -> None:
         assert self._reader is not None and pool is not None
@@ -372,16 +395,43 @@ class Store:
         now = self._now()
         conv_op: _Op | None = None
         if key not in self._known_conversations:
-            conv_op = _Op(_P_CONV, "insert_conversation", {
-                "key": key, "channel": conv.channel, "chat": conv.chat, "thread": conv.thread,
-                "settings": "{}", "input_tokens": 0, "output_tokens": 0, "created_at": now})
+            conv_op = _Op(
+                _P_CONV,
+                "insert_conversation",
+                {
+                    "key": key,
+                    "channel": conv.channel,
+                    "chat": conv.chat,
+                    "thread": conv.thread,
+                    "settings": "{}",
+                    "input_tokens": 0,
+                    "output_tokens": 0,
+                    "created_at": now,
+                },
+            )
             self._submit(conv_op, wait=False)
             self._known_conversations[key] = None
             if len(self._known_conversations) > 50_000:
                 self._known_conversations.popitem(last=False)
-        fut = self._submit(_Op(_P_INBOUND, "insert_inbound", (  # INBOUND_KEYS
-            mid, conv.channel, platform_id, key, inbound.kind, inbound_to_json(inbound), "received", 0, now, now),
-            joined=conv_op is not None))
+        fut = self._submit(
+            _Op(
+                _P_INBOUND,
+                "insert_inbound",
+                (  # INBOUND_KEYS
+                    mid,
+                    conv.channel,
+                    platform_id,
+                    key,
+                    inbound.kind,
+                    inbound_to_json(inbound),
+                    "received",
+                    0,
+                    now,
+                    now,
+                ),
+                joined=conv_op is not None,
+            )
+        )
         assert fut is not None
         inserted = await fut
         if conv_op is not None and conv_op.result:
@@ -406,8 +456,11 @@ class Store:
         restarts alone never set a message aside. Queued; the store's stop drains it."""
 
         def give_back(conn: Connection) -> None:
-            conn.execute(update(_messages).where(_messages.c.id == inbound_id, _messages.c.attempts > 0)
-                         .values(attempts=_messages.c.attempts - 1))
+            conn.execute(
+                update(_messages)
+                .where(_messages.c.id == inbound_id, _messages.c.attempts > 0)
+                .values(attempts=_messages.c.attempts - 1)
+            )
 
         return self._submit(_Op(_P_FN, "fn", fn=give_back), wait=False)
 
@@ -434,7 +487,7 @@ class Store:
             fut = self._submit(_Op(_P_STATUS, "set_status", (status, now, inbound.id), joined=reply is not None))
             await fut  # type: ignore[misc]
             return
-        key = (reply.conversation.key if reply else inbound.conversation.key if inbound else "")
+        key = reply.conversation.key if reply else inbound.conversation.key if inbound else ""
         if remember or replace_history is not None:
             self._new_conversations.pop(key, None)  # it has history now
         ops: list[tuple[_Op, bool]] = []  # (op, whether its caller awaits it)
@@ -443,11 +496,26 @@ class Store:
         for item in (*(replace_history or ()), *remember):
             ops.append((_Op(_P_HISTORY, "insert_history", _history_row(key, item)), False))
         for provider, model, u in usage:
-            ops.append((_Op(_P_USAGE, "insert_usage", {
-                "conversation_key": key, "inbound_id": inbound.id if inbound else 0, "provider": provider,
-                "model": model, "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
-                "cache_read_tokens": u.cache_read_tokens, "cache_write_tokens": u.cache_write_tokens,
-                "created_at": now}), False))
+            ops.append(
+                (
+                    _Op(
+                        _P_USAGE,
+                        "insert_usage",
+                        {
+                            "conversation_key": key,
+                            "inbound_id": inbound.id if inbound else 0,
+                            "provider": provider,
+                            "model": model,
+                            "input_tokens": u.input_tokens,
+                            "output_tokens": u.output_tokens,
+                            "cache_read_tokens": u.cache_read_tokens,
+                            "cache_write_tokens": u.cache_write_tokens,
+                            "created_at": now,
+                        },
+                    ),
+                    False,
+                )
+            )
         if usage:
             total_in = sum(u.input_tokens for _, _, u in usage)
             total_out = sum(u.output_tokens for _, _, u in usage)
@@ -476,11 +544,15 @@ class Store:
         """Inbounds received or processing but not answered, oldest first, each with the
         number of runs started for it (``mark_processing``). Reading them counts nothing: a
         message that only waited in its queue through restarts has used no attempt."""
+
         def _q(c: Connection) -> list[tuple[Inbound, int]]:
-            rows = c.execute(select(_messages.c.id, _messages.c.payload, _messages.c.attempts)
-                             .where(_messages.c.status.in_(("received", "processing")))
-                             .order_by(_messages.c.id)).all()
+            rows = c.execute(
+                select(_messages.c.id, _messages.c.payload, _messages.c.attempts)
+                .where(_messages.c.status.in_(("received", "processing")))
+                .order_by(_messages.c.id)
+            ).all()
             return [(inbound_from_json(r.payload, row_id=r.id), r.attempts) for r in rows]
+
         return await self.run_read(_q)
 
     # ----------------------------------------------------------------- outbound
@@ -489,24 +561,27 @@ class Store:
         await fut  # type: ignore[misc]
 
     def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
-        return self._submit(_Op(_P_OUTSTATUS, "set_outbox", ("sent", ",".join(platform_ids), "", self._now(),
-                                                             outbound_id)))
+        return self._submit(
+            _Op(_P_OUTSTATUS, "set_outbox", ("sent", ",".join(platform_ids), "", self._now(), outbound_id))
+        )
 
     def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", ("failed", "", error[:500], None, outbound_id)))
 
     async def pending_outbound(self) -> list[Outbound]:
         def _q(c: Connection) -> list[Outbound]:
-            rows = c.execute(select(_outbox.c.payload).where(_outbox.c.status == "pending")
-                             .order_by(_outbox.c.created_at)).all()
+            rows = c.execute(
+                select(_outbox.c.payload).where(_outbox.c.status == "pending").order_by(_outbox.c.created_at)
+            ).all()
             return [outbound_from_json(r.payload) for r in rows]
+
         return await self.run_read(_q)
 
     async def outbox_status(self, outbound_id: str) -> tuple[str, str] | None:
         def _q(c: Connection) -> tuple[str, str] | None:
-            row = c.execute(select(_outbox.c.status, _outbox.c.platform_ids)
-                            .where(_outbox.c.id == outbound_id)).first()
+            row = c.execute(select(_outbox.c.status, _outbox.c.platform_ids).where(_outbox.c.id == outbound_id)).first()
             return (row.status, row.platform_ids) if row else None
+
         return await self.run_read(_q)
 
     async def note_send_failure(self, outbound_id: str, error: str) -> None:
@@ -563,6 +638,7 @@ class Store:
 
     async def set_setting(self, key: str, name: str, value: str | None) -> dict[str, str]:
         self._new_conversations.pop(key, None)
+
         def _fn(c: Connection) -> dict[str, str]:
             raw = c.execute(select(_conversations.c.settings).where(_conversations.c.key == key)).scalar()
             settings = json.loads(raw) if raw else {}
@@ -573,19 +649,31 @@ class Store:
             if raw is None:
                 ch, _, rest = key.partition(":")
                 chat, _, thread = rest.partition(":")
-                c.execute(insert(_conversations).values(key=key, channel=ch, chat=chat, thread=thread or None,
-                                                        settings=json.dumps(settings), created_at=utcnow()))
+                c.execute(
+                    insert(_conversations).values(
+                        key=key,
+                        channel=ch,
+                        chat=chat,
+                        thread=thread or None,
+                        settings=json.dumps(settings),
+                        created_at=utcnow(),
+                    )
+                )
             else:
-                c.execute(update(_conversations).where(_conversations.c.key == key)
-                          .values(settings=json.dumps(settings)))
+                c.execute(
+                    update(_conversations).where(_conversations.c.key == key).values(settings=json.dumps(settings))
+                )
             return dict(settings)
+
         return await self.run_write(_fn)
 
     async def conversation_usage(self, key: str) -> tuple[int, int]:
         def _q(c: Connection) -> tuple[int, int]:
-            row = c.execute(select(_conversations.c.input_tokens, _conversations.c.output_tokens)
-                            .where(_conversations.c.key == key)).first()
+            row = c.execute(
+                select(_conversations.c.input_tokens, _conversations.c.output_tokens).where(_conversations.c.key == key)
+            ).first()
             return (row.input_tokens, row.output_tokens) if row else (0, 0)
+
         return await self.run_read(_q)
 
     # ----------------------------------------------------------------- state and audit
@@ -596,17 +684,20 @@ class Store:
         def _fn(c: Connection) -> None:
             if c.execute(update(_state).where(_state.c.key == key).values(value=value)).rowcount == 0:
                 c.execute(insert(_state).values(key=key, value=value))
+
         await self.run_write(_fn)
 
     async def audit(self, actor: str, action: str, **detail: Any) -> None:
         payload = json.dumps(detail, default=str)
-        await self.run_write(lambda c: c.execute(insert(AUDIT).values(
-            at=utcnow(), actor=actor, action=action, detail=payload)))
+        await self.run_write(
+            lambda c: c.execute(insert(AUDIT).values(at=utcnow(), actor=actor, action=action, detail=payload))
+        )
 
     async def count_messages(self) -> dict[str, int]:
         def _q(c: Connection) -> dict[str, int]:
             rows = c.execute(select(_messages.c.status, func.count()).group_by(_messages.c.status)).all()
             return {r[0]: r[1] for r in rows}
+
         return await self.run_read(_q)
 
 

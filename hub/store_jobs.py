@@ -142,9 +142,7 @@ def insert_job(conn: Connection, job: Job, *, max_per_user: int) -> Literal["ok"
     """Insert ``job`` unless its creator is at the limit; the count and insert share a transaction."""
     count = (
         conn.execute(
-            select(func.count())
-            .select_from(jobs)
-            .where(jobs.c.creator_id == job.creator.id, jobs.c.active.is_(True))
+            select(func.count()).select_from(jobs).where(jobs.c.creator_id == job.creator.id, jobs.c.active.is_(True))
         ).scalar()
         or 0
     )
@@ -257,9 +255,7 @@ def get_job(conn: Connection, job_id: str) -> Job | None:
     return _job_from_row(row) if row else None
 
 
-def list_jobs(
-    conn: Connection, *, conversation_key: str | None = None, active_only: bool = True
-) -> list[Job]:
+def list_jobs(conn: Connection, *, conversation_key: str | None = None, active_only: bool = True) -> list[Job]:
     q = select(jobs)
     if conversation_key is not None:
         q = q.where(jobs.c.conversation_key == conversation_key)

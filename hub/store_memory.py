@@ -45,10 +45,16 @@ class MemoryStore:
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
         self.status[inbound_id] = status
 
-    async def finish_run(self, inbound: Inbound | None, *, reply: Outbound | None,
-                         remember: Sequence[HistoryItem] = (),
-                         replace_history: Sequence[HistoryItem] | None = None,
-                         usage: Sequence[tuple[str, str, Usage]] = (), status: str = "answered") -> None:
+    async def finish_run(
+        self,
+        inbound: Inbound | None,
+        *,
+        reply: Outbound | None,
+        remember: Sequence[HistoryItem] = (),
+        replace_history: Sequence[HistoryItem] | None = None,
+        usage: Sequence[tuple[str, str, Usage]] = (),
+        status: str = "answered",
+    ) -> None:
         if reply is not None:
             self.outbox[reply.id] = "pending"
         key = (reply or inbound).conversation.key if (reply or inbound) else ""  # type: ignore[union-attr]

@@ -29,8 +29,12 @@ class MessageRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("channel", "platform_id", name="uq_messages_platform"),
         # Partial: only unfinished rows are indexed, so answered ones cost no index upkeep.
-        Index("ix_messages_unfinished", "status", sqlite_where=text("status IN ('received', 'processing')"),
-              postgresql_where=text("status IN ('received', 'processing')")),
+        Index(
+            "ix_messages_unfinished",
+            "status",
+            sqlite_where=text("status IN ('received', 'processing')"),
+            postgresql_where=text("status IN ('received', 'processing')"),
+        ),
     )
     id: int = Field(primary_key=True)
     channel: str
@@ -48,8 +52,14 @@ class OutboxRow(SQLModel, table=True):
     """Outbound messages: pending → sent (with the platform's ids) or failed."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", sqlite_where=text("status = 'pending'"),
-                            postgresql_where=text("status = 'pending'")),)
+    __table_args__ = (
+        Index(
+            "ix_outbox_pending",
+            "status",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
     id: str = Field(primary_key=True)
     channel: str
     conversation_key: str

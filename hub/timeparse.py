@@ -168,8 +168,7 @@ def parse_when(args: str, tz: str, now: datetime | None = None) -> tuple[datetim
     if when <= now:
         local = when.astimezone(zone(tz)).strftime("%a %d %b %Y %H:%M")
         raise ScheduleError(
-            f"{' '.join(words[:n])!r} is {local} ({tz}), which has passed; "
-            f"give a future time, e.g. {WHEN_EXAMPLES}"
+            f"{' '.join(words[:n])!r} is {local} ({tz}), which has passed; give a future time, e.g. {WHEN_EXAMPLES}"
         )
     return when, _strip_to(" ".join(words[n:]))
 

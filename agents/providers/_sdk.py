@@ -35,8 +35,9 @@ def event_json(provider: str, event: ServerSentEvent) -> Any:
     try:
         return orjson.loads(event.data)
     except orjson.JSONDecodeError as exc:
-        raise StreamInterrupted(f"{provider}: the stream sent a chunk that is not JSON: "
-                                f"{event.data[:200]!r}", retryable=True) from exc
+        raise StreamInterrupted(
+            f"{provider}: the stream sent a chunk that is not JSON: {event.data[:200]!r}", retryable=True
+        ) from exc
 
 
 class SDKProvider:
@@ -62,8 +63,10 @@ class SDKProvider:
             default_headers=config.extra_headers or None,
             http_client=self.http_client_class(
                 timeout=timeout,
-                limits=httpx2.Limits(max_connections=config.max_connections,
-                                     max_keepalive_connections=config.max_connections)),
+                limits=httpx2.Limits(
+                    max_connections=config.max_connections, max_keepalive_connections=config.max_connections
+                ),
+            ),
         )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -81,12 +84,17 @@ class SDKProvider:
         errors raised as its own exceptions); the body is encoded once with orjson and the
         events are decoded by ``_relay``, not by the SDK's per-chunk pydantic models."""
         response: httpx2.Response = await self._client.post(
-            path, cast_to=httpx2.Response, content=orjson.dumps(body), stream=True,
-            options={"headers": {"Accept": "text/event-stream", "Content-Type": "application/json"}})
+            path,
+            cast_to=httpx2.Response,
+            content=orjson.dumps(body),
+            stream=True,
+            options={"headers": {"Accept": "text/event-stream", "Content-Type": "application/json"}},
+        )
         return response
 
-    async def _relay(self, response: httpx2.Response, acc: StreamAssembly,
-                     errors: Callable[..., AbstractContextManager[None]]) -> AsyncGenerator[StreamEvent, None]:
+    async def _relay(
+        self, response: httpx2.Response, acc: StreamAssembly, errors: Callable[..., AbstractContextManager[None]]
+    ) -> AsyncGenerator[StreamEvent, None]:
         """Decode a started SSE response into our events: ``acc.add(event)`` returns new text,
         ``acc.response()`` the assembled answer. A break-off maps onto our errors (``errors``
         with ``streaming=True``); the response is closed in every case."""
@@ -107,8 +115,7 @@ class SDKProvider:
         finally:
             await response.aclose()
         if not acc.finished:
-            raise StreamInterrupted(f"{self.name}: the stream ended before the answer was complete",
-                                    retryable=True)
+            raise StreamInterrupted(f"{self.name}: the stream ended before the answer was complete", retryable=True)
         yield Finished(response=acc.response())
 
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:

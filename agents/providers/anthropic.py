@@ -59,8 +59,7 @@ class AnthropicProvider(SDKProvider):
             params["system"] = [{"type": "text", "text": request.system, "cache_control": _CACHE}]
         if request.tools:
             tools: list[dict[str, Any]] = [
-                {"name": t.name, "description": t.description, "input_schema": t.parameters}
-                for t in request.tools
+                {"name": t.name, "description": t.description, "input_schema": t.parameters} for t in request.tools
             ]
             tools[-1]["cache_control"] = _CACHE  # a breakpoint on the last tool caches them all
             params["tools"] = tools

@@ -188,9 +188,7 @@ def _transport(provider: str, exc: BaseException, streaming: bool) -> ProviderEr
     if isinstance(exc, _TIMEOUTS):
         return ProviderTimeout(f"{provider}: timed out ({kind})", retryable=True)
     if streaming:
-        return StreamInterrupted(
-            f"{provider}: the stream broke off ({kind}: {_short(str(exc))})", retryable=True
-        )
+        return StreamInterrupted(f"{provider}: the stream broke off ({kind}: {_short(str(exc))})", retryable=True)
     return ProviderUnavailable(f"{provider}: cannot connect ({kind}: {_short(str(exc))})", retryable=True)
 
 

@@ -58,14 +58,9 @@ class RetryPolicy:
 
 
 def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:
-    if (
-        isinstance(error, RateLimited)
-        and error.retry_after is not None
-        and error.retry_after > policy.max_wait
-    ):
+    if isinstance(error, RateLimited) and error.retry_after is not None and error.retry_after > policy.max_wait:
         return RateLimited(
-            f"{error} (asked to wait {error.retry_after:.0f}s, more than retry_max_wait_seconds="
-            f"{policy.max_wait:.0f})",
+            f"{error} (asked to wait {error.retry_after:.0f}s, more than retry_max_wait_seconds={policy.max_wait:.0f})",
             retryable=False,
             retry_after=error.retry_after,
             status=error.status,
@@ -74,9 +69,7 @@ def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:
 
 
 async def _pause(label: str, attempt: int, policy: RetryPolicy, delay: float, error: ProviderError) -> None:
-    logger.warning(
-        "%s (provider %s); retry %d/%d in %.2fs", error, label, attempt + 1, policy.max_retries, delay
-    )
+    logger.warning("%s (provider %s); retry %d/%d in %.2fs", error, label, attempt + 1, policy.max_retries, delay)
     await asyncio.sleep(delay)
 
 

@@ -18,9 +18,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ToolFailed(
-            f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris' or 'UTC'"
-        ) from None
+        raise ToolFailed(f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris' or 'UTC'") from None
 
 
 class TimeInfo(BaseModel):
@@ -59,18 +57,14 @@ def _parse(value: str, source: ZoneInfo) -> datetime:
         try:
             clock = time.fromisoformat(text)
         except ValueError:
-            raise ToolFailed(
-                f"cannot read time {value!r}; use ISO 8601 like '2025-03-01T14:30' or '14:30'"
-            ) from None
+            raise ToolFailed(f"cannot read time {value!r}; use ISO 8601 like '2025-03-01T14:30' or '14:30'") from None
         parsed = datetime.combine(datetime.now(source).date(), clock)
     # A time that carries its own offset keeps it; a naive one is in the source zone.
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=source)
 
 
 @tool(category="time", risk=Risk.LOW)
-async def convert_time(
-    ctx: ToolContext, time: str, to_timezone: str, from_timezone: str | None = None
-) -> TimeInfo:
+async def convert_time(ctx: ToolContext, time: str, to_timezone: str, from_timezone: str | None = None) -> TimeInfo:
     """Convert a date/time from one time zone to another.
 
     Args:

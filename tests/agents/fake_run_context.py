@@ -18,11 +18,20 @@ CONV = ConversationRef(channel="test", chat="chat-1")
 USER = Sender(id="u1", name="Ada")
 
 
-def inbound(text: str = "hi", *, sender: Sender = USER, kind: Any = "message", button: str | None = None,
-            id: int = 7, platform_id: str = "p7", **kw: Any) -> Inbound:
+def inbound(
+    text: str = "hi",
+    *,
+    sender: Sender = USER,
+    kind: Any = "message",
+    button: str | None = None,
+    id: int = 7,
+    platform_id: str = "p7",
+    **kw: Any,
+) -> Inbound:
     kw.setdefault("reply_to", platform_id or None)  # the user's own message, as channels set it
-    return Inbound(kind=kind, conversation=CONV, sender=sender, text=text, button=button, id=id,
-                   platform_id=platform_id, **kw)
+    return Inbound(
+        kind=kind, conversation=CONV, sender=sender, text=text, button=button, id=id, platform_id=platform_id, **kw
+    )
 
 
 def button(button_id: str, *, sender: Sender = USER) -> Inbound:

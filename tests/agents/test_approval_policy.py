@@ -22,8 +22,14 @@ DUE = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 def assessed(assess: Any, *, risk: Risk = Risk.LOW) -> tuple[Tool, Counter]:
     counter = Counter()
     tool = make_tool("delete", counter, risk=risk)
-    return Tool(name=tool.name, description=tool.description, parameters=tool.parameters, invoke=tool.invoke,
-                risk=risk, assess=assess), counter
+    return Tool(
+        name=tool.name,
+        description=tool.description,
+        parameters=tool.parameters,
+        invoke=tool.invoke,
+        risk=risk,
+        assess=assess,
+    ), counter
 
 
 def results(provider: ScriptedProvider, turn: int = 1) -> list[Any]:
@@ -33,8 +39,12 @@ def results(provider: ScriptedProvider, turn: int = 1) -> list[Any]:
 
 
 def job_inbound(*granted: str) -> Any:
-    return inbound("[scheduled]", kind="job", platform_id="job:x:1",
-                   job=JobInfo(job_id="x", action="agent", due_at=DUE, granted_tools=granted))
+    return inbound(
+        "[scheduled]",
+        kind="job",
+        platform_id="job:x:1",
+        job=JobInfo(job_id="x", action="agent", due_at=DUE, granted_tools=granted),
+    )
 
 
 def test_the_question_shows_every_argument_whole_and_what_runs() -> None:
@@ -49,8 +59,7 @@ def test_the_question_shows_every_argument_whole_and_what_runs() -> None:
 
 def test_the_question_shows_multiline_values_line_by_line_and_invisible_characters() -> None:
     tool = make_tool("write_file", Counter(), risk=Risk.HIGH)
-    text = question_text(tool, {"path": "evil\u202etxt.sh", "content": "one\ntwo\u200b"},
-                         Approval(reason="x"))
+    text = question_text(tool, {"path": "evil\u202etxt.sh", "content": "one\ntwo\u200b"}, Approval(reason="x"))
     assert 'path: "evil\\u202etxt.sh"' in text  # a right-to-left override cannot hide the real name
     assert "content (8 characters, 2 lines):\n  | one\n  | two\\u200b" in text
     assert visible("plain text") == "plain text"
@@ -74,15 +83,19 @@ async def test_a_kept_approval_is_asked_once_per_conversation_and_stored() -> No
         return Approval(reason=f"first request to {args['path']}", remember_as=f"egress:{args['path']}")
 
     tool, counter = assessed(per_host)
-    provider = (ScriptedProvider().tool_calls(call("delete", {"path": "a.example"}, id="1"))
-                .tool_calls(call("delete", {"path": "a.example"}, id="2"),
-                            call("delete", {"path": "b.example"}, id="3"))
-                .reply("ok"))
+    provider = (
+        ScriptedProvider()
+        .tool_calls(call("delete", {"path": "a.example"}, id="1"))
+        .tool_calls(call("delete", {"path": "a.example"}, id="2"), call("delete", {"path": "b.example"}, id="3"))
+        .reply("ok")
+    )
     ctx = FakeRunContext()
     await run_answering(make_agent(provider, tool), ctx, approve_button, approve_button)
     assert counter.runs == 3
     assert [q.text.splitlines()[0] for q in ctx.asked] == [
-        "Approve running delete? First request to a.example.", "Approve running delete? First request to b.example."]
+        "Approve running delete? First request to a.example.",
+        "Approve running delete? First request to b.example.",
+    ]
     assert ctx.settings == {f"{GRANT_SETTING}egress:a.example": "yes", f"{GRANT_SETTING}egress:b.example": "yes"}
 
     # A later run in the same conversation starts with what was kept.
@@ -108,11 +121,18 @@ async def test_a_job_run_uses_the_tools_granted_at_creation_only() -> None:
     def never_grantable(args: dict[str, Any], ctx: ToolContext) -> Approval | None:
         return Approval(reason="the URL carries text the model read", grantable=False)
 
-    fetch = Tool(name="fetch", description="f", parameters={"type": "object", "properties": {}},
-                 invoke=Counter(), assess=never_grantable)
-    provider = (ScriptedProvider()
-                .tool_calls(call("delete", {"path": "x"}, id="1"), call("fetch", {"path": "y"}, id="2"))
-                .reply("ok"))
+    fetch = Tool(
+        name="fetch",
+        description="f",
+        parameters={"type": "object", "properties": {}},
+        invoke=Counter(),
+        assess=never_grantable,
+    )
+    provider = (
+        ScriptedProvider()
+        .tool_calls(call("delete", {"path": "x"}, id="1"), call("fetch", {"path": "y"}, id="2"))
+        .reply("ok")
+    )
     ctx = FakeRunContext(job_inbound("delete", "fetch"))
     await collect(make_agent(provider, high, fetch), ctx)
     assert ctx.asked == [] and counter.runs == 1
@@ -130,11 +150,22 @@ async def test_what_tools_read_is_exposure_for_later_calls_in_the_run() -> None:
         seen.append(ctx.exposure.contains("swordfish-42"))
         return None
 
-    reader = Tool(name="read", description="r", parameters={"type": "object", "properties": {}}, invoke=read,
-                  permissions=("fs.read",))
-    sender = Tool(name="send", description="s", parameters={"type": "object", "properties": {}},
-                  invoke=Counter(), assess=watch)
-    provider = (ScriptedProvider().tool_calls(call("send", {"path": "1"}, id="1"))
-                .tool_calls(call("read", {}, id="2")).tool_calls(call("send", {"path": "2"}, id="3")).reply("ok"))
+    reader = Tool(
+        name="read",
+        description="r",
+        parameters={"type": "object", "properties": {}},
+        invoke=read,
+        permissions=("fs.read",),
+    )
+    sender = Tool(
+        name="send", description="s", parameters={"type": "object", "properties": {}}, invoke=Counter(), assess=watch
+    )
+    provider = (
+        ScriptedProvider()
+        .tool_calls(call("send", {"path": "1"}, id="1"))
+        .tool_calls(call("read", {}, id="2"))
+        .tool_calls(call("send", {"path": "2"}, id="3"))
+        .reply("ok")
+    )
     await collect(make_agent(provider, reader, sender), FakeRunContext())
     assert seen == [False, True]

@@ -133,7 +133,8 @@ async def test_answer_from_another_user_is_ignored() -> None:
     agent, provider, tool = scenario()
     ctx = FakeRunContext()
     await run_answering(
-        agent, ctx,
+        agent,
+        ctx,
         lambda q: button(approve_button(q).button or "", sender=MALLORY),  # ignored by ask
         lambda q: inbound("no", id=9, platform_id="p9"),  # the requester's own answer decides
     )
@@ -172,9 +173,11 @@ async def test_low_risk_never_asks_and_medium_asks_only_when_configured() -> Non
 
 async def test_two_risky_calls_ask_one_after_the_other() -> None:
     tool = Counter()
-    provider = (ScriptedProvider()
-                .tool_calls(call("delete", {"path": "a"}, id="1"), call("delete", {"path": "b"}, id="2"))
-                .reply("ok"))
+    provider = (
+        ScriptedProvider()
+        .tool_calls(call("delete", {"path": "a"}, id="1"), call("delete", {"path": "b"}, id="2"))
+        .reply("ok")
+    )
     agent = make_agent(provider, make_tool("delete", tool, risk=Risk.HIGH))
     ctx = FakeRunContext()
     await run_answering(agent, ctx, lambda q: inbound("yes"), lambda q: inbound("no"))
@@ -204,8 +207,7 @@ def test_decide_and_needs_approval() -> None:
     assert not needs_approval(Risk.MEDIUM, approve_medium=False)
     assert needs_approval(Risk.MEDIUM, approve_medium=True)
     assert not needs_approval(Risk.LOW, approve_medium=True)
-    assert decide(None, approval_id="a", user_id="u1", timeout=5).reason == (
-        "no answer from the user within 5 s")
+    assert decide(None, approval_id="a", user_id="u1", timeout=5).reason == ("no answer from the user within 5 s")
     assert decide(button("approve:a"), approval_id="a", user_id="u1", timeout=5).approved
     assert not decide(button("deny:a"), approval_id="a", user_id="u1", timeout=5).approved
     assert not decide(button("approve:a", sender=MALLORY), approval_id="a", user_id="u1", timeout=5).approved

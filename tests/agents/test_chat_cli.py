@@ -23,7 +23,7 @@ async def test_chat_multi_turn_with_a_tool(tmp_path: Path) -> None:
         cfg = tmp_path / "config.toml"
         cfg.write_text(f"""
 [hub]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 [providers.local]
 kind = "openai"
 base_url = "{fake.base_url}"
@@ -33,12 +33,20 @@ model = "local-model"
 provider = "local"
 """)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub.cli", "chat", "--config", str(cfg), cwd=str(ROOT),
-            env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "chat",
+            "--config",
+            str(cfg),
+            cwd=str(ROOT),
+            env={**os.environ, "HOME": str(tmp_path)},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(b"what is 17 * 23?\nwhat did I ask you before?\n"), 60)
+            out, err = await asyncio.wait_for(proc.communicate(b"what is 17 * 23?\nwhat did I ask you before?\n"), 60)
         finally:
             if proc.returncode is None:  # timed out: do not leave the chat running
                 proc.kill()

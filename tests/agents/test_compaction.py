@@ -23,8 +23,9 @@ def assistant(text: str = "", *calls: str) -> HistoryItem:
 
 
 def results(*ids: str) -> HistoryItem:
-    return history.encode(ToolResultsMessage(
-        results=tuple(ToolResult(call_id=i, name="add", content="r" * 200) for i in ids)))
+    return history.encode(
+        ToolResultsMessage(results=tuple(ToolResult(call_id=i, name="add", content="r" * 200) for i in ids))
+    )
 
 
 def conversation(turns: int, *, tools_every: int = 2) -> list[HistoryItem]:
@@ -67,8 +68,7 @@ def test_find_cut_lands_on_a_user_message_and_keeps_at_least_k() -> None:
 
 def test_find_cut_refuses_when_there_is_nothing_to_summarise() -> None:
     assert find_cut(conversation(2), 50) == 0
-    one_run = [user("go"), assistant("", "a"), results("a"), assistant("", "b"), results("b"),
-               assistant("ok")]
+    one_run = [user("go"), assistant("", "a"), results("a"), assistant("", "b"), results("b"), assistant("ok")]
     assert find_cut(one_run, 2) == 0  # a single user turn cannot be cut
     assert find_cut([history.summary_item("s", 4), user("q"), assistant("a"), user("q2")], 1) == 3
     assert find_cut([history.summary_item("s", 4), user("q"), assistant("a")], 1) == 0
@@ -89,7 +89,7 @@ async def test_compact_summarises_the_old_part_in_one_call() -> None:
     new = result.history
     assert new[0].kind == "summary" and new[0].data["text"] == "The user asked six questions."
     assert new[1].kind == "user" and pairs_intact(new[1:]) and len(new) - 1 >= 4
-    assert new[1:] == items[new[0].data["replaced"]:]
+    assert new[1:] == items[new[0].data["replaced"] :]
     request = provider.requests[0]
     assert request.tools == () and "Summarise this conversation" in request.messages[0].text  # type: ignore[union-attr]
     assert "Assistant called add" in request.messages[0].text  # type: ignore[union-attr]
@@ -140,8 +140,16 @@ def test_transcript_caps_long_parts() -> None:
 def test_history_roundtrip_and_repair() -> None:
     msgs = history.decode(conversation(3))
     assert [history.encode(m) for m in msgs] and history.decode([history.encode(m) for m in msgs]) == msgs
-    broken = [user("a"), assistant("", "x", "y"), results("x"), user("b"), results("zz"), user("c"),
-              HistoryItem(kind="mystery", data={}), HistoryItem(kind="user", data={})]
+    broken = [
+        user("a"),
+        assistant("", "x", "y"),
+        results("x"),
+        user("b"),
+        results("zz"),
+        user("c"),
+        HistoryItem(kind="mystery", data={}),
+        HistoryItem(kind="user", data={}),
+    ]
     repaired = history.decode(broken)
     tool_msg = repaired[2]
     assert isinstance(tool_msg, ToolResultsMessage)

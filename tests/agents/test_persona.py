@@ -15,8 +15,13 @@ from tests.agents.fake_run_context import FakeRunContext, collect, inbound
 from tests.agents.scripted import ScriptedProvider
 
 IDENTITY = IdentityConfig(
-    name="Pip", role="the support assistant of Acme", personality="curious and patient", tone="warm, brief",
-    knowledge_scope="Acme's products", catchphrase="Onwards!", taboos=["legal advice", "prices of rivals"],
+    name="Pip",
+    role="the support assistant of Acme",
+    personality="curious and patient",
+    tone="warm, brief",
+    knowledge_scope="Acme's products",
+    catchphrase="Onwards!",
+    taboos=["legal advice", "prices of rivals"],
     lang="de",
 )
 
@@ -29,18 +34,32 @@ class Skill:
 
 def test_identity_fields_are_rendered() -> None:
     prompt = render_system_prompt(IDENTITY, channel="telegram")
-    for part in ("You are Pip, the support assistant of Acme.", "curious and patient", "warm, brief",
-                 "Acme's products", '"Onwards!"', "legal advice; prices of rivals", "'de'", "telegram"):
+    for part in (
+        "You are Pip, the support assistant of Acme.",
+        "curious and patient",
+        "warm, brief",
+        "Acme's products",
+        '"Onwards!"',
+        "legal advice; prices of rivals",
+        "'de'",
+        "telegram",
+    ):
         assert part in prompt
 
 
 def test_prompt_is_stable_and_sorted() -> None:
-    a = render_system_prompt(IDENTITY, channel="slack", tool_categories={"web": ["fetch_url"],
-                             "file": ["write_file", "read_file"]},
-                             skills=[Skill("triage", "sort tickets"), Skill("billing", "explain invoices")])
-    b = render_system_prompt(IDENTITY, channel="slack", tool_categories={"file": ["read_file", "write_file"],
-                             "web": ["fetch_url"]},
-                             skills=[Skill("billing", "explain invoices"), Skill("triage", "sort tickets")])
+    a = render_system_prompt(
+        IDENTITY,
+        channel="slack",
+        tool_categories={"web": ["fetch_url"], "file": ["write_file", "read_file"]},
+        skills=[Skill("triage", "sort tickets"), Skill("billing", "explain invoices")],
+    )
+    b = render_system_prompt(
+        IDENTITY,
+        channel="slack",
+        tool_categories={"file": ["read_file", "write_file"], "web": ["fetch_url"]},
+        skills=[Skill("billing", "explain invoices"), Skill("triage", "sort tickets")],
+    )
     assert a == b
     assert a.index("- file: read_file, write_file") < a.index("- web: fetch_url")
     assert a.index("- billing: explain invoices") < a.index("- triage: sort tickets")
@@ -109,8 +128,10 @@ async def test_model_command_switches_per_conversation() -> None:
     assert session.values == {"model": "alt/claude-z"}
     assert "Model: alt/claude-z." in (await command(reg, "model", "", session) or "")
     assert await command(reg, "model", "alt", session) == "This conversation now uses alt/claude-y."
-    assert await command(reg, "model", "meta-llama/Llama-3-8B", session) == \
-        "This conversation now uses main/meta-llama/Llama-3-8B."
+    assert (
+        await command(reg, "model", "meta-llama/Llama-3-8B", session)
+        == "This conversation now uses main/meta-llama/Llama-3-8B."
+    )
     reply = await command(reg, "model", "default", session)
     assert reply == "This conversation uses the default model again: main/gpt-x." and session.values == {}
 

@@ -414,7 +414,7 @@ async def test_error_event_after_text_restarts_and_the_answer_arrives_whole(llm_
     assert len(restarts) == 1 and isinstance(restarts[0].error, ServerError)
     assert not isinstance(restarts[0].error, StreamInterrupted)
     assert requests_at_restart == [1], "Restarted comes before the back-off and the new request"
-    after = seen[seen.index(restarts[0]) + 1:]
+    after = seen[seen.index(restarts[0]) + 1 :]
     assert "".join(e.text for e in after if isinstance(e, TextDelta)) == "Echo: [sent] hello"
     assert isinstance(seen[-1], Finished) and seen[-1].response.text == "Echo: [sent] hello"
     assert len(llm_vendor.script.requests) == 2
@@ -482,9 +482,7 @@ async def test_chain_falls_over_to_the_fallback(llm_openai: LLMVendor, llm_anthr
     assert llm_openai.script.requests[0].body["model"] == "gpt-special"
 
 
-async def test_chain_does_not_fall_over_after_text_was_shown(
-    llm_openai: LLMVendor, llm_anthropic: LLMVendor
-) -> None:
+async def test_chain_does_not_fall_over_after_text_was_shown(llm_openai: LLMVendor, llm_anthropic: LLMVendor) -> None:
     llm_openai.script.drop(after_chunks=1)
     chain = ProviderChain(llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude")])
 
@@ -512,9 +510,7 @@ async def test_chain_raises_the_last_error_and_complete_falls_over(
 ) -> None:
     llm_openai.script.error(400).error(401)
     llm_anthropic.script.error(529).reply("complete via fallback")
-    chain = ProviderChain(
-        llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude", max_retries=0)]
-    )
+    chain = ProviderChain(llm_openai.provider("gpt", max_retries=0), [llm_anthropic.provider("claude", max_retries=0)])
 
     with pytest.raises(ServerError) as caught:
         await collect(chain, ask())

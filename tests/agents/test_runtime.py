@@ -22,10 +22,16 @@ from tests.agents.scripted import ScriptedProvider, call
 NOW = datetime(2026, 11, 21, 8, 30, tzinfo=UTC)
 
 
-def make_tool(name: str, fn: Any, *, risk: Risk = Risk.LOW, category: str = "test",
-              timeout: float = 5.0) -> Tool:
-    return Tool(name=name, description=f"{name} tool", parameters={"type": "object", "properties": {}},
-                invoke=fn, category=category, risk=risk, timeout_seconds=timeout)
+def make_tool(name: str, fn: Any, *, risk: Risk = Risk.LOW, category: str = "test", timeout: float = 5.0) -> Tool:
+    return Tool(
+        name=name,
+        description=f"{name} tool",
+        parameters={"type": "object", "properties": {}},
+        invoke=fn,
+        category=category,
+        risk=risk,
+        timeout_seconds=timeout,
+    )
 
 
 async def _add(args: dict[str, Any], ctx: ToolContext) -> str:
@@ -36,8 +42,7 @@ def make_agent(provider: ScriptedProvider, *tools: Tool, **cfg: Any) -> LLMAgent
     registry = ToolRegistry()
     registry.extend(tools or [make_tool("add", _add, category="math")])
     config = AgentConfig.model_validate({"stream_min_chars": 1, **cfg})
-    return LLMAgent(lambda setting: ResolvedModel(provider, None, None), registry, config,
-                    clock=lambda: NOW)
+    return LLMAgent(lambda setting: ResolvedModel(provider, None, None), registry, config, clock=lambda: NOW)
 
 
 async def test_plain_answer_is_streamed_then_finished_on_one_stream() -> None:
@@ -89,8 +94,7 @@ async def test_two_step_tool_run() -> None:
     assert out[-1].text == "It is 3." and out[-1].final
     assert sum(1 for o in out if o.final) == 1
     second = provider.requests[1]
-    assert second.messages[-1] == ToolResultsMessage(results=(
-        ToolResult(call_id="c1", name="add", content="3"),))
+    assert second.messages[-1] == ToolResultsMessage(results=(ToolResult(call_id="c1", name="add", content="3"),))
     assert [t.name for t in second.tools] == ["add"]
     assert [i.kind for i in ctx.remembered] == ["user", "assistant", "tool_results", "assistant"]
     decoded = history.decode(ctx.new_history)
@@ -99,8 +103,7 @@ async def test_two_step_tool_run() -> None:
 
 
 async def test_text_before_tool_calls_is_finished_as_its_own_message() -> None:
-    provider = (ScriptedProvider().tool_calls(call("add", {"a": 2, "b": 2}), text="Let me compute.")
-                .reply("4."))
+    provider = ScriptedProvider().tool_calls(call("add", {"a": 2, "b": 2}), text="Let me compute.").reply("4.")
     out = await collect(make_agent(provider), FakeRunContext())
     finals = [o for o in out if o.final]
     assert [f.text for f in finals] == ["Let me compute.", "4."]
@@ -115,16 +118,18 @@ async def test_two_calls_of_one_turn_run_concurrently() -> None:
             started[me].set()
             await asyncio.wait_for(started[other].wait(), 5)  # only returns if both are running at once
             return f"{me} done"
+
         return run
 
-    provider = (ScriptedProvider().tool_calls(call("ta", {}, id="1"), call("tb", {}, id="2"))
-                .reply("both done"))
+    provider = ScriptedProvider().tool_calls(call("ta", {}, id="1"), call("tb", {}, id="2")).reply("both done")
     agent = make_agent(provider, make_tool("ta", waiter("a", "b")), make_tool("tb", waiter("b", "a")))
     out = await collect(agent, FakeRunContext())
     results = provider.requests[1].messages[-1]
     assert isinstance(results, ToolResultsMessage)
     assert [(r.call_id, r.content, r.is_error) for r in results.results] == [
-        ("1", "a done", False), ("2", "b done", False)]
+        ("1", "a done", False),
+        ("2", "b done", False),
+    ]
     assert out[-1].text == "both done"
 
 
@@ -155,12 +160,24 @@ async def test_unknown_tool_failures_and_bugs_become_error_results() -> None:
         await asyncio.Event().wait()
         return "never"
 
-    provider = (ScriptedProvider()
-                .tool_calls(call("nope", {}, id="1"), call("failing", id="2"), call("refusing", id="3"),
-                            call("buggy", id="4"), call("slow", id="5"))
-                .reply("done"))
-    agent = make_agent(provider, make_tool("failing", failing), make_tool("refusing", refusing),
-                       make_tool("buggy", buggy), make_tool("slow", slow, timeout=0.05))
+    provider = (
+        ScriptedProvider()
+        .tool_calls(
+            call("nope", {}, id="1"),
+            call("failing", id="2"),
+            call("refusing", id="3"),
+            call("buggy", id="4"),
+            call("slow", id="5"),
+        )
+        .reply("done")
+    )
+    agent = make_agent(
+        provider,
+        make_tool("failing", failing),
+        make_tool("refusing", refusing),
+        make_tool("buggy", buggy),
+        make_tool("slow", slow, timeout=0.05),
+    )
     out = await collect(agent, FakeRunContext())
     results = provider.requests[1].messages[-1]
     assert isinstance(results, ToolResultsMessage)
@@ -210,8 +227,9 @@ async def test_run_timeout_while_a_tool_hangs() -> None:
         return "never"
 
     provider = ScriptedProvider().tool_calls(call("slow", id="1"))
-    out = await collect(make_agent(provider, make_tool("slow", slow, timeout=30), timeout_seconds=0.2),
-                        FakeRunContext())
+    out = await collect(
+        make_agent(provider, make_tool("slow", slow, timeout=30), timeout_seconds=0.2), FakeRunContext()
+    )
     assert "took longer than" in out[-1].text
 
 
@@ -245,8 +263,7 @@ async def test_cancellation_propagates_while_tools_run() -> None:
         return "never"
 
     provider = ScriptedProvider().tool_calls(call("slow", id="1"))
-    task = asyncio.create_task(collect(make_agent(provider, make_tool("slow", slow, timeout=30)),
-                                       FakeRunContext()))
+    task = asyncio.create_task(collect(make_agent(provider, make_tool("slow", slow, timeout=30)), FakeRunContext()))
     await running.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -267,8 +284,9 @@ async def test_provider_error_gives_one_clear_message_without_details() -> None:
 async def test_stream_broken_mid_answer_keeps_the_shown_text() -> None:
     from agents.providers.errors import StreamInterrupted
 
-    provider = ScriptedProvider().reply("Half an answer that breaks", chunks=4,
-                                        error=StreamInterrupted("dropped"), fail_after_chunks=2)
+    provider = ScriptedProvider().reply(
+        "Half an answer that breaks", chunks=4, error=StreamInterrupted("dropped"), fail_after_chunks=2
+    )
     out = await collect(make_agent(provider), FakeRunContext())
     partials = [o for o in out if not o.final and not o.typing]
     final = out[-1]
@@ -297,8 +315,13 @@ async def test_attachments_are_appended_to_the_user_turn() -> None:
     from hub.messages import Attachment
 
     provider = ScriptedProvider().reply("ok")
-    msg = inbound("see file", attachments=(Attachment(name="a.txt", mime_type="text/plain", text="A-content"),
-                                           Attachment(name="b.png", mime_type="image/png", size=9)))
+    msg = inbound(
+        "see file",
+        attachments=(
+            Attachment(name="a.txt", mime_type="text/plain", text="A-content"),
+            Attachment(name="b.png", mime_type="image/png", size=9),
+        ),
+    )
     await collect(make_agent(provider), FakeRunContext(msg))
     text = provider.requests[0].messages[-1]
     assert isinstance(text, UserMessage)
@@ -307,8 +330,10 @@ async def test_attachments_are_appended_to_the_user_turn() -> None:
 
 
 async def test_history_is_decoded_into_the_request() -> None:
-    prior = [history.encode(UserMessage(text="earlier")),
-             history.encode(AssistantMessage(text="", tool_calls=(call("add", {}, id="x"),)))]
+    prior = [
+        history.encode(UserMessage(text="earlier")),
+        history.encode(AssistantMessage(text="", tool_calls=(call("add", {}, id="x"),))),
+    ]
     provider = ScriptedProvider().reply("ok")
     await collect(make_agent(provider), FakeRunContext(history=prior))
     messages = provider.requests[0].messages

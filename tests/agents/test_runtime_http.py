@@ -17,22 +17,33 @@ from tests.agents.fake_run_context import FakeRunContext, collect, inbound
 from tests.fakes.llm_script import ScriptedCall
 
 
-def services(tmp_path: Path, *, agent: dict[str, Any], providers: dict[str, Any] | None = None,
-             tools: dict[str, Any] | None = None) -> AgentServices:
-    return AgentServices(agent_config=agent, providers_config=providers or {},
-                         tools_config=tools if tools is not None else {"enabled": ["math", "time"]},
-                         commands=CommandRegistry(), data_dir=tmp_path)
+def services(
+    tmp_path: Path,
+    *,
+    agent: dict[str, Any],
+    providers: dict[str, Any] | None = None,
+    tools: dict[str, Any] | None = None,
+) -> AgentServices:
+    return AgentServices(
+        agent_config=agent,
+        providers_config=providers or {},
+        tools_config=tools if tools is not None else {"enabled": ["math", "time"]},
+        commands=CommandRegistry(),
+        data_dir=tmp_path,
+    )
 
 
 async def test_two_step_tool_run_through_the_sdk(llm_vendor: LLMVendor, tmp_path: Path) -> None:
     # stream_min_chars low enough that the 22-character answer is also shown as partials
-    svc = services(tmp_path, agent={"provider": "main", "stream_min_chars": 5},
-                   providers={"main": llm_vendor.section()})
+    svc = services(
+        tmp_path, agent={"provider": "main", "stream_min_chars": 5}, providers={"main": llm_vendor.section()}
+    )
     agent = build_agent(svc, environ={})
     assert isinstance(agent, LLMAgent)
     script = llm_vendor.script
     script.tool_calls(ScriptedCall("calculate", {"expression": "6*7"}, id="call_1")).reply(
-        "Six times seven is 42.", chunks=4)
+        "Six times seven is 42.", chunks=4
+    )
     try:
         ctx = FakeRunContext(inbound("what is 6*7?"))
         out = await collect(agent, ctx)
@@ -45,15 +56,17 @@ async def test_two_step_tool_run_through_the_sdk(llm_vendor: LLMVendor, tmp_path
     assert partials and all(p.stream == out[-1].stream for p in partials)
     first, second = (r.body for r in script.requests)
     assert first["stream"] is True and {t.get("name") or t["function"]["name"] for t in first["tools"]} >= {
-        "calculate", "stats", "now"}
+        "calculate",
+        "stats",
+        "now",
+    }
     assert "42" in json.dumps(second["messages"])  # the tool's result went back to the model
     assert [i.kind for i in ctx.remembered] == ["user", "assistant", "tool_results", "assistant"]
     assert len(ctx.usage) == 2 and all(u.input_tokens > 0 for _, _, u in ctx.usage)
     assert "model" in svc.commands and "persona" in svc.commands
 
 
-async def test_provider_failure_through_the_sdk_is_one_clear_message(
-        llm_openai: LLMVendor, tmp_path: Path) -> None:
+async def test_provider_failure_through_the_sdk_is_one_clear_message(llm_openai: LLMVendor, tmp_path: Path) -> None:
     section = llm_openai.section(max_retries=1)
     svc = services(tmp_path, agent={"provider": "main"}, providers={"main": section})
     agent = build_agent(svc, environ={})
@@ -93,17 +106,18 @@ async def test_unconfigured_agent_explains_how_to_configure(tmp_path: Path) -> N
         ({}, {}, {"enabled": ["nope"]}, "tools.enabled"),
     ],
 )
-def test_bad_config_names_the_key(tmp_path: Path, agent: dict[str, Any], providers: dict[str, Any],
-                                  tools: dict[str, Any] | None, key: str) -> None:
+def test_bad_config_names_the_key(
+    tmp_path: Path, agent: dict[str, Any], providers: dict[str, Any], tools: dict[str, Any] | None, key: str
+) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         build_agent(services(tmp_path, agent=agent, providers=providers, tools=tools), environ={})
 
 
 async def test_fallback_and_model_switch_through_the_pool(llm_openai: LLMVendor, tmp_path: Path) -> None:
-    providers = {"main": llm_openai.section(max_retries=0),
-                 "backup": llm_openai.section(model="backup-model")}
-    agent = build_agent(services(tmp_path, agent={"provider": "main", "fallback": ["backup"]},
-                                 providers=providers), environ={})
+    providers = {"main": llm_openai.section(max_retries=0), "backup": llm_openai.section(model="backup-model")}
+    agent = build_agent(
+        services(tmp_path, agent={"provider": "main", "fallback": ["backup"]}, providers=providers), environ={}
+    )
     script = llm_openai.script
     script.error(500).reply("from backup").reply("switched")
     try:
@@ -117,11 +131,12 @@ async def test_fallback_and_model_switch_through_the_pool(llm_openai: LLMVendor,
     script.assert_done()
 
 
-async def test_model_switch_to_a_broken_provider_is_explained(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_model_switch_to_a_broken_provider_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    providers = {"main": {"kind": "openai", "model": "m", "api_key": "k", "base_url": "http://127.0.0.1:9"},
-                 "other": {"kind": "anthropic", "model": "c"}}
+    providers = {
+        "main": {"kind": "openai", "model": "m", "api_key": "k", "base_url": "http://127.0.0.1:9"},
+        "other": {"kind": "anthropic", "model": "c"},
+    }
     agent = build_agent(services(tmp_path, agent={"provider": "main"}, providers=providers), environ={})
     try:
         out = await collect(agent, FakeRunContext(settings={"model": "other/c2"}))

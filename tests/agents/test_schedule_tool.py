@@ -50,9 +50,7 @@ def make_hub(tmp_path: Path, provider: ScriptedProvider, channel: RecordingChann
     return hub
 
 
-async def say(
-    hub: Hub, channel: RecordingChannel, text: str, *, sender: Sender = ALICE, n: int = 1
-) -> list[str]:
+async def say(hub: Hub, channel: RecordingChannel, text: str, *, sender: Sender = ALICE, n: int = 1) -> list[str]:
     before = len(channel.sent)
     await hub.inbox(
         Inbound(
@@ -72,8 +70,9 @@ async def approve_next_question(hub: Hub, channel: RecordingChannel, *, sender: 
     await channel.wait_for(lambda: any(o.buttons for o in channel.sent), within=5)
     question = next(o for o in channel.sent if o.buttons)
     approve = next(b.id for b in question.buttons if b.id.startswith("approve:"))
-    await hub.inbox(Inbound(kind="button", conversation=THREAD, sender=sender, button=approve,
-                            platform_id=f"tap-{approve}"))
+    await hub.inbox(
+        Inbound(kind="button", conversation=THREAD, sender=sender, button=approve, platform_id=f"tap-{approve}")
+    )
     return question.text
 
 
@@ -88,9 +87,7 @@ def tool_result(provider: ScriptedProvider, index: int) -> str:
 async def test_model_schedules_lists_and_cancels(tmp_path: Path) -> None:
     provider = (
         ScriptedProvider()
-        .tool_calls(
-            call("schedule", {"operation": "create", "when": "in 1 second", "text": "Time to stretch!"})
-        )
+        .tool_calls(call("schedule", {"operation": "create", "when": "in 1 second", "text": "Time to stretch!"}))
         .reply("I'll remind you in a second.")
         .tool_calls(
             call(
@@ -162,9 +159,7 @@ async def test_bad_arguments_become_tool_errors(tmp_path: Path) -> None:
             with pytest.raises(ToolFailed, match=message):
                 await schedule.invoke(args, ctx)
         iso = json.loads(
-            await schedule.invoke(
-                {"operation": "create", "text": "exact", "when": "2099-01-02T03:04:00+00:00"}, ctx
-            )
+            await schedule.invoke({"operation": "create", "text": "exact", "when": "2099-01-02T03:04:00+00:00"}, ctx)
         )
         assert iso["next_run_iso"].startswith("2099-01-02T03:04:00")
     no_scheduler = ToolContext(conversation=THREAD, sender=ALICE, workspace=tmp_path)

@@ -11,7 +11,7 @@ from agents.providers._sse import ServerSentEvent, SSEDecoder
 STREAM = (
     b": a comment\r\n"
     b"event: message_start\r\n"
-    b"data: {\"a\": 1}\r\n"
+    b'data: {"a": 1}\r\n'
     b"\r\n"
     b"data: first line\n"
     b"data:second line\n"

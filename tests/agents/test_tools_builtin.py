@@ -59,9 +59,7 @@ def test_config_validation_names_the_key() -> None:
         validate_section(ToolsConfig, {"enabled": ["files"]}, "tools")
     with pytest.raises(ConfigError, match=r"tools\.shell\.timeout: unknown key \(did you mean 'timeout_seconds'\?"):
         validate_section(ToolsConfig, {"shell": {"timeout": 5}}, "tools")
-    cfg = validate_section(
-        ToolsConfig, {"workspace": "~/ws", "web": {"allow_networks": ["10.0.0.0/8"]}}, "tools"
-    )
+    cfg = validate_section(ToolsConfig, {"workspace": "~/ws", "web": {"allow_networks": ["10.0.0.0/8"]}}, "tools")
     assert cfg.workspace == Path("~/ws").expanduser()
     assert ToolsConfig().workspace_root(Path("/data")) == Path("/data/workspaces")
     assert set(ToolsConfig().enabled) == set(ALL_CATEGORIES)

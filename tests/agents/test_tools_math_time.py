@@ -118,9 +118,7 @@ async def test_convert_time(ctx: ToolContext) -> None:
         )
     )  # fmt: skip
     assert summer["iso"] == "2025-07-01T17:00:00+01:00" and summer["utc_offset"] == "+01:00"
-    explicit = json.loads(
-        await call(convert_time, ctx, time="2025-01-01T00:00:00+00:00", to_timezone="Asia/Kolkata")
-    )
+    explicit = json.loads(await call(convert_time, ctx, time="2025-01-01T00:00:00+00:00", to_timezone="Asia/Kolkata"))
     assert explicit["iso"] == "2025-01-01T05:30:00+05:30"
     clock = json.loads(await call(convert_time, ctx, time="09:00", to_timezone="UTC"))
     assert clock["iso"].endswith("T00:00:00+00:00")

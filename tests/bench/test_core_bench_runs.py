@@ -15,14 +15,45 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_core_bench_prints_every_figure() -> None:
     proc = subprocess.run(
-        [sys.executable, "bench/core.py", "--messages", "200", "--conversations", "20", "--senders", "10",
-         "--rate", "400", "--seconds", "0.2", "--repeat", "1", "--sweep", "200", "--distinct", "300",
-         "--cores", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=50)
+        [
+            sys.executable,
+            "bench/core.py",
+            "--messages",
+            "200",
+            "--conversations",
+            "20",
+            "--senders",
+            "10",
+            "--rate",
+            "400",
+            "--seconds",
+            "0.2",
+            "--repeat",
+            "1",
+            "--sweep",
+            "200",
+            "--distinct",
+            "300",
+            "--cores",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("persist_msgs_per_s", "memory_msgs_per_s", "rate_full_p99_ms", "rate_normal_p99_ms",
-                "rate_memory_p99_ms", "sweep_200_p99_ms", "rss_after_distinct_mb", "peak_rss_mb"):
+    for key in (
+        "persist_msgs_per_s",
+        "memory_msgs_per_s",
+        "rate_full_p99_ms",
+        "rate_normal_p99_ms",
+        "rate_memory_p99_ms",
+        "sweep_200_p99_ms",
+        "rss_after_distinct_mb",
+        "peak_rss_mb",
+    ):
         assert isinstance(figures[key], int | float), key
     assert figures["rate_full_commits_per_s"] > 0
     assert "sweep at 200/s" in proc.stdout

@@ -18,12 +18,39 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(150)
 def test_soak_bench_prints_every_figure() -> None:
     proc = subprocess.run(
-        [sys.executable, "bench/soak.py", "--messages", "30", "--chats", "3", "--rate", "10", "--kills", "2",
-         "--outage", "2", "--latency", "0.05", "--drain", "60"],
-        cwd=ROOT, capture_output=True, text=True, timeout=140)
+        [
+            sys.executable,
+            "bench/soak.py",
+            "--messages",
+            "30",
+            "--chats",
+            "3",
+            "--rate",
+            "10",
+            "--kills",
+            "2",
+            "--outage",
+            "2",
+            "--latency",
+            "0.05",
+            "--drain",
+            "60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=140,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("messages_sent", "answered", "lost", "duplicated", "duplicated_in_send_to_record_window",
-                "quarantined", "restarts"):
+    for key in (
+        "messages_sent",
+        "answered",
+        "lost",
+        "duplicated",
+        "duplicated_in_send_to_record_window",
+        "quarantined",
+        "restarts",
+    ):
         assert isinstance(figures[key], int), key
     assert figures["messages_sent"] == 30 and figures["restarts"] == 2

@@ -15,9 +15,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_store_floor_bench_prints_every_figure() -> None:
     proc = subprocess.run(
-        [sys.executable, "bench/store_floor.py", "--rate", "500", "--seconds", "0.2", "--repeat", "1",
-         "--synchronous", "FULL,NORMAL", "--work-us", "0,10", "--cores", "0"],
-        cwd=ROOT, capture_output=True, text=True, timeout=50)
+        [
+            sys.executable,
+            "bench/store_floor.py",
+            "--rate",
+            "500",
+            "--seconds",
+            "0.2",
+            "--repeat",
+            "1",
+            "--synchronous",
+            "FULL,NORMAL",
+            "--work-us",
+            "0,10",
+            "--cores",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for mode in ("full", "normal"):

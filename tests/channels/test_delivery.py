@@ -216,9 +216,7 @@ async def test_global_retry_after_halts_other_chats(ops: FakeOps, limiter: RateL
     assert [p.text for p in ops.of("post")] == ["one", "two", "three"] or len(ops.messages) == 3
 
 
-async def test_long_retry_after_is_raised_and_a_resend_does_not_double(
-    ops: FakeOps, limiter: RateLimiter
-) -> None:
+async def test_long_retry_after_is_raised_and_a_resend_does_not_double(ops: FakeOps, limiter: RateLimiter) -> None:
     deliverer = Deliverer(ops, TG, limiter, max_retry_after=0.5)
     out = Outbound(conversation=CONV, text="\n\n".join(f"part {i} " + "x" * 120 for i in range(3)))
     ops.fail("post", *[])  # first part succeeds
@@ -331,9 +329,7 @@ async def test_partials_never_hold_the_caller_for_the_edit_interval(ops: FakeOps
     await deliverer.aclose()
 
 
-async def test_long_final_of_a_stream_edits_part_one_and_posts_the_rest(
-    ops: FakeOps, deliverer: Deliverer
-) -> None:
+async def test_long_final_of_a_stream_edits_part_one_and_posts_the_rest(ops: FakeOps, deliverer: Deliverer) -> None:
     await deliverer.send(partial("Thinking"))
     text = "\n\n".join(f"Paragraph {i} " + "z" * 60 for i in range(6))
     delivery = await deliverer.send(Outbound(conversation=CONV, text=text, stream="s1", buttons=YES_NO))
@@ -349,9 +345,7 @@ async def test_partial_longer_than_the_limit_shows_a_preview(ops: FakeOps, deliv
     assert len(post.text) <= TG.max_length and post.text.endswith("…")
 
 
-async def test_final_while_first_partial_post_is_in_flight_edits_it(
-    ops: FakeOps, deliverer: Deliverer
-) -> None:
+async def test_final_while_first_partial_post_is_in_flight_edits_it(ops: FakeOps, deliverer: Deliverer) -> None:
     ops.latency = 0.05
     first = asyncio.create_task(deliverer.send(partial("Hel")))
     await asyncio.sleep(0.01)

@@ -88,9 +88,7 @@ def inbox() -> RecordingInbox:
 
 
 @pytest.fixture
-async def channel(
-    fake: FakeDiscord, state: MemoryState, inbox: RecordingInbox
-) -> AsyncIterator[DiscordChannel]:
+async def channel(fake: FakeDiscord, state: MemoryState, inbox: RecordingInbox) -> AsyncIterator[DiscordChannel]:
     ch = DiscordChannel("discord", make_config(fake), ChannelContext(state=state))
     await ch.start(inbox)
     try:
@@ -133,8 +131,7 @@ async def test_mention_is_answered_with_a_reply_to_the_message(
     assert created.payload["nonce"].startswith(out.id) and created.payload["enforce_nonce"] is True
     # Model text cannot ping: no parse list, only the replied-to user.
     assert created.payload["allowed_mentions"] == {"parse": [], "replied_user": True} or (
-        created.payload["allowed_mentions"]["parse"] == []
-        and created.payload["allowed_mentions"]["replied_user"]
+        created.payload["allowed_mentions"]["parse"] == [] and created.payload["allowed_mentions"]["replied_user"]
     )
     assert "**4**" in created.message["content"]
 
@@ -172,16 +169,12 @@ async def test_thread_is_its_own_conversation_and_replies_go_into_it(
 ) -> None:
     await fake.user_message(fake.thread_id, fake.alice, "in a thread", mention=True)
     inbound = await inbox.wait_for("in a thread")
-    assert inbound.conversation == ConversationRef(
-        channel="discord", chat=fake.general_id, thread=fake.thread_id
-    )
+    assert inbound.conversation == ConversationRef(channel="discord", chat=fake.general_id, thread=fake.thread_id)
     await channel.send(reply(inbound, "thread answer"))
     assert fake.created[0].message["channel_id"] == fake.thread_id
 
 
-async def test_long_answer_is_split_at_2000(
-    fake: FakeDiscord, channel: DiscordChannel, inbox: RecordingInbox
-) -> None:
+async def test_long_answer_is_split_at_2000(fake: FakeDiscord, channel: DiscordChannel, inbox: RecordingInbox) -> None:
     await fake.user_message(fake.general_id, fake.alice, "long please", mention=True)
     inbound = await inbox.wait_for("long please")
     text = "\n\n".join(f"Paragraph {i}: " + "word " * 60 for i in range(25))
@@ -296,9 +289,7 @@ async def test_lost_answer_retried_by_the_sdk_is_not_doubled(
     assert len(bot_messages) == 1 and delivery.platform_ids == (bot_messages[0]["id"],)
 
 
-async def test_client_errors_map_to_permanent_channel_errors(
-    fake: FakeDiscord, channel: DiscordChannel
-) -> None:
+async def test_client_errors_map_to_permanent_channel_errors(fake: FakeDiscord, channel: DiscordChannel) -> None:
     conv = ConversationRef(channel="discord", chat="123456789")
     with pytest.raises(ChannelError) as info:
         await channel.send(Outbound(conversation=conv, text="nowhere"))

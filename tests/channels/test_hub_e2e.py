@@ -142,9 +142,7 @@ async def test_discord_mention_answered(discord_fake: FakeDiscord, tmp_path: Pat
 
 
 # ---------------------------------------------------------------------- durability
-async def test_telegram_backlog_after_restart_answered_exactly_once(
-    telegram: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_telegram_backlog_after_restart_answered_exactly_once(telegram: FakeTelegram, tmp_path: Path) -> None:
     settings = hub_settings(tmp_path, telegram=telegram_section(telegram))
     async with Hub(settings):
         telegram.inject_message(chat_id=ALICE, text="before")
@@ -158,7 +156,11 @@ async def test_telegram_backlog_after_restart_answered_exactly_once(
         telegram.inject_message(chat_id=ALICE, text="sentinel")
         await telegram.wait_until(lambda: "echo: sentinel" in tg_texts(telegram), within=10)
     assert tg_texts(telegram) == [
-        "echo: before", "echo: while down 0", "echo: while down 1", "echo: while down 2", "echo: sentinel",
+        "echo: before",
+        "echo: while down 0",
+        "echo: while down 1",
+        "echo: while down 2",
+        "echo: sentinel",
     ]
 
 
@@ -192,9 +194,7 @@ async def test_three_channels_in_one_hub(
         assert hub.health() == {"ok": True, "channels": {"discord": True, "slack": True, "telegram": True}}
         telegram.inject_message(chat_id=ALICE, text="from telegram")
         slack_sent = asyncio.create_task(slack.send_event(events_url(hub), slack.message_event("from slack")))
-        await discord_fake.user_message(
-            discord_fake.general_id, discord_fake.alice, "from discord", mention=True
-        )
+        await discord_fake.user_message(discord_fake.general_id, discord_fake.alice, "from discord", mention=True)
         assert (await slack_sent).status == 200
         await telegram.wait_until(lambda: "echo: from telegram" in tg_texts(telegram), within=10)
         await slack.wait_until(lambda: any(p.text == "echo: from slack" for p in slack.posts), within=10)
@@ -206,9 +206,7 @@ async def test_three_channels_in_one_hub(
 
 
 # ---------------------------------------------------------------------- platform unreachable at start
-async def test_telegram_unreachable_at_start_is_retried_then_answers(
-    telegram: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_telegram_unreachable_at_start_is_retried_then_answers(telegram: FakeTelegram, tmp_path: Path) -> None:
     telegram.fail("getMe", times=2, kind="server_error")  # e.g. booted before the network was up
     retry = StartRetry(first_delay=0.05, max_delay=0.1)
     async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram)), start_retry=retry) as hub:
@@ -238,9 +236,7 @@ async def test_slack_unreachable_at_start_refuses_events_until_started(slack: Fa
     assert [p.text for p in slack.posts] == ["echo: now"]
 
 
-async def test_discord_unreachable_at_start_is_retried_then_answers(
-    discord_fake: FakeDiscord, tmp_path: Path
-) -> None:
+async def test_discord_unreachable_at_start_is_retried_then_answers(discord_fake: FakeDiscord, tmp_path: Path) -> None:
     discord_fake.fail_next("GET", "/users/@me", 503)  # login fails once
     retry = StartRetry(first_delay=0.05, max_delay=0.1)
     async with Hub(hub_settings(tmp_path, discord=discord_section(discord_fake)), start_retry=retry) as hub:
@@ -278,7 +274,7 @@ def write_cli_config(tmp_path: Path, telegram: FakeTelegram) -> Path:
     config.write_text(
         f"""
 [hub]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 
 [server]
 port = 0
@@ -303,8 +299,16 @@ async def start_cli(tmp_path: Path, telegram: FakeTelegram) -> asyncio.subproces
     config = write_cli_config(tmp_path, telegram)
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": telegram.token, "HOME": str(tmp_path)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", "run", "--config", str(config),
-        cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "run",
+        "--config",
+        str(config),
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -342,9 +346,7 @@ async def test_autohands_run_answers_as_a_telegram_bot(telegram: FakeTelegram, t
     assert telegram.token.partition(":")[2] not in log  # the token never reaches the log
 
 
-async def test_autohands_run_sigterm_during_startup_stops_cleanly(
-    telegram: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_autohands_run_sigterm_during_startup_stops_cleanly(telegram: FakeTelegram, tmp_path: Path) -> None:
     proc = await start_cli(tmp_path, telegram)
     try:
         # getMe is the Telegram channel's first call in start(): the hub is mid-start-up.

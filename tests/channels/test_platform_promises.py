@@ -368,8 +368,6 @@ def _check_slack(sent: list[str]) -> None:
     assert _squash("".join(unescaped)) == _squash(whole)
 
 
-
-
 @pytest.mark.parametrize("platform", ["telegram", "discord", "slack"])
 async def test_a_10000_character_reply_arrives_whole_in_parts_within_the_limit(
     platform: str,

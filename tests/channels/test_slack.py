@@ -172,9 +172,7 @@ async def test_button_under_a_slash_command_answer_comes_back_to_its_conversatio
 
 async def test_slash_command_ack_can_be_in_channel(slack: FakeSlack) -> None:
     context = ChannelContext(state=MemoryState(), commands=COMMANDS)
-    channel = SlackChannel(
-        "slack", make_config(slack, ack_visibility="in_channel", ack_text="On it"), context
-    )
+    channel = SlackChannel("slack", make_config(slack, ack_visibility="in_channel", ack_text="On it"), context)
     runner, port = await _serve(context)
     await channel.start(RecordingInbox())
     try:
@@ -260,9 +258,7 @@ async def test_other_event_types_are_acked(hub: Harness) -> None:
     assert resp.status == 200 and hub.inbox.calls == 0
 
 
-async def _started(
-    slack: FakeSlack, **overrides: Any
-) -> tuple[SlackChannel, RecordingInbox, str, web.AppRunner]:
+async def _started(slack: FakeSlack, **overrides: Any) -> tuple[SlackChannel, RecordingInbox, str, web.AppRunner]:
     context = ChannelContext(state=MemoryState(), commands=COMMANDS)
     channel = SlackChannel("slack", make_config(slack, **overrides), context)
     runner, port = await _serve(context)

@@ -26,17 +26,28 @@ def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Setting
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "notes.txt").write_text("buy milk\n")
-    return load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(tmp_path / "data")},
-        "server": {"enabled": False},
-        "providers": {"local": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-local",
-                                "model": "local-model"}},
-        "agent": {"provider": "local"},
-        "tools": {"workspace": str(workspace), "workspace_scope": "shared", "shell": {"allow_commands": ["ls"]}},
-        "channels": {"telegram": {"enabled": True, "token": telegram.token, "base_url": telegram.base_url,
-                                  "base_file_url": telegram.base_file_url, "poll_timeout": 5,
-                                  "allow_users": [str(ALICE)]}},
-    })
+    return load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(tmp_path / "data")},
+            "server": {"enabled": False},
+            "providers": {
+                "local": {"kind": "openai", "base_url": llm.base_url, "api_key": "sk-local", "model": "local-model"}
+            },
+            "agent": {"provider": "local"},
+            "tools": {"workspace": str(workspace), "workspace_scope": "shared", "shell": {"allow_commands": ["ls"]}},
+            "channels": {
+                "telegram": {
+                    "enabled": True,
+                    "token": telegram.token,
+                    "base_url": telegram.base_url,
+                    "base_file_url": telegram.base_file_url,
+                    "poll_timeout": 5,
+                    "allow_users": [str(ALICE)],
+                }
+            },
+        },
+    )
 
 
 def ls_then(answer: str) -> LLMScript:
@@ -101,12 +112,13 @@ async def test_approval_answered_with_a_text_yes(telegram: FakeTelegram, tmp_pat
     assert len(script.requests) == 2  # the "yes" answered the question; it was not a new prompt
 
 
-async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(
-    telegram: FakeTelegram, tmp_path: Path
-) -> None:
+async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(telegram: FakeTelegram, tmp_path: Path) -> None:
     script = LLMScript(api_key="sk-local")
-    script.tool_calls(ScriptedCall("schedule", {"operation": "create", "text": "Stretch your legs!",
-                                                "when": "in 2 seconds"}, id="call_1"))
+    script.tool_calls(
+        ScriptedCall(
+            "schedule", {"operation": "create", "text": "Stretch your legs!", "when": "in 2 seconds"}, id="call_1"
+        )
+    )
     script.reply("Done: I will remind you in 2 seconds.")
     async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
         telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 2 seconds")

@@ -128,8 +128,9 @@ async def test_direct_message_reaches_inbox_and_is_answered(
     assert inbound.platform_id == f"message:{ALICE}:{update['message']['message_id']}"  # update ids restart
     assert inbound.reply_to == str(update["message"]["message_id"])
 
-    delivery = await channel.send(Outbound(conversation=inbound.conversation, text="**Hi** <there>",
-                                           reply_to=inbound.reply_to))
+    delivery = await channel.send(
+        Outbound(conversation=inbound.conversation, text="**Hi** <there>", reply_to=inbound.reply_to)
+    )
     [sent] = fake.messages(ALICE)
     assert delivery.platform_ids == (str(sent.message_id),)
     assert sent.parse_mode == "HTML"
@@ -138,8 +139,9 @@ async def test_direct_message_reaches_inbox_and_is_answered(
     assert sent.reply_to is None  # private chats are not threaded
 
 
-async def test_start_registers_commands_and_greets(fake: FakeTelegram, inbox: RecordingInbox,
-                                                   channel: TelegramChannel) -> None:
+async def test_start_registers_commands_and_greets(
+    fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel
+) -> None:
     names = [c["command"] for c in fake.commands]
     assert names == ["start", "help", "new"]
     assert fake.method_calls("deleteWebhook")
@@ -165,8 +167,7 @@ async def test_group_messages_only_when_addressed(
     assert items[0].mentioned and not items[0].direct
     assert items[1].command == "remind" and items[1].text == "5m tea"
 
-    reply = await channel.send(Outbound(conversation=items[0].conversation, text="noon",
-                                        reply_to=items[0].reply_to))
+    reply = await channel.send(Outbound(conversation=items[0].conversation, text="noon", reply_to=items[0].reply_to))
     bot_msg = int(reply.platform_ids[0])
     assert fake.messages(GROUP)[0].reply_to == int(items[0].reply_to or 0)
 
@@ -177,10 +178,8 @@ async def test_group_messages_only_when_addressed(
     assert len(inbox.items) == 3  # the un-addressed ones never reached the inbox
 
 
-async def test_forum_topic_becomes_thread(fake: FakeTelegram, inbox: RecordingInbox,
-                                          channel: TelegramChannel) -> None:
-    fake.inject_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup", thread_id=77,
-                        text="@autohands_bot hi")
+async def test_forum_topic_becomes_thread(fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel) -> None:
+    fake.inject_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup", thread_id=77, text="@autohands_bot hi")
     [inbound] = await inbox.wait_for(1)
     assert inbound.conversation.thread == "77"
     await channel.send(Outbound(conversation=inbound.conversation, text="hi", final=True))
@@ -188,8 +187,9 @@ async def test_forum_topic_becomes_thread(fake: FakeTelegram, inbox: RecordingIn
 
 
 async def test_group_policy_all_and_admin_flag(fake: FakeTelegram, inbox: RecordingInbox) -> None:
-    ch, _ = make_channel(fake, group_policy="commands", chat_policies={str(GROUP): "all"},
-                         admins=["@Alice"], allow_users=[])
+    ch, _ = make_channel(
+        fake, group_policy="commands", chat_policies={str(GROUP): "all"}, admins=["@Alice"], allow_users=[]
+    )
     await ch.start(inbox)
     try:
         fake.inject_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup", text="no mention needed")
@@ -275,8 +275,7 @@ async def test_permanent_error_is_not_transient(fake: FakeTelegram, channel: Tel
 # ---------------------------------------------------------------------------- access
 
 
-async def test_unknown_user_refused_once(fake: FakeTelegram, inbox: RecordingInbox,
-                                         channel: TelegramChannel) -> None:
+async def test_unknown_user_refused_once(fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel) -> None:
     fake.inject_message(chat_id=4242, text="let me in")
     fake.inject_message(chat_id=4242, text="please?")
     fake.inject_message(chat_id=GROUP, user_id=4242, chat_type="supergroup", text="@autohands_bot hi")
@@ -358,9 +357,7 @@ async def test_offset_advances_only_after_inbox_returned(fake: FakeTelegram, inb
         await ch.stop()
 
 
-async def test_inbox_failure_leaves_update_unconfirmed_and_retries(
-    fake: FakeTelegram, inbox: RecordingInbox
-) -> None:
+async def test_inbox_failure_leaves_update_unconfirmed_and_retries(fake: FakeTelegram, inbox: RecordingInbox) -> None:
     inbox.fail_next = 1
     update = fake.inject_message(chat_id=ALICE, text="retry me")
     ch, _ = make_channel(fake)
@@ -382,8 +379,13 @@ async def test_inbox_failure_leaves_update_unconfirmed_and_retries(
 async def test_text_document_attached_and_photo_refused(
     fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel
 ) -> None:
-    fake.inject_document(chat_id=ALICE, file_name="notes.md", content=b"# Notes\nbuy milk",
-                         mime_type="application/octet-stream", caption="summarise")
+    fake.inject_document(
+        chat_id=ALICE,
+        file_name="notes.md",
+        content=b"# Notes\nbuy milk",
+        mime_type="application/octet-stream",
+        caption="summarise",
+    )
     [inbound] = await inbox.wait_for(1)
     assert inbound.text == "summarise"
     [att] = inbound.attachments
@@ -416,8 +418,9 @@ async def test_webhook_mode_checks_the_secret(
     fake: FakeTelegram, inbox: RecordingInbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    ch, context = make_channel(fake, mode="webhook", webhook_url="https://hub.example/telegram/webhook",
-                               webhook_secret=SECRET)
+    ch, context = make_channel(
+        fake, mode="webhook", webhook_url="https://hub.example/telegram/webhook", webhook_secret=SECRET
+    )
     server = await _webhook_server(context)
     await ch.start(inbox)
     try:
@@ -437,8 +440,10 @@ async def test_webhook_mode_checks_the_secret(
         assert await fake.post_webhook(second, url=url) == 500  # not acknowledged: Telegram retries
         assert await fake.post_webhook(second, url=url) == 200
         assert [i.text for i in inbox.items] == ["via webhook", "store down"]
-        async with ClientSession() as s, s.post(url, data="not json",
-                                                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r:
+        async with (
+            ClientSession() as s,
+            s.post(url, data="not json", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as r,
+        ):
             assert r.status == 400
     finally:
         await ch.stop()
@@ -467,8 +472,7 @@ def test_config_validation() -> None:
 # ---------------------------------------------------------------------------- secrets and lifecycle
 
 
-async def test_token_never_logged(fake: FakeTelegram, inbox: RecordingInbox,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_never_logged(fake: FakeTelegram, inbox: RecordingInbox, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     ch, _ = make_channel(fake)
     await ch.start(inbox)
@@ -498,14 +502,14 @@ async def test_bad_token_fails_start_clearly(fake: FakeTelegram, inbox: Recordin
     await ch.stop()  # stop after a failed start is a no-op
 
 
-async def test_start_twice_is_refused(fake: FakeTelegram, inbox: RecordingInbox,
-                                      channel: TelegramChannel) -> None:
+async def test_start_twice_is_refused(fake: FakeTelegram, inbox: RecordingInbox, channel: TelegramChannel) -> None:
     with pytest.raises(RuntimeError, match="already started"):
         await channel.start(inbox)
 
 
-async def test_conflict_with_another_poller_is_survived(fake: FakeTelegram, inbox: RecordingInbox,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+async def test_conflict_with_another_poller_is_survived(
+    fake: FakeTelegram, inbox: RecordingInbox, caplog: pytest.LogCaptureFixture
+) -> None:
     ch, _ = make_channel(fake)
     await ch.start(inbox)
     try:
@@ -519,6 +523,5 @@ async def test_conflict_with_another_poller_is_survived(fake: FakeTelegram, inbo
 
 
 async def _rival_poll(fake: FakeTelegram) -> None:
-    async with ClientSession() as s, s.post(f"{fake.base_url}{fake.token}/getUpdates",
-                                            json={"timeout": 0}) as r:
+    async with ClientSession() as s, s.post(f"{fake.base_url}{fake.token}/getUpdates", json={"timeout": 0}) as r:
         await r.read()

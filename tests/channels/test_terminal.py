@@ -25,8 +25,13 @@ async def test_an_input_error_ends_the_chat_with_one_line(caplog: Any) -> None:
         received.append(inbound)
         return True
 
-    ch = TerminalChannel("terminal", TerminalConfig(enabled=True), ChannelContext(state=MemoryState()),
-                         stdin=BrokenInput(), stdout=io.StringIO())
+    ch = TerminalChannel(
+        "terminal",
+        TerminalConfig(enabled=True),
+        ChannelContext(state=MemoryState()),
+        stdin=BrokenInput(),
+        stdout=io.StringIO(),
+    )
     caplog.set_level(logging.ERROR, logger="channels.terminal")
     await ch.start(inbox)
     try:

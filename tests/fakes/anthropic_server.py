@@ -42,9 +42,7 @@ _ERRORS: dict[int, tuple[str, str]] = {
 
 
 def error_response(step: ErrorStep) -> web.Response:
-    etype, message = _ERRORS.get(
-        step.status, ("api_error" if step.status >= 500 else "invalid_request_error", "Error")
-    )
+    etype, message = _ERRORS.get(step.status, ("api_error" if step.status >= 500 else "invalid_request_error", "Error"))
     request_id = f"req_{uuid.uuid4().hex[:24]}"
     headers = {"request-id": request_id}
     if step.retry_after is not None:
@@ -94,9 +92,7 @@ class FakeAnthropic(FakeLLMServer):
         logged, body = await self._log(request)
         key = self.script.api_key
         # Older SDKs send ``x-api-key``; anthropic 2.x sends ``Authorization: Bearer``.
-        sent = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix(
-            "Bearer "
-        )
+        sent = request.headers.get("x-api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
         if key is not None and sent != key:
             return error_response(ErrorStep(status=401))
         if (
@@ -105,9 +101,7 @@ class FakeAnthropic(FakeLLMServer):
             or not body.get("model")
             or not isinstance(body.get("max_tokens"), int)
         ):
-            return error_response(
-                ErrorStep(status=400, message="model, messages and max_tokens are required")
-            )
+            return error_response(ErrorStep(status=400, message="model, messages and max_tokens are required"))
         step = self.script.next_step(logged, *_last_user_text(body))
         if isinstance(step, ErrorStep):
             if step.mid_stream and body.get("stream"):
@@ -131,9 +125,7 @@ class FakeAnthropic(FakeLLMServer):
             else:
                 self._cached_prefixes.add(prefix_key)
                 write = cached
-        out = step.text + (
-            "".join(c.arguments_json for c in step.calls) if isinstance(step, ReplyStep) else ""
-        )
+        out = step.text + ("".join(c.arguments_json for c in step.calls) if isinstance(step, ReplyStep) else "")
         return {
             "input_tokens": max(0, total - write - read),
             "cache_creation_input_tokens": write,
@@ -207,9 +199,7 @@ async def _stream(
                 "content_block": {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": {}},
             },
         )
-        await send(
-            "content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": ""}}
-        )
+        await send("content_block_delta", {"index": index, "delta": {"type": "input_json_delta", "partial_json": ""}})
         for piece in split_text(call.arguments_json, step.chunks):
             await send(
                 "content_block_delta",

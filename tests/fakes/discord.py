@@ -292,9 +292,7 @@ class FakeDiscord:
             "features": [],
             "member_count": 5,
             "large": False,
-            "members": [
-                self._member(u) for u in (self.bot, self.alice, self.bob, self.carol, self.other_bot)
-            ],
+            "members": [self._member(u) for u in (self.bot, self.alice, self.bob, self.carol, self.other_bot)],
             "channels": [c for c in self.channels.values() if c["type"] == 0],
             "threads": [c for c in self.channels.values() if c["type"] == 11],
             "presences": [],
@@ -406,11 +404,7 @@ class FakeDiscord:
         if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE") and "guild_id" in data:
             data["member"] = {k: v for k, v in self._member(data["author"]).items() if k != "user"}
             addressed = any(u["id"] == self.bot["id"] for u in data["mentions"])
-            if (
-                not intents & INTENT_MESSAGE_CONTENT
-                and not addressed
-                and data["author"]["id"] != self.bot["id"]
-            ):
+            if not intents & INTENT_MESSAGE_CONTENT and not addressed and data["author"]["id"] != self.bot["id"]:
                 data["content"] = ""  # the privileged intent is missing: Discord blanks the content
         return data
 
@@ -440,9 +434,7 @@ class FakeDiscord:
         await self.dispatch("MESSAGE_CREATE", msg)
 
     async def click_button(self, message_id: str, custom_id: str, user: Json) -> InteractionRecord:
-        cid, message = next(
-            (cid, m) for cid, msgs in self.messages.items() for m in msgs if m["id"] == message_id
-        )
+        cid, message = next((cid, m) for cid, msgs in self.messages.items() for m in msgs if m["id"] == message_id)
         iid = self.snowflake()
         inter: Json = {
             "id": iid,
@@ -549,9 +541,7 @@ class FakeDiscord:
         conn = _Conn(ws, zlib_stream=query.get("compress") == "zlib-stream")
         if conn.zlib_stream:
             conn.compressor = zlib.compressobj()
-        await conn.send(
-            {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
-        )
+        await conn.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
                 break
@@ -743,9 +733,7 @@ class FakeDiscord:
                 "Invalid Form Body",
                 errors={
                     "content": {
-                        "_errors": [
-                            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
-                        ]
+                        "_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}]
                     }
                 },
             )
@@ -770,19 +758,14 @@ class FakeDiscord:
                 for k, v in {"channel_id": cid, **reference}.items()
                 if k in ("message_id", "channel_id", "guild_id") and v is not None
             }
-            if (
-                self._find_message(reference["channel_id"], reference["message_id"]) is None
-                and fail_if_missing
-            ):
+            if self._find_message(reference["channel_id"], reference["message_id"]) is None and fail_if_missing:
                 return _error(
                     400,
                     50035,
                     "Invalid Form Body",
                     errors={
                         "message_reference": {
-                            "_errors": [
-                                {"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}
-                            ]
+                            "_errors": [{"code": "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "message": "Unknown message"}]
                         }
                     },
                 )

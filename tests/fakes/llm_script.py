@@ -157,14 +157,10 @@ class LLMScript:
         partial: str = "",
     ) -> LLMScript:
         return self.add(
-            ErrorStep(
-                status=status, retry_after=retry_after, message=message, mid_stream=mid_stream, partial=partial
-            )
+            ErrorStep(status=status, retry_after=retry_after, message=message, mid_stream=mid_stream, partial=partial)
         )
 
-    def drop(
-        self, *, text: str = _DROP_TEXT, after_chunks: int = 2, chunks: int = 6, clean: bool = False
-    ) -> LLMScript:
+    def drop(self, *, text: str = _DROP_TEXT, after_chunks: int = 2, chunks: int = 6, clean: bool = False) -> LLMScript:
         return self.add(DropStep(text=text, after_chunks=after_chunks, chunks=chunks, clean=clean))
 
     @property
@@ -174,13 +170,9 @@ class LLMScript:
     def assert_done(self) -> None:
         """Fail if a step is left over or a request arrived that no step answered."""
         if self._steps:
-            raise UnexpectedRequest(
-                f"{len(self._steps)} scripted step(s) never requested: {list(self._steps)}"
-            )
+            raise UnexpectedRequest(f"{len(self._steps)} scripted step(s) never requested: {list(self._steps)}")
         if self.unexpected:
-            raise UnexpectedRequest(
-                f"{len(self.unexpected)} unexpected request(s): {self.unexpected[0].path}"
-            )
+            raise UnexpectedRequest(f"{len(self.unexpected)} unexpected request(s): {self.unexpected[0].path}")
 
     def log(self, request: LoggedRequest) -> None:
         self.requests.append(request)

@@ -92,10 +92,7 @@ class FakeOpenAI(FakeLLMServer):
         ]
 
     def _authorised(self, request: web.Request) -> bool:
-        return (
-            self.script.api_key is None
-            or request.headers.get("Authorization") == f"Bearer {self.script.api_key}"
-        )
+        return self.script.api_key is None or request.headers.get("Authorization") == f"Bearer {self.script.api_key}"
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._log(request)
@@ -203,12 +200,20 @@ async def _stream_error(request: web.Request, step: ErrorStep) -> web.StreamResp
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
     await resp.prepare(request)
     for piece in split_text(step.partial, 2):
-        chunk = {"object": "chat.completion.chunk", "choices": [
-            {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}]}
+        chunk = {
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}],
+        }
         await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
     etype, code, _ = _ERRORS.get(step.status, ("server_error", None, ""))
-    error = {"error": {"message": step.message or "The server had an error while processing your request.",
-                       "type": etype, "param": None, "code": code}}
+    error = {
+        "error": {
+            "message": step.message or "The server had an error while processing your request.",
+            "type": etype,
+            "param": None,
+            "code": code,
+        }
+    }
     await resp.write(f"data: {json.dumps(error)}\n\n".encode())
     await resp.write_eof()
     return resp
@@ -255,9 +260,7 @@ def _completion(model: str, step: ReplyStep | DropStep, usage: dict[str, Any]) -
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": None,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(step)}
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(step)}],
         "usage": usage,
     }
 

@@ -167,13 +167,9 @@ class FakeSlack:
         return f"http://127.0.0.1:{self.port}/response/{rid}"
 
     # ------------------------------------------------------------------ test helpers
-    def fail_next(
-        self, method: str, error: str, *, status: int = 200, retry_after: float | None = None
-    ) -> None:
+    def fail_next(self, method: str, error: str, *, status: int = 200, retry_after: float | None = None) -> None:
         """Make the next call of ``method`` fail (e.g. ``ratelimited`` with 429, ``invalid_blocks``)."""
-        self._faults.setdefault(method, deque()).append(
-            Fault(error=error, status=status, retry_after=retry_after)
-        )
+        self._faults.setdefault(method, deque()).append(Fault(error=error, status=status, retry_after=retry_after))
 
     def calls_of(self, method: str) -> list[ApiCall]:
         return [c for c in self.calls if c.method == method]
@@ -474,9 +470,7 @@ class FakeSlack:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
         return await self.send_raw(url, json.dumps(envelope), "application/json", headers=headers, **sign)
 
-    async def url_verification(
-        self, url: str, challenge: str = "challenge-123", **sign: Any
-    ) -> DriverResponse:
+    async def url_verification(self, url: str, challenge: str = "challenge-123", **sign: Any) -> DriverResponse:
         body = {"token": "legacy-verification-token", "challenge": challenge, "type": "url_verification"}
         return await self.send_raw(url, json.dumps(body), "application/json", **sign)
 
@@ -517,12 +511,8 @@ class FakeSlack:
     async def send_form(
         self, url: str, form: dict[str, str], *, retry_num: int | None = None, **sign: Any
     ) -> DriverResponse:
-        headers = (
-            {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
-        )
-        return await self.send_raw(
-            url, urlencode(form), "application/x-www-form-urlencoded", headers=headers, **sign
-        )
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        return await self.send_raw(url, urlencode(form), "application/x-www-form-urlencoded", headers=headers, **sign)
 
     def block_actions_payload(
         self,

@@ -37,8 +37,22 @@ from aiohttp.test_utils import TestServer
 
 FaultKind = Literal["retry_after", "server_error", "parse_entities", "forbidden"]
 _SUPPORTED_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler",
-    "a", "tg-emoji", "code", "pre", "blockquote",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
 }
 _TOKEN_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)?([^<>]*)(>?)|&(#?[A-Za-z0-9]+);")
 _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -204,8 +218,13 @@ class _Params:
 class FakeTelegram:
     """The fake Bot API server plus its control API for tests. Use ``async with FakeTelegram()``."""
 
-    def __init__(self, *, token: str = "123456:AAFakeTokenForTests_abcdefghijklmno",
-                 bot_username: str = "autohands_bot", bot_id: int = 123456) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = "123456:AAFakeTokenForTests_abcdefghijklmno",
+        bot_username: str = "autohands_bot",
+        bot_id: int = 123456,
+    ) -> None:
         self.token = token
         self.bot_username = bot_username
         self.bot_id = bot_id
@@ -264,11 +283,19 @@ class FakeTelegram:
         return f"{self.root}/file/bot"
 
     # ---------------------------------------------------------------- control API
-    def inject_message(self, *, chat_id: int, user_id: int | None = None, text: str = "",
-                       chat_type: Literal["private", "group", "supergroup"] = "private",
-                       username: str | None = "alice", first_name: str = "Alice",
-                       reply_to_message_id: int | None = None, thread_id: int | None = None,
-                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def inject_message(
+        self,
+        *,
+        chat_id: int,
+        user_id: int | None = None,
+        text: str = "",
+        chat_type: Literal["private", "group", "supergroup"] = "private",
+        username: str | None = "alice",
+        first_name: str = "Alice",
+        reply_to_message_id: int | None = None,
+        thread_id: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Queue a user's message; bot_command and @mention entities are computed from ``text``."""
         user_id = chat_id if user_id is None else user_id
         message_id = self._new_message_id(chat_id)
@@ -279,9 +306,15 @@ class FakeTelegram:
         else:
             chat.update(title=f"Group {chat_id}", is_forum=thread_id is not None)
         message: dict[str, Any] = {
-            "message_id": message_id, "date": int(time.time()), "chat": chat,
-            "from": {"id": user_id, "is_bot": False, "first_name": first_name,
-                     **({"username": username} if username else {})},
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {
+                "id": user_id,
+                "is_bot": False,
+                "first_name": first_name,
+                **({"username": username} if username else {}),
+            },
         }
         if text:
             message["text"] = text
@@ -295,8 +328,9 @@ class FakeTelegram:
         message.update(extra or {})
         return self.inject_update({"message": message})
 
-    def inject_callback(self, *, chat_id: int, message_id: int, data: str, user_id: int | None = None,
-                        username: str | None = "alice") -> dict[str, Any]:
+    def inject_callback(
+        self, *, chat_id: int, message_id: int, data: str, user_id: int | None = None, username: str | None = "alice"
+    ) -> dict[str, Any]:
         """Queue a button tap on the bot's message ``message_id``."""
         user_id = chat_id if user_id is None else user_id
         query_id = f"cbq{self._next_callback}"
@@ -304,31 +338,60 @@ class FakeTelegram:
         self._callbacks.add(query_id)
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         query = {
-            "id": query_id, "chat_instance": str(chat_id), "data": data,
-            "from": {"id": user_id, "is_bot": False, "first_name": "Alice",
-                     **({"username": username} if username else {})},
+            "id": query_id,
+            "chat_instance": str(chat_id),
+            "data": data,
+            "from": {
+                "id": user_id,
+                "is_bot": False,
+                "first_name": "Alice",
+                **({"username": username} if username else {}),
+            },
             "message": self._message_stub(chat, message_id),
         }
         return self.inject_update({"callback_query": query})
 
-    def inject_document(self, *, chat_id: int, file_name: str, content: bytes,
-                        mime_type: str = "text/plain", caption: str = "", user_id: int | None = None,
-                        chat_type: Literal["private", "group", "supergroup"] = "private") -> dict[str, Any]:
+    def inject_document(
+        self,
+        *,
+        chat_id: int,
+        file_name: str,
+        content: bytes,
+        mime_type: str = "text/plain",
+        caption: str = "",
+        user_id: int | None = None,
+        chat_type: Literal["private", "group", "supergroup"] = "private",
+    ) -> dict[str, Any]:
         file = self._add_file(f"documents/{file_name}", content)
-        doc = {"file_id": file.file_id, "file_unique_id": f"u{file.file_id}", "file_name": file_name,
-               "mime_type": mime_type, "file_size": len(content)}
+        doc = {
+            "file_id": file.file_id,
+            "file_unique_id": f"u{file.file_id}",
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(content),
+        }
         extra: dict[str, Any] = {"document": doc}
         if caption:
             extra["caption"] = caption
         return self.inject_message(chat_id=chat_id, user_id=user_id, chat_type=chat_type, extra=extra)
 
-    def inject_photo(self, *, chat_id: int, content: bytes = b"\x89PNG fake", user_id: int | None = None,
-                     chat_type: Literal["private", "group", "supergroup"] = "private") -> dict[str, Any]:
+    def inject_photo(
+        self,
+        *,
+        chat_id: int,
+        content: bytes = b"\x89PNG fake",
+        user_id: int | None = None,
+        chat_type: Literal["private", "group", "supergroup"] = "private",
+    ) -> dict[str, Any]:
         file = self._add_file("photos/file_0.jpg", content)
-        size = {"file_id": file.file_id, "file_unique_id": f"u{file.file_id}", "width": 90, "height": 90,
-                "file_size": len(content)}
-        return self.inject_message(chat_id=chat_id, user_id=user_id, chat_type=chat_type,
-                                   extra={"photo": [size]})
+        size = {
+            "file_id": file.file_id,
+            "file_unique_id": f"u{file.file_id}",
+            "width": 90,
+            "height": 90,
+            "file_size": len(content),
+        }
+        return self.inject_message(chat_id=chat_id, user_id=user_id, chat_type=chat_type, extra={"photo": [size]})
 
     def inject_update(self, body: dict[str, Any]) -> dict[str, Any]:
         """Queue any update body; ``update_id`` is assigned sequentially."""
@@ -348,8 +411,7 @@ class FakeTelegram:
         self.pending.append(dict(update))
         self._notify()
 
-    def fail(self, method: str, *, times: int = 1, kind: FaultKind = "retry_after",
-             retry_after: int = 1) -> None:
+    def fail(self, method: str, *, times: int = 1, kind: FaultKind = "retry_after", retry_after: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` fail with the given fault."""
         self._faults.append(_Fault(method, times, kind, retry_after))
 
@@ -374,16 +436,18 @@ class FakeTelegram:
             while not predicate():
                 await self._changed.wait()
 
-    async def post_webhook(self, update: dict[str, Any], *, url: str | None = None,
-                           secret_token: str | None = "<configured>") -> int:
+    async def post_webhook(
+        self, update: dict[str, Any], *, url: str | None = None, secret_token: str | None = "<configured>"
+    ) -> int:
         """POST one update as Telegram would; a 2XX confirms it. Returns the HTTP status."""
         headers = {"Content-Type": "application/json"}
         secret = self.webhook_secret if secret_token == "<configured>" else secret_token
         if secret is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-        async with ClientSession() as session, session.post(
-            url or self.webhook_url, data=json.dumps(update), headers=headers
-        ) as resp:
+        async with (
+            ClientSession() as session,
+            session.post(url or self.webhook_url, data=json.dumps(update), headers=headers) as resp,
+        ):
             await resp.read()
             if 200 <= resp.status < 300 and update in self.pending:
                 self.pending.remove(update)
@@ -427,9 +491,15 @@ class FakeTelegram:
         return entities
 
     def _me(self) -> dict[str, Any]:
-        return {"id": self.bot_id, "is_bot": True, "first_name": "AutoHands", "username": self.bot_username,
-                "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False}
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "AutoHands",
+            "username": self.bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
 
     async def _params(self, request: web.Request) -> _Params:
         data: dict[str, Any] = dict(request.query)
@@ -484,8 +554,11 @@ class FakeTelegram:
 
     async def _api_getupdates(self, p: _Params) -> Any:
         if self.webhook_url:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         if self._poll is not None:  # the newer poller wins, as on the real server
             self._poll.cancelled = True
             self._poll.wake.set()
@@ -506,8 +579,10 @@ class FakeTelegram:
                     pass
                 self._confirm(offset)  # the server runs the same request again once woken
             if poll.cancelled:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                    "make sure that only one bot instance is running")
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
             if not self.pending:
                 self.empty_answers += 1
             return self.pending[:limit]
@@ -539,8 +614,9 @@ class FakeTelegram:
                 raise ApiError(400, "Bad Request: message to be replied not found")
             reply_to = None
         markup = p.json("reply_markup")
-        record = SentMessage(chat_id, self._new_message_id(chat_id), text, parse_mode, markup, reply_to,
-                             p.integer("message_thread_id"))
+        record = SentMessage(
+            chat_id, self._new_message_id(chat_id), text, parse_mode, markup, reply_to, p.integer("message_thread_id")
+        )
         self.sent.append(record)
         self._messages[(chat_id, record.message_id)] = record
         return self._message_json(record, visible)
@@ -570,9 +646,19 @@ class FakeTelegram:
 
     async def _api_sendchataction(self, p: _Params) -> Any:
         action = p.string("action") or ""
-        if action not in {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
-                          "upload_voice", "upload_document", "choose_sticker", "find_location",
-                          "record_video_note", "upload_video_note"}:
+        if action not in {
+            "typing",
+            "upload_photo",
+            "record_video",
+            "upload_video",
+            "record_voice",
+            "upload_voice",
+            "upload_document",
+            "choose_sticker",
+            "find_location",
+            "record_video_note",
+            "upload_video_note",
+        }:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
         self.actions.append(ChatAction(self._chat_id(p), action, p.integer("message_thread_id")))
         return True
@@ -591,8 +677,12 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: invalid file_id")
         if len(file.content) > 20 * 1024 * 1024:
             raise ApiError(400, "Bad Request: file is too big")
-        return {"file_id": file.file_id, "file_unique_id": f"u{file.file_id}",
-                "file_size": len(file.content), "file_path": file.path}
+        return {
+            "file_id": file.file_id,
+            "file_unique_id": f"u{file.file_id}",
+            "file_size": len(file.content),
+            "file_path": file.path,
+        }
 
     async def _api_setwebhook(self, p: _Params) -> Any:
         secret = p.string("secret_token")
@@ -610,8 +700,7 @@ class FakeTelegram:
         return True
 
     async def _api_getwebhookinfo(self, p: _Params) -> Any:
-        return {"url": self.webhook_url, "has_custom_certificate": False,
-                "pending_update_count": len(self.pending)}
+        return {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self.pending)}
 
     async def _api_setmycommands(self, p: _Params) -> Any:
         commands = p.json("commands")
@@ -638,8 +727,11 @@ class FakeTelegram:
     def _message_json(self, record: SentMessage, visible: str) -> dict[str, Any]:
         chat_type = "private" if record.chat_id > 0 else "supergroup"
         message: dict[str, Any] = {
-            "message_id": record.message_id, "date": int(time.time()), "from": self._me(),
-            "chat": {"id": record.chat_id, "type": chat_type}, "text": visible,
+            "message_id": record.message_id,
+            "date": int(time.time()),
+            "from": self._me(),
+            "chat": {"id": record.chat_id, "type": chat_type},
+            "text": visible,
         }
         if record.reply_markup:
             message["reply_markup"] = record.reply_markup
@@ -657,8 +749,7 @@ def _check_text(visible: str) -> None:
 
 def _raise_fault(fault: _Fault) -> None:
     if fault.kind == "retry_after":
-        raise ApiError(429, f"Too Many Requests: retry after {fault.retry_after}",
-                       {"retry_after": fault.retry_after})
+        raise ApiError(429, f"Too Many Requests: retry after {fault.retry_after}", {"retry_after": fault.retry_after})
     if fault.kind == "server_error":
         raise ApiError(500, "Internal Server Error")
     if fault.kind == "forbidden":

@@ -48,17 +48,33 @@ class RecordingChannel:
             self._changed.notify_all()
         return Delivery(platform_ids=(f"p{len(self.sent)}",))
 
-    async def say(self, text: str, *, chat: str = "c1", user: str = "u1", pid: str | None = None,
-                  kind: str = "message", command: str | None = None, button: str | None = None,
-                  admin: bool = False) -> bool:
+    async def say(
+        self,
+        text: str,
+        *,
+        chat: str = "c1",
+        user: str = "u1",
+        pid: str | None = None,
+        kind: str = "message",
+        command: str | None = None,
+        button: str | None = None,
+        admin: bool = False,
+    ) -> bool:
         assert self.inbox is not None
         self._n = getattr(self, "_n", 0) + 1
-        return await self.inbox(Inbound(
-            kind=kind,  # type: ignore[arg-type]
-            conversation=ConversationRef(channel=self.name, chat=chat),
-            sender=Sender(id=user, is_admin=admin), text=text, command=command, button=button,
-            platform_id=pid or f"{self.name}-{self._n}", reply_to=pid or f"{self.name}-{self._n}",
-            direct=True))
+        return await self.inbox(
+            Inbound(
+                kind=kind,  # type: ignore[arg-type]
+                conversation=ConversationRef(channel=self.name, chat=chat),
+                sender=Sender(id=user, is_admin=admin),
+                text=text,
+                command=command,
+                button=button,
+                platform_id=pid or f"{self.name}-{self._n}",
+                reply_to=pid or f"{self.name}-{self._n}",
+                direct=True,
+            )
+        )
 
     async def wait_sent(self, n: int, timeout: float = 5.0) -> list[Outbound]:
         async with asyncio.timeout(timeout):
@@ -81,18 +97,19 @@ class FuncAgent:
 
 
 def reply(ctx: RunContext, text: str, **kw: Any) -> Outbound:
-    return Outbound(conversation=ctx.conversation, text=text, reply_to=ctx.inbound.reply_to,
-                    in_reply_to=ctx.inbound.id, **kw)
+    return Outbound(
+        conversation=ctx.conversation, text=text, reply_to=ctx.inbound.reply_to, in_reply_to=ctx.inbound.id, **kw
+    )
 
 
 @pytest.fixture
 def hub_settings(tmp_path: Path) -> Any:
     def make(**over: Any) -> Any:
-        base = {"hub": {"data_dir": str(tmp_path / "data")}, "server": {"enabled": False},
-                "agent": {"runtime": "none"}}
+        base = {"hub": {"data_dir": str(tmp_path / "data")}, "server": {"enabled": False}, "agent": {"runtime": "none"}}
         for k, v in over.items():
             base[k] = {**base.get(k, {}), **v}
         return load_settings(environ={}, overrides=base)
+
     return make
 
 
@@ -101,4 +118,5 @@ def make_hub(hub_settings: Any) -> Callable[..., Hub]:
     def make(agent_obj: Any = None, channel: RecordingChannel | None = None, **over: Any) -> Hub:
         ch = channel or RecordingChannel()
         return Hub(hub_settings(**over), agent=agent_obj, channels={ch.name: ch})
+
     return make

@@ -73,9 +73,7 @@ def make_hub(tmp: Path, channel: RecordingChannel, *, agent: Agent | None = None
 _seq = itertools.count(1)
 
 
-async def command(
-    hub: Hub, name: str, args: str = "", *, sender: Sender = ALICE, conv: ConversationRef = CONV
-) -> None:
+async def command(hub: Hub, name: str, args: str = "", *, sender: Sender = ALICE, conv: ConversationRef = CONV) -> None:
     await hub.inbox(
         Inbound(
             kind="command",

@@ -281,8 +281,11 @@ class AskingAgent:
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         self.runs += 1
-        question = Outbound(conversation=ctx.conversation, text="Approve?",
-                            buttons=(Button(id=f"approve:{self.runs}", label="Approve"),))
+        question = Outbound(
+            conversation=ctx.conversation,
+            text="Approve?",
+            buttons=(Button(id=f"approve:{self.runs}", label="Approve"),),
+        )
         answer = await ctx.ask(question, user_id=ctx.sender.id, timeout=3600)
         yield reply(ctx, f"re {ctx.inbound.text} ({'approved' if answer else 'no answer'})")
 

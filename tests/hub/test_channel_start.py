@@ -42,8 +42,11 @@ class UnreachableChannel(RecordingChannel):
             self.hung.set()
             await asyncio.Event().wait()  # connecting forever: only cancellation ends this
         if not self.reachable.is_set():
-            raise (self.errors.pop(0) if self.errors else
-                   ChannelError("flaky getMe: ConnectError: All connection attempts failed", transient=True))
+            raise (
+                self.errors.pop(0)
+                if self.errors
+                else ChannelError("flaky getMe: ConnectError: All connection attempts failed", transient=True)
+            )
         await super().start(inbox)
         self.became_started.set()
 
@@ -67,8 +70,9 @@ async def test_unreachable_channel_is_retried_while_the_rest_serves(hub_settings
         assert health["ok"] is False
         assert health["channels"] == {"flaky": False, "rec": True}
         assert "ConnectError" in health["errors"]["flaky"]  # type: ignore[index]
-        assert any("channel flaky could not start" in r.getMessage() and "retrying" in r.getMessage()
-                   for r in caplog.records)
+        assert any(
+            "channel flaky could not start" in r.getMessage() and "retrying" in r.getMessage() for r in caplog.records
+        )
 
         await rec.say("hello")  # the other channel answers during the outage
         await rec.wait_sent(1)
@@ -91,10 +95,12 @@ async def test_a_refusal_at_start_still_ends_the_start(hub_settings: Any) -> Non
 
 
 async def test_a_refusal_found_on_a_retry_leaves_that_channel_off(hub_settings: Any, caplog: Any) -> None:
-    flaky = UnreachableChannel(errors=[
-        ChannelError("flaky getMe: timed out", transient=True),
-        ConfigError("channels.flaky.bot_token: the platform refused the token"),
-    ])
+    flaky = UnreachableChannel(
+        errors=[
+            ChannelError("flaky getMe: timed out", transient=True),
+            ConfigError("channels.flaky.bot_token: the platform refused the token"),
+        ]
+    )
     rec = RecordingChannel()
     caplog.set_level(logging.ERROR, logger="hub.app")
     async with asyncio.timeout(10), hub_with(hub_settings(), flaky, rec) as hub:
@@ -128,8 +134,9 @@ async def test_stopping_during_the_retries_is_prompt_and_keeps_replies_pending(h
     async with asyncio.timeout(5):  # the outbox's 10 s grace must not apply to a gated lane
         async with hub_with(settings, flaky) as hub:
             assert hub.sessions is not None
-            await hub.sessions.send_now(Outbound(conversation=ConversationRef(channel="flaky", chat="c9"),
-                                                 text="for later"))
+            await hub.sessions.send_now(
+                Outbound(conversation=ConversationRef(channel="flaky", chat="c9"), text="for later")
+            )
             await flaky.hung.wait()
     assert not flaky.started and flaky.sent == []
     async with Store(settings.store_url) as store:

@@ -59,7 +59,7 @@ class Terminal:
         """Wait for ``marker`` in what was shown since the last ``expect``, then consume up to it
         (so the next prompt waited for is a new one, and typing waits for it like a person)."""
         self.read_until(marker, within)
-        self.screen = self.screen[self.screen.index(marker) + len(marker):]
+        self.screen = self.screen[self.screen.index(marker) + len(marker) :]
 
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
@@ -95,9 +95,11 @@ class Terminal:
 def chat_config(tmp_path: Path, base_url: str) -> Path:
     """A model at ``base_url`` (the fake OpenAI server) and a shell tool that may run ``ls``."""
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.m]\nkind = "openai"\n'
-                   f'base_url = "{base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "m"\n'
-                   '[tools.shell]\nallow_commands = ["ls"]\n')
+    cfg.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[providers.m]\nkind = "openai"\n'
+        f'base_url = "{base_url}"\nmodel = "m"\napi_key = "sk-x"\n[agent]\nprovider = "m"\n'
+        '[tools.shell]\nallow_commands = ["ls"]\n'
+    )
     return cfg
 
 
@@ -116,8 +118,9 @@ def test_ctrl_c_at_the_prompt_leaves_at_once_and_restores_the_terminal(tmp_path:
         assert term.modes() == before == (True, True)
 
 
-async def chat_with_model(tmp_path: Path, script: LLMScript,
-                          conversation: Callable[[Terminal, FakeOpenAI], None]) -> int:
+async def chat_with_model(
+    tmp_path: Path, script: LLMScript, conversation: Callable[[Terminal, FakeOpenAI], None]
+) -> int:
     """Run ``conversation`` (blocking steps on the terminal) against a chat whose model is the
     fake OpenAI server playing ``script``; the chat must then leave on Ctrl+D. Its exit code."""
     async with FakeOpenAI(script) as llm:
@@ -179,9 +182,18 @@ async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Pa
     async with FakeOpenAI(ls_script()) as llm:
         cfg = chat_config(tmp_path, llm.base_url)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "hub.cli", "chat", "--config", str(cfg), cwd=ROOT,
-            env={**os.environ, "HOME": str(tmp_path)}, stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "chat",
+            "--config",
+            str(cfg),
+            cwd=ROOT,
+            env={**os.environ, "HOME": str(tmp_path)},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(b"list my files\n")

@@ -17,11 +17,19 @@ from hub.config import load_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, home: Path, env: dict[str, str] | None = None,
-            stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, home: Path, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "hub.cli", *args], cwd=ROOT, env=full_env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -44,8 +52,9 @@ def test_invalid_channel_config_names_the_key(tmp_path: Path) -> None:
     # The shipped agent runtime with no provider: its start-up warning is not a second line.
     cfg = tmp_path / "c.toml"
     cfg.write_text('[channels.terminal]\nenabled = true\ncolour = "red"\n')
-    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path,
-                   env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    proc = run_cli(
+        "config", "check", "--config", str(cfg), home=tmp_path, env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""}
+    )
     line = one_error_line(proc)
     assert "channels.terminal.colour: unknown key" in line and "allowed here: enabled" in line
 
@@ -75,14 +84,26 @@ def test_unwritable_database_path(tmp_path: Path) -> None:
     assert "database" in line
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("mysql://user:pw@db.example/x", "pip install 'mysqlclient'"),  # driver not installed
-    ("nonsense", "is not a usable database URL"),
-    ("foo://x/y", "is not a usable database URL"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("mysql://user:pw@db.example/x", "pip install 'mysqlclient'"),  # driver not installed
+        ("nonsense", "is not a usable database URL"),
+        ("foo://x/y", "is not a usable database URL"),
+    ],
+)
 def test_unusable_database_url(tmp_path: Path, url: str, expected: str) -> None:
-    line = one_error_line(run_cli("run", home=tmp_path, env={
-        "AUTOHANDS__STORE__URL": url, "AUTOHANDS__AGENT__RUNTIME": "none", "AUTOHANDS__SERVER__ENABLED": "false"}))
+    line = one_error_line(
+        run_cli(
+            "run",
+            home=tmp_path,
+            env={
+                "AUTOHANDS__STORE__URL": url,
+                "AUTOHANDS__AGENT__RUNTIME": "none",
+                "AUTOHANDS__SERVER__ENABLED": "false",
+            },
+        )
+    )
     assert expected in line and "pw" not in line
 
 
@@ -106,11 +127,19 @@ def test_config_check_ok_and_env_override(tmp_path: Path) -> None:
 
 def test_choices_are_accepted_in_any_case(tmp_path: Path) -> None:
     # `synchronous = "normal"`, AUTOHANDS__LOG__LEVEL=info and `--log-level info` were refused.
-    s = load_settings(environ={"AUTOHANDS__LOG__LEVEL": "info", "AUTOHANDS__LOG__FORMAT": "JSON"},
-                      overrides={"store": {"synchronous": "normal"}})
+    s = load_settings(
+        environ={"AUTOHANDS__LOG__LEVEL": "info", "AUTOHANDS__LOG__FORMAT": "JSON"},
+        overrides={"store": {"synchronous": "normal"}},
+    )
     assert (s.store.synchronous, s.log.level, s.log.format) == ("NORMAL", "INFO", "json")
-    proc = run_cli("--log-level", "warning", "config", "check", home=tmp_path,
-                   env={"AUTOHANDS__AGENT__RUNTIME": "none", "AUTOHANDS__LOG__FORMAT": "Text"})
+    proc = run_cli(
+        "--log-level",
+        "warning",
+        "config",
+        "check",
+        home=tmp_path,
+        env={"AUTOHANDS__AGENT__RUNTIME": "none", "AUTOHANDS__LOG__FORMAT": "Text"},
+    )
     assert proc.returncode == 0, proc.stderr
     bad = one_error_line(run_cli("config", "check", home=tmp_path, env={"AUTOHANDS__LOG__LEVEL": "loud"}))
     assert "log.level:" in bad and "(got 'loud')" in bad
@@ -129,8 +158,7 @@ def test_doctor_with_the_default_agent_runtime(tmp_path: Path) -> None:
     # asyncio.run and died with a traceback on every fresh install.
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n')
-    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path,
-                   env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
+    proc = run_cli("doctor", "--config", str(cfg), home=tmp_path, env={"OPENAI_API_KEY": "", "ANTHROPIC_API_KEY": ""})
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr
     assert "no model provider configured" in proc.stdout and "database" in proc.stdout
@@ -140,10 +168,12 @@ def test_doctor_asks_only_for_the_credentials_the_channel_mode_needs(tmp_path: P
     # Regression: a polling Telegram bot was reported MISSING its webhook_secret, and an HTTP
     # mode Slack app its Socket Mode app_token; a missing token was listed twice.
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n'
-                   '[channels.telegram]\nenabled = true\ntoken = "123:abc"\n'
-                   '[channels.slack]\nenabled = true\nbot_token = "xoxb-1"\nsigning_secret = "s3"\n'
-                   '[channels.discord]\nenabled = true\n')
+    cfg.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n'
+        '[channels.telegram]\nenabled = true\ntoken = "123:abc"\n'
+        '[channels.slack]\nenabled = true\nbot_token = "xoxb-1"\nsigning_secret = "s3"\n'
+        "[channels.discord]\nenabled = true\n"
+    )
     proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
     rows = {ln.split("  ")[0]: ln for ln in proc.stdout.splitlines()}
     assert " ok " in rows["channel telegram"] and "credentials present: token" in rows["channel telegram"]
@@ -156,8 +186,14 @@ def test_doctor_asks_only_for_the_credentials_the_channel_mode_needs(tmp_path: P
 
 async def test_doctor_beside_a_running_hub(tmp_path: Path) -> None:
     # Doctor is often run to look at a hub that is up: its database is fine, not an error.
-    settings = load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(tmp_path / "d")}, "server": {"enabled": False}, "agent": {"runtime": "none"}})
+    settings = load_settings(
+        environ={},
+        overrides={
+            "hub": {"data_dir": str(tmp_path / "d")},
+            "server": {"enabled": False},
+            "agent": {"runtime": "none"},
+        },
+    )
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "none"\n')
     async with Hub(settings):
@@ -177,8 +213,7 @@ def test_options_count_before_or_after_the_command(tmp_path: Path, before_comman
 
 
 def test_chat_answers_on_stdin(tmp_path: Path) -> None:
-    proc = run_cli("chat", home=tmp_path, stdin="hello\n/status\n",
-                   env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
+    proc = run_cli("chat", home=tmp_path, stdin="hello\n/status\n", env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
     assert proc.returncode == 0, proc.stderr
     assert "echo: hello" in proc.stdout
     assert "Status:" in proc.stdout
@@ -187,8 +222,14 @@ def test_chat_answers_on_stdin(tmp_path: Path) -> None:
 def test_chat_survives_input_that_is_not_utf8(tmp_path: Path) -> None:
     # Regression: a line of invalid UTF-8 killed the reader and the chat hung until killed.
     env = {**os.environ, "HOME": str(tmp_path), "AUTOHANDS__AGENT__RUNTIME": "echo"}
-    proc = subprocess.run([sys.executable, "-m", "hub.cli", "chat"], cwd=ROOT, env=env,
-                          input=b"hi\n\xff\xfe latin-1 caf\xe9\nafter\n", capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hub.cli", "chat"],
+        cwd=ROOT,
+        env=env,
+        input=b"hi\n\xff\xfe latin-1 caf\xe9\nafter\n",
+        capture_output=True,
+        timeout=60,
+    )
     out = proc.stdout.decode("utf-8", "replace")
     assert proc.returncode == 0, proc.stderr
     assert "echo: hi" in out and "echo: after" in out
@@ -198,18 +239,32 @@ def test_chat_survives_input_that_is_not_utf8(tmp_path: Path) -> None:
 def test_json_logs_redact_secrets(tmp_path: Path) -> None:
     token = "123456789:AAH" + "x" * 32
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "echo"\n'
-                   f'[channels.terminal]\nenabled = true\n[channels.telegram]\ntoken = "{token}"\n')
-    proc = run_cli("chat", "--config", str(cfg), "--log-format", "json", "--log-level", "DEBUG",
-                   home=tmp_path, stdin=f"my token is {token}\n")
+    cfg.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "d"}"\n[agent]\nruntime = "echo"\n'
+        f'[channels.terminal]\nenabled = true\n[channels.telegram]\ntoken = "{token}"\n'
+    )
+    proc = run_cli(
+        "chat",
+        "--config",
+        str(cfg),
+        "--log-format",
+        "json",
+        "--log-level",
+        "DEBUG",
+        home=tmp_path,
+        stdin=f"my token is {token}\n",
+    )
     assert token not in proc.stderr and token not in proc.stdout.replace(f"echo: my token is {token}", "")
-    assert all(line.startswith("{") for line in proc.stderr.splitlines() if line.strip()
-               and not line.startswith("AutoHands"))
+    assert all(
+        line.startswith("{") for line in proc.stderr.splitlines() if line.strip() and not line.startswith("AutoHands")
+    )
 
 
 async def test_healthz_is_200_once_channels_started(tmp_path: Path) -> None:
-    settings = load_settings(environ={}, overrides={
-        "hub": {"data_dir": str(tmp_path / "d")}, "server": {"port": 0}, "agent": {"runtime": "none"}})
+    settings = load_settings(
+        environ={},
+        overrides={"hub": {"data_dir": str(tmp_path / "d")}, "server": {"port": 0}, "agent": {"runtime": "none"}},
+    )
     async with Hub(settings) as hub, aiohttp.ClientSession() as http:
         assert hub.gateway is not None
         async with http.get(f"http://127.0.0.1:{hub.gateway.bound_port}/healthz") as r:

@@ -27,7 +27,7 @@ def _config(tmp: Path, base_url: str, *, echo_delay: float = 0.01) -> Path:
     cfg = tmp / "config.toml"
     cfg.write_text(f"""
 [hub]
-data_dir = "{tmp / 'data'}"
+data_dir = "{tmp / "data"}"
 [server]
 enabled = false
 [agent]
@@ -43,11 +43,23 @@ poll_timeout = 0.5
 
 async def _start_hub(cfg: Path) -> asyncio.subprocess.Process:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests" / "loopback" / "site"),
-                                         env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "tests" / "loopback" / "site"), env.get("PYTHONPATH", "")]
+    )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hub.cli", "run", "--config", str(cfg), "--log-level", "WARNING",
-        cwd=str(ROOT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "hub.cli",
+        "run",
+        "--config",
+        str(cfg),
+        "--log-level",
+        "WARNING",
+        cwd=str(ROOT),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

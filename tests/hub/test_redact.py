@@ -19,8 +19,10 @@ from tests.hub.test_cli import run_cli
         ("postgresql://app:hunter2@db:5432/hub", "postgresql://***@db:5432/hub"),
         ("https://sk-live-abc@proxy.example/v1", "https://***@proxy.example/v1"),
         ("https://api.example/v1?api_key=abc123&model=x", "https://api.example/v1?api_key=***&model=x"),
-        ("https://h.example/p?X-Amz-Signature=ff&X-Amz-Credential=k&n=1",
-         "https://h.example/p?X-Amz-Signature=***&X-Amz-Credential=***&n=1"),
+        (
+            "https://h.example/p?X-Amz-Signature=ff&X-Amz-Credential=k&n=1",
+            "https://h.example/p?X-Amz-Signature=***&X-Amz-Credential=***&n=1",
+        ),
         ("http://h/v1?token=t&access_token=u#frag", "http://h/v1?token=***&access_token=***#frag"),
         ("http://127.0.0.1:11434/v1", "http://127.0.0.1:11434/v1"),
         ("sqlite:////home/ana/.autohands/autohands.db", "sqlite:////home/ana/.autohands/autohands.db"),
@@ -39,8 +41,11 @@ def test_every_url_in_a_log_line_is_masked() -> None:
     log.addHandler(handler)
     log.propagate = False
     try:
-        log.warning("provider %s failed; fallback %s", "https://user:pa55word@llm.example/v1",
-                    "https://llm2.example/v1?key=k-123")
+        log.warning(
+            "provider %s failed; fallback %s",
+            "https://user:pa55word@llm.example/v1",
+            "https://llm2.example/v1?key=k-123",
+        )
     finally:
         log.removeHandler(handler)
     line = stream.getvalue()
@@ -51,11 +56,12 @@ def test_every_url_in_a_log_line_is_masked() -> None:
 
 def test_doctor_masks_a_provider_base_url_with_credentials(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[hub]\ndata_dir = "{tmp_path / "d"}"\n'
-                   '[providers.proxy]\nkind = "openai"\nmodel = "m"\n'
-                   'base_url = "https://alice:s3cr3tpw@proxy.example/v1?api_key=k3y-v4lue"\n')
+    cfg.write_text(
+        f'[hub]\ndata_dir = "{tmp_path / "d"}"\n'
+        '[providers.proxy]\nkind = "openai"\nmodel = "m"\n'
+        'base_url = "https://alice:s3cr3tpw@proxy.example/v1?api_key=k3y-v4lue"\n'
+    )
     proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "s3cr3tpw" not in proc.stdout + proc.stderr and "k3y-v4lue" not in proc.stdout + proc.stderr
     assert "base_url=https://***@proxy.example/v1?api_key=***" in proc.stdout
-

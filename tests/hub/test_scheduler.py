@@ -272,9 +272,7 @@ async def test_config_is_validated_with_key_names(tmp_path: Path) -> None:
             pass
 
 
-async def test_cli_lists_and_cancels_beside_a_running_hub(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_cli_lists_and_cancels_beside_a_running_hub(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ch = RecordingChannel()
     async with make_hub(tmp_path, ch) as hub:
         jid = job_id_of(await ask(hub, ch, "every", "0.3s cli tick"))
@@ -298,18 +296,30 @@ async def test_cli_list_says_which_jobs_are_overdue_while_the_hub_is_down(
 ) -> None:
     now = utcnow()
     ids = {}
-    for name, due in (("late", now - timedelta(minutes=5)), ("missed", now - timedelta(hours=3)),
-                      ("later", now + timedelta(hours=1))):
-        ids[name] = await _seed(tmp_path, TriggerSpec(kind="date", args={"run_at": due.isoformat()},
-                                                      description="once"), created=now - timedelta(hours=4), text=name)
-    ids["hourly"] = await _seed(tmp_path, interval_spec(3600, now - timedelta(hours=5, seconds=30)),
-                                created=now - timedelta(hours=5, seconds=30), text="hourly")
+    for name, due in (
+        ("late", now - timedelta(minutes=5)),
+        ("missed", now - timedelta(hours=3)),
+        ("later", now + timedelta(hours=1)),
+    ):
+        ids[name] = await _seed(
+            tmp_path,
+            TriggerSpec(kind="date", args={"run_at": due.isoformat()}, description="once"),
+            created=now - timedelta(hours=4),
+            text=name,
+        )
+    ids["hourly"] = await _seed(
+        tmp_path,
+        interval_spec(3600, now - timedelta(hours=5, seconds=30)),
+        created=now - timedelta(hours=5, seconds=30),
+        text="hourly",
+    )
     assert await cli_jobs(settings(tmp_path), Namespace(jobs_command="list")) == 0
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert rows[ids["hourly"]].endswith("hourly  (overdue: handled once as soon as the hub runs, then on schedule)")
     assert rows[ids["late"]].endswith("late  (overdue: it runs as soon as the hub runs)")
-    assert rows[ids["missed"]].endswith("missed  (missed: beyond the grace period; the hub will say so in the "
-                                        "conversation)")
+    assert rows[ids["missed"]].endswith(
+        "missed  (missed: beyond the grace period; the hub will say so in the conversation)"
+    )
     assert rows[ids["later"]].endswith(": later")
 
 

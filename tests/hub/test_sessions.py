@@ -126,8 +126,9 @@ async def test_stop_does_not_wait_out_the_grace_for_a_question_and_asks_again_af
     from hub.app import Hub
 
     async def agent(ctx: RunContext) -> AsyncIterator[Outbound]:
-        got = await ctx.ask(reply(ctx, "Approve?", buttons=(Button(id="y", label="Yes"),)),
-                            user_id=ctx.sender.id, timeout=60)
+        got = await ctx.ask(
+            reply(ctx, "Approve?", buttons=(Button(id="y", label="Yes"),)), user_id=ctx.sender.id, timeout=60
+        )
         yield reply(ctx, f"done {got.button if got else None}")
 
     settings = hub_settings(sessions={"stop_grace_seconds": 30})
@@ -341,6 +342,12 @@ async def test_a_message_that_is_no_answer_to_a_pending_question_is_told_at_once
         await ch.wait_sent(3)
         await ch.say("Yes!", user="alice")
         await ch.wait_sent(6)
-    assert ch.texts() == ["Sure?", WAITING_FOR_YOU_TEXT, WAITING_FOR_OTHER_TEXT, "got Yes!",
-                          "re what would it do?", "re hello"]
+    assert ch.texts() == [
+        "Sure?",
+        WAITING_FOR_YOU_TEXT,
+        WAITING_FOR_OTHER_TEXT,
+        "got Yes!",
+        "re what would it do?",
+        "re hello",
+    ]
     assert [o.reply_to for o in ch.sent[1:3]] == ["w", "b"]

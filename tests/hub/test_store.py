@@ -62,14 +62,22 @@ async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path, syn
 
     rounds = 1200 if synchronous == "OFF" else 300  # FULL: an fsync per commit
     async with Store(f"sqlite:///{tmp_path / 'db.sqlite'}", synchronous=synchronous) as st:
+
         async def chat(k: int) -> None:
             for i in range(rounds):
-                rec = await st.record_inbound(Inbound(
-                    kind="message", sender=Sender(id="u"), text="x" * 300, platform_id=f"{k}-{i}",
-                    conversation=ConversationRef(channel="t", chat=str(k))))
+                rec = await st.record_inbound(
+                    Inbound(
+                        kind="message",
+                        sender=Sender(id="u"),
+                        text="x" * 300,
+                        platform_id=f"{k}-{i}",
+                        conversation=ConversationRef(channel="t", chat=str(k)),
+                    )
+                )
                 assert rec is not None
-                await st.finish_run(rec, reply=Outbound(conversation=rec.conversation, text="y" * 300,
-                                                        in_reply_to=rec.id))
+                await st.finish_run(
+                    rec, reply=Outbound(conversation=rec.conversation, text="y" * 300, in_reply_to=rec.id)
+                )
 
         await asyncio.gather(*(chat(k) for k in range(4)))
         stats = st.write_stats
@@ -86,8 +94,12 @@ async def test_finish_run_is_atomic_and_pending_lists_follow(store: Store) -> No
     rec = await store.record_inbound(inbound("1"))
     assert rec is not None
     out = Outbound(conversation=CONV, text="answer", in_reply_to=rec.id)
-    await store.finish_run(rec, reply=out, remember=[HistoryItem(kind="user", data={"t": "hi"})],
-                           usage=[("p", "m", Usage(input_tokens=10, output_tokens=3))])
+    await store.finish_run(
+        rec,
+        reply=out,
+        remember=[HistoryItem(kind="user", data={"t": "hi"})],
+        usage=[("p", "m", Usage(input_tokens=10, output_tokens=3))],
+    )
     assert await store.pending_inbound() == []
     assert [o.id for o in await store.pending_outbound()] == [out.id]
     await store.mark_sent(out.id, ["p1", "p2"])
@@ -166,7 +178,8 @@ async def test_a_bad_write_fails_only_its_caller_and_the_batch_is_rolled_back(st
         *(store.record_inbound(inbound(f"ok{i}")) for i in range(1, 4)),
         store.set_inbound_status(first.id, None),  # type: ignore[arg-type]
         store.set_inbound_status(first.id, "answered"),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert all(isinstance(r, Inbound) for r in results[:3])
     assert isinstance(results[3], StoreError) and results[3] is not None
     assert results[4] is None
@@ -219,8 +232,15 @@ def test_the_per_message_statements_bind_their_tuples_by_name_on_every_dialect()
 @pytest.mark.parametrize("kind", ["sqlite", "memory"])
 async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, kind: str) -> None:
     """Both stores hand back an equal copy carrying the new id (benchmarks compare them)."""
-    original = Inbound(kind="message", conversation=CONV, sender=Sender(id="u", name="Ann"), text="hi",
-                       platform_id="p1", mentioned=True, reply_to="p1")
+    original = Inbound(
+        kind="message",
+        conversation=CONV,
+        sender=Sender(id="u", name="Ann"),
+        text="hi",
+        platform_id="p1",
+        mentioned=True,
+        reply_to="p1",
+    )
     store: Store | MemoryStore = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
     await store.start()
     try:

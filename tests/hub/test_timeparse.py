@@ -49,9 +49,7 @@ def test_parse_when_examples(args: str, due: datetime, what: str) -> None:
 
 
 def test_parse_when_uses_the_users_zone() -> None:
-    assert parse_when("tomorrow 9am x", "America/New_York", NOW)[0] == datetime(
-        2026, 11, 22, 14, 0, tzinfo=UTC
-    )
+    assert parse_when("tomorrow 9am x", "America/New_York", NOW)[0] == datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
     assert parse_when("tomorrow 9am x", "UTC", NOW)[0] == datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 

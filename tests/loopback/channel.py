@@ -54,17 +54,25 @@ class LoopbackChannel:
         offset = 0
         while True:
             try:
-                async with self._http.get("/updates", params={
-                        "offset": str(offset), "timeout": str(self.config.poll_timeout)}) as r:
+                async with self._http.get(
+                    "/updates", params={"offset": str(offset), "timeout": str(self.config.poll_timeout)}
+                ) as r:
                     updates = await r.json()
             except aiohttp.ClientError:
                 await asyncio.sleep(0.2)
                 continue
             for u in updates:
-                await inbox(Inbound(
-                    kind="message", conversation=ConversationRef(channel=self.name, chat=u["chat"]),
-                    sender=Sender(id=u["user"]), text=u["text"], platform_id=str(u["id"]),
-                    reply_to=str(u["id"]), direct=True))
+                await inbox(
+                    Inbound(
+                        kind="message",
+                        conversation=ConversationRef(channel=self.name, chat=u["chat"]),
+                        sender=Sender(id=u["user"]),
+                        text=u["text"],
+                        platform_id=str(u["id"]),
+                        reply_to=str(u["id"]),
+                        direct=True,
+                    )
+                )
                 # Only now, with the inbound committed, may the next poll confirm it.
                 offset = u["id"] + 1
 
@@ -73,9 +81,10 @@ class LoopbackChannel:
             return Delivery()
         assert self._http is not None
         try:
-            async with self._http.post("/send", json={
-                    "nonce": msg.id, "chat": msg.conversation.chat, "text": msg.text,
-                    "reply_to": msg.reply_to}) as r:
+            async with self._http.post(
+                "/send",
+                json={"nonce": msg.id, "chat": msg.conversation.chat, "text": msg.text, "reply_to": msg.reply_to},
+            ) as r:
                 body = await r.json()
         except aiohttp.ClientError as exc:
             raise ChannelError(f"loopback send failed: {exc}") from exc

@@ -94,8 +94,13 @@ class LoopbackPlatform:
         nonce = body["nonce"]
         existing = self._by_nonce.get(nonce)
         if existing is None:
-            existing = SentMessage(nonce=nonce, chat=body["chat"], text=body["text"],
-                                   reply_to=body.get("reply_to"), message_id=len(self.sent) + 1)
+            existing = SentMessage(
+                nonce=nonce,
+                chat=body["chat"],
+                text=body["text"],
+                reply_to=body.get("reply_to"),
+                message_id=len(self.sent) + 1,
+            )
             self._by_nonce[nonce] = existing
             self.sent.append(existing)
         async with self._changed:
