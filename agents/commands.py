@@ -41,7 +41,7 @@ def parse_model_choice(value: str, *, providers: Sequence[str], default: str) ->
 
 @dataclass(frozen=True, slots=True)
 class AgentCommands:
-    """What the commands need to know; built by ``agents.runtime.build_agent``.
+    """What the commands need to know; built by ``agents.build.build_agent``.
 
     Args:
         identity: the persona ``/persona`` shows.

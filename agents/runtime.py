@@ -1,4 +1,4 @@
-"""The agentic loop, and ``build_agent`` (entry point ``autohands.agents:llm``).
+"""The agentic loop (``agents.build`` assembles the agent from config).
 
 One run: history (compacted first if it nears the context budget) + the user's message →
 model (streamed: text goes out as coalesced partial outbounds; ``agents.streaming`` says when a
@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, assert_never
+from typing import assert_never
 
-from hub.agent import AgentServices, Check, RunContext
-from hub.config import validate_section
+from hub.agent import Check, RunContext
 from hub.errors import ConfigError, PluginError, ProviderError
 from hub.messages import Inbound, Outbound, new_id, utcnow
 
 from . import history
 from .approvals import ToolExecutor, grants_in
-from .commands import AgentCommands, parse_model_choice
 from .compaction import compact, estimate_tokens, tools_chars
 from .config import AgentConfig
 from .persona import SkillInfo, render_system_prompt, user_turn
@@ -49,21 +46,11 @@ from .providers.base import (
     closing,
 )
 from .streaming import StreamedText, failure_reply, provider_failure_reason, timeout_reason
-from .tools.base import Exposure, ToolContext, ToolRegistry
-from .tools.builtin import tool_checks
+from .tools.base import Exposure, ToolContext, ToolRegistry, ToolServices
 from .tools.config import ToolsConfig
-from .tools.workspace import check_workspace_root, workspace_path
+from .tools.workspace import workspace_path
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
-"""Used when no provider is configured but the vendor's API key is in the environment."""
-
-NO_PROVIDER_TEXT = (
-    "No model provider is configured, so I cannot answer yet. Set OPENAI_API_KEY or "
-    "ANTHROPIC_API_KEY in the hub's environment, or add a [providers.<name>] table "
-    '(kind, model, api_key, base_url) and [agent] provider = "<name>" to the config, then restart.'
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +71,7 @@ ToolContextFactory = Callable[[RunContext], ToolContext]
 def default_tool_context(
     root: Path,
     tools_config: ToolsConfig | None = None,
-    services: Any = None,
+    services: ToolServices | None = None,
     protected: tuple[Path, ...] = (),
 ) -> ToolContextFactory:
     """Each run's ``ToolContext``: its workspace under ``root`` by ``[tools] workspace_scope``,
@@ -115,10 +102,12 @@ class LLMAgent:
         resolve: picks the provider for a run from the session's ``model`` setting.
         tools: the tools offered to the model.
         config: the validated ``[agent]`` section.
-        tool_context: builds each run's ``ToolContext``.
+        tool_context: builds each run's ``ToolContext`` (``agents.build`` passes the configured
+            workspace root; the default, ``workspaces`` under the current directory, is for tests).
         skills: skills listed (name and description) in the system prompt.
         clock: the current time (tests pin it).
         closers: called by ``aclose`` (the providers' clients).
+        checks: doctor's rows for the agent's parts (``checks``).
     """
 
     def __init__(
@@ -130,7 +119,7 @@ class LLMAgent:
         tool_context: ToolContextFactory | None = None,
         skills: Sequence[SkillInfo] = (),
         clock: Callable[[], datetime] = utcnow,
-        closers: Sequence[Callable[[], Any]] = (),
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
         checks: Sequence[Check] = (),
     ) -> None:
         self.resolve = resolve
@@ -374,141 +363,3 @@ class _Run:
             return
         self.ctx.record_usage(choice.provider.name, result.model, result.usage)
         self.ctx.replace_history(result.history)
-
-
-# --------------------------------------------------------------------------- build_agent
-class UnconfiguredAgent:
-    """Answers every run with how to configure a model provider."""
-
-    def __init__(self, checks: Sequence[Check] = ()) -> None:
-        self._checks = tuple(checks)
-
-    def checks(self) -> Sequence[Check]:
-        """Doctor's rows for the tools (which run once a provider is configured)."""
-        return self._checks
-
-    async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
-        inbound = ctx.inbound
-        yield Outbound(
-            conversation=ctx.conversation, text=NO_PROVIDER_TEXT, reply_to=inbound.reply_to, in_reply_to=inbound.id
-        )
-
-    async def aclose(self) -> None:
-        return None
-
-
-class ProviderPool:
-    """The default chain (primary + fallbacks) and, lazily, providers picked with ``/model``."""
-
-    def __init__(self, section: Mapping[str, Any], default: str, fallback: Sequence[str]) -> None:
-        from .providers.config import ProviderConfig
-        from .providers.factory import build_chain
-
-        self._section = dict(section)
-        self.default = default
-        self.configs = {
-            name: validate_section(ProviderConfig, raw, f"providers.{name}") for name, raw in self._section.items()
-        }
-        self._chain = build_chain(default, fallback, self._section)
-        self._single: dict[str, Provider] = {}
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._section)
-
-    def resolve(self, setting: str | None) -> ResolvedModel:
-        if not setting:
-            return ResolvedModel(self._chain, None, self.configs[self.default].context_window)
-        choice = parse_model_choice(setting, providers=self.names, default=self.default)
-        window = self.configs[choice.provider].context_window
-        if choice.provider == self.default:  # the chain drops the override for its fallbacks
-            return ResolvedModel(self._chain, choice.model, window)
-        provider = self._single.get(choice.provider)
-        if provider is None:
-            from .providers.factory import build_provider
-
-            provider = self._single[choice.provider] = build_provider(choice.provider, self._section[choice.provider])
-        return ResolvedModel(provider, choice.model, window)
-
-    async def aclose(self) -> None:
-        for provider in (self._chain, *self._single.values()):
-            try:
-                await provider.aclose()
-            except Exception:  # closing the rest matters more than one client's close error
-                log.warning("closing provider %s failed", provider.name, exc_info=True)
-
-
-def resolve_provider_settings(
-    config: AgentConfig, providers: Mapping[str, Any], environ: Mapping[str, str]
-) -> tuple[str | None, dict[str, Any]]:
-    """The default provider's name and the provider tables, filling in what config leaves out.
-
-    ``[agent] provider`` unset: the only ``[providers.*]`` table if there is exactly one; with
-    no tables, a default provider for the vendor whose API key is in the environment
-    (``OPENAI_API_KEY`` first, then ``ANTHROPIC_API_KEY``); else None (unconfigured).
-    """
-    section = dict(providers or {})
-    if config.provider is not None:
-        return config.provider, section
-    if len(section) == 1:
-        return next(iter(section)), section
-    if section:
-        return None, section
-    for kind in ("openai", "anthropic"):
-        key = environ.get(f"{kind.upper()}_API_KEY")
-        if key:
-            log.info("no provider configured; using %s (%s) from %s_API_KEY", kind, DEFAULT_MODELS[kind], kind.upper())
-            return kind, {kind: {"kind": kind, "model": DEFAULT_MODELS[kind], "api_key": key}}
-    return None, section
-
-
-def agent_tools(tools_config: Any, services: AgentServices) -> list[Any]:
-    """The built-in tools the config enables, plus ``schedule`` when the hub has a scheduler."""
-    from .tools.builtin import builtin_tools
-
-    tools = list(builtin_tools(tools_config))
-    if services.scheduler is not None and "schedule" in tools_config.enabled:
-        from .tools.schedule import schedule_tools
-
-        tools.extend(schedule_tools())
-    return tools
-
-
-def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = None) -> LLMAgent | UnconfiguredAgent:
-    """Entry point ``autohands.agents:llm``: the LLM agent from the hub's config sections.
-
-    Registers ``/model`` and ``/persona`` in ``services.commands``. Raises ``ConfigError``
-    naming the key for a bad ``[agent]``, ``[providers.*]`` or ``[tools]`` section.
-    """
-    config = validate_section(AgentConfig, services.agent_config, "agent")
-    tools_config = validate_section(ToolsConfig, services.tools_config, "tools")
-    default, section = resolve_provider_settings(
-        config, services.providers_config, os.environ if environ is None else environ
-    )
-    root = tools_config.workspace_root(Path(services.data_dir))
-    check_workspace_root(root, services.protected_paths)
-    checks = tool_checks(tools_config, root)
-    if default is None:
-        AgentCommands(config.identity, (), None, {}).register(services.commands)
-        log.warning("no model provider configured: every message gets setup instructions")
-        return UnconfiguredAgent(checks)
-    if default not in section:
-        known = ", ".join(sorted(section)) or "none"
-        raise ConfigError(f"agent.provider: no [providers.{default}] section (configured providers: {known})")
-    pool = ProviderPool(section, default, config.fallback)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    registry = ToolRegistry()
-    registry.extend(agent_tools(tools_config, services))
-    if tools_config.approve_medium and not config.approve_medium:
-        config = config.model_copy(update={"approve_medium": True})
-    AgentCommands(config.identity, pool.names, default, {name: c.model for name, c in pool.configs.items()}).register(
-        services.commands
-    )
-    return LLMAgent(
-        pool.resolve,
-        registry,
-        config,
-        tool_context=default_tool_context(root, tools_config, services, tuple(services.protected_paths)),
-        closers=(pool.aclose,),
-        checks=checks,
-    )

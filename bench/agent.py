@@ -80,7 +80,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 # Import from the repo root, not bench/ (as a script, bench/ is sys.path[0]: bench/telegram.py
 # would shadow the python-telegram-bot package).
@@ -90,15 +90,16 @@ import httpx2
 import orjson
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
+from agents.build import build_agent
 from agents.providers._sse import SSEDecoder
-from agents.runtime import LLMAgent, build_agent
+from agents.runtime import LLMAgent
 from bench._common import emit, latency_figures, peak_rss_mb
 from hub.agent import AgentServices, HistoryItem, Usage
 from hub.app import Hub, tune_gc_for_serving
+from hub.channel import Capabilities, Inbox
 from hub.commands import CommandRegistry
 from hub.config import load_settings
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, Inbox
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -148,7 +149,17 @@ async def fake_process(*, latency: float, tool: bool) -> AsyncIterator[FakeProc]
 
 
 class _PlaceholderScheduler:
-    """Only makes ``build_agent`` list the ``schedule`` tools; no bench run calls them."""
+    """A ``JobScheduler`` that only makes ``build_agent`` list the ``schedule`` tools; no bench
+    run calls them."""
+
+    async def create_from_phrases(self, **_: object) -> NoReturn:
+        raise NotImplementedError("the bench never schedules")
+
+    async def list_jobs(self, conversation: ConversationRef) -> NoReturn:
+        raise NotImplementedError("the bench never schedules")
+
+    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None) -> NoReturn:
+        raise NotImplementedError("the bench never schedules")
 
 
 def make_agent(base_url: str, data_dir: Path, *, tools: bool = True, max_turns: int = 12) -> LLMAgent:
@@ -203,6 +214,12 @@ class BenchRun:
 
     async def send(self, outbound: Outbound) -> None:
         return None
+
+    async def set_setting(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.settings.pop(name, None)
+        else:
+            self.settings[name] = value
 
     async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         return None
@@ -364,6 +381,7 @@ async def overhead(n: int, blocks: int, data_dir: Path) -> dict[str, float]:
 # --------------------------------------------------------------------------- 2. concurrency
 class BenchChannel:
     capabilities = Capabilities(max_length=100_000)
+    problem: str | None = None
 
     def __init__(self, expected: int) -> None:
         self.name = "bench"

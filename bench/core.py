@@ -39,14 +39,15 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import current_rss_mb, emit, latency_figures, median_run, peak_rss_mb
 from hub.app import Hub, tune_gc_for_serving
+from hub.channel import Capabilities, Inbox
 from hub.config import load_settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, Inbox
 
 
 class BenchChannel:
     capabilities = Capabilities(max_length=100_000)
+    problem: str | None = None
 
     def __init__(self) -> None:
         self.name = "bench"

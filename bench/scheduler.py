@@ -28,21 +28,21 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from sqlalchemy import insert
 
-from hub import store_jobs as sj
 from hub.app import Hub
 from hub.bus import Bus
+from hub.channel import Capabilities, Inbox
 from hub.config import Settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender, utcnow
-from hub.plugins import Capabilities, Inbox
 from hub.scheduler import Scheduler, SchedulerConfig
-from hub.store import Store
-from hub.timeparse import TriggerSpec, cron_spec, interval_spec
+from hub.scheduler.timeparse import TriggerSpec, cron_spec, interval_spec
+from hub.store import Store, jobs as sj
 
 
 class _Channel:
     name = "bench"
     capabilities = Capabilities()
+    problem: str | None = None
 
     def __init__(self) -> None:
         self.sent_at: dict[str, float] = {}

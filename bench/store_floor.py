@@ -35,10 +35,10 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import emit, latency_figures, median_run
-from hub._store_writer import INBOUND_KEYS, OUTBOX_KEYS
-from hub.codec import inbound_to_json, outbound_to_json
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
 from hub.store import Store, default_sqlite_url
+from hub.store._writer import INBOUND_KEYS, OUTBOX_KEYS
+from hub.store.codec import inbound_to_json, outbound_to_json
 
 SLOW_COMMIT_SECONDS = 0.002
 TIMESTAMP = "2026-01-01 00:00:00.000000"  # SQLAlchemy's SQLite text form, as the hub writes it

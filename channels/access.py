@@ -1,6 +1,6 @@
 """Who may talk to the bot, and when a group message is meant for it.
 
-"Access control before intelligence" (PLATFORMS.md §0.6): a channel asks ``AccessPolicy.decide``
+"Access control before intelligence" (docs/PLATFORMS.md G4): a channel asks ``AccessPolicy.decide``
 before anything reaches the store or the agent.
 
 Decision on the default: **empty allow lists with ``allow_all = false`` deny everyone.** A

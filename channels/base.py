@@ -1,13 +1,25 @@
-"""The channel interface, re-exported for adapter authors (defined in ``hub.plugins``)."""
+"""What an adapter author needs, in one import: the ``Channel`` contract (defined in
+``hub.channel``), the messages it carries and the error it raises."""
 
+from hub.channel import (
+    Capabilities,
+    Channel,
+    ChannelClass,
+    ChannelContext,
+    CommandInfo,
+    Dialect,
+    Inbox,
+    KeyValueState,
+    Manifest,
+)
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, Channel, ChannelContext, CommandInfo, Dialect, Inbox, Manifest
 
 __all__ = [
     "Button",
     "Capabilities",
     "Channel",
+    "ChannelClass",
     "ChannelContext",
     "ChannelError",
     "CommandInfo",
@@ -16,6 +28,7 @@ __all__ = [
     "Dialect",
     "Inbound",
     "Inbox",
+    "KeyValueState",
     "Manifest",
     "Outbound",
     "Sender",

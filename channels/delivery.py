@@ -31,9 +31,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from hub.channel import Capabilities
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Delivery, Outbound
-from hub.plugins import Capabilities
 
 from .formatting import render, to_plain
 from .ratelimit import RateLimiter, scope_of

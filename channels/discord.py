@@ -20,6 +20,9 @@ Outbound: every post carries ``nonce`` = the outbound id (+ part number) and dis
 ``enforce_nonce`` itself, so a retried send returns the first message instead of a second one.
 ``allowed_mentions`` lets a reply ping only the user replied to: model text cannot ping
 ``@everyone``, roles or users.
+
+``channels._discord_parse`` turns messages and clicks into inbounds; ``channels._discord_api``
+holds the REST calls of sending (``DiscordOps``) and the mapping of discord.py's errors.
 """
 
 from __future__ import annotations
@@ -30,43 +33,35 @@ import dataclasses
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from pydantic import ConfigDict, Field, SecretStr
 
-from channels._discord_convert import (
+from channels._discord_api import DiscordOps, map_errors
+from channels._discord_parse import (
     ChannelInfo,
     button_inbound,
     channel_info,
     mentions_bot,
     message_inbound,
     replies_to_bot,
-    target_channel_id,
 )
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
-from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
+from channels.ratelimit import RateLimiter, RateLimits
+from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError
-from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
-from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
+from hub.messages import Delivery, Inbound, Outbound
 
 logger = logging.getLogger(__name__)
 
 _INDEX_KEY = "active_channels"
 _SEEN_MAX = 10_000
 _ECHOED_MAX = 256
-_NO_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
-_STYLES = {
-    "primary": discord.ButtonStyle.primary,
-    "danger": discord.ButtonStyle.danger,
-    "default": discord.ButtonStyle.secondary,
-}
 
 
 class DiscordConfig(AccessConfig):
@@ -108,107 +103,6 @@ def point_sdk_at(api_base: str, gateway_url: str) -> None:
         logger.warning("discord: REST base changed from %s to %s for the whole process", Route.BASE, base)
     Route.BASE = base
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url.rstrip("/") + "/")
-
-
-@contextlib.contextmanager
-def _map_errors(what: str) -> Iterator[None]:
-    """discord.py exceptions → ``ChannelError`` (429 → retry_after, 5xx transient, 4xx permanent)."""
-    try:
-        yield
-    except discord.RateLimited as exc:  # discord.py retries short 429s itself; long ones land here
-        raise RetryAfter(f"discord {what}: rate limited", retry_after=exc.retry_after) from exc
-    except discord.HTTPException as exc:
-        status = exc.status
-        if status == 429:
-            header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-            retry = float(header) if header and header.replace(".", "", 1).isdigit() else 1.0
-            raise RetryAfter(f"discord {what}: rate limited", retry_after=retry) from exc
-        transient = status >= 500 or status == 408
-        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status) from exc
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", transient=True) from exc
-
-
-def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
-    """Buttons as a ``discord.ui.View`` whose ``custom_id`` is the hub's button id.
-
-    The view is stopped before it is sent: discord.py then only serialises it and does not keep
-    it in its in-memory view store; clicks are handled in ``on_interaction`` for every message,
-    including those posted before a restart.
-    """
-    if not buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for button in buttons:
-        view.add_item(
-            discord.ui.Button(
-                label=button.label[:80],
-                custom_id=button.id[:100],
-                style=_STYLES.get(button.style, discord.ButtonStyle.secondary),
-            )
-        )
-    view.stop()
-    return view
-
-
-class DiscordOps:
-    """``PlatformOps`` on a discord.py client; the ``Deliverer`` composes them."""
-
-    def __init__(self, client: discord.Client, on_posted: Any) -> None:
-        self._client = client
-        self._on_posted = on_posted
-
-    def _target(self, conv: ConversationRef) -> discord.PartialMessageable:
-        try:
-            return self._client.get_partial_messageable(target_channel_id(conv))
-        except ValueError as exc:
-            raise ChannelError(f"discord: {exc}", transient=False) from None
-
-    async def post(
-        self,
-        conv: ConversationRef,
-        text: str,
-        *,
-        rich: bool,
-        reply_to: str | None = None,
-        buttons: tuple[Button, ...] = (),
-        nonce: str | None = None,
-    ) -> str:
-        channel = self._target(conv)
-        reference = None
-        if reply_to and reply_to.isdigit():
-            reference = discord.MessageReference(
-                message_id=int(reply_to), channel_id=channel.id, fail_if_not_exists=False
-            )
-        kwargs: dict[str, Any] = {"allowed_mentions": _NO_PINGS}
-        if reference is not None:
-            kwargs["reference"] = reference
-        if nonce:
-            kwargs["nonce"] = nonce[:25]  # discord.py sends enforce_nonce with every nonce
-        view = _view(buttons)
-        if view is not None:
-            kwargs["view"] = view
-        with _map_errors("create message"):
-            message = await channel.send(text, **kwargs)
-        self._on_posted(message.id)
-        return str(message.id)
-
-    async def edit(
-        self,
-        conv: ConversationRef,
-        message_id: str,
-        text: str,
-        *,
-        rich: bool,
-        buttons: tuple[Button, ...] = (),
-    ) -> None:
-        partial = self._target(conv).get_partial_message(int(message_id))
-        with _map_errors("edit message"):
-            await partial.edit(content=text, view=_view(buttons), allowed_mentions=_NO_PINGS)
-
-    async def typing(self, conv: ConversationRef) -> None:
-        with _map_errors("typing"):
-            await self._target(conv).typing()
 
 
 class _Client(discord.Client):
@@ -259,9 +153,7 @@ class DiscordChannel:
         permissions=("network",),
         secrets=("token",),
     )
-    capabilities = Capabilities(
-        max_length=2000, dialect="discord_markdown", edits=True, buttons=True, threads=True, typing=True
-    )
+    capabilities = Capabilities(max_length=2000, dialect="discord_markdown", edits=True, buttons=True, typing=True)
 
     def __init__(self, name: str, config: DiscordConfig, context: ChannelContext) -> None:
         self.name = name
@@ -330,7 +222,7 @@ class DiscordChannel:
     async def _run(self, client: _Client) -> None:
         token = self._config.token.get_secret_value()
         try:
-            with _map_errors("login"):  # unreachable API: one clear line, not a traceback
+            with map_errors("login"):  # unreachable API: one clear line, not a traceback
                 await client.start(token)
         except discord.LoginFailure:
             raise ChannelError(
@@ -552,7 +444,7 @@ class DiscordChannel:
         guild_id = int(info.guild_id) if info.guild_id else None
         channel = self._client.get_partial_messageable(int(info.id), guild_id=guild_id)
         missed: list[discord.Message] = []
-        with _map_errors("read history"):
+        with map_errors("read history"):
             async for message in channel.history(limit=window + 1):  # newest first
                 if message.id <= after:
                     break
@@ -592,4 +484,4 @@ class DiscordChannel:
             logger.warning("discord %s: could not announce the unread messages: %s", self.name, exc)
 
 
-__all__ = ["DiscordChannel", "DiscordConfig", "DiscordOps", "point_sdk_at"]
+__all__ = ["DiscordChannel", "DiscordConfig", "point_sdk_at"]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import assert_never
 
-from hub.plugins import Dialect
+from hub.channel import Dialect
 
 __all__ = ["render", "to_plain"]
 

@@ -5,7 +5,7 @@ Every send and edit an adapter makes goes through one ``RateLimiter`` per bot ac
     async with limiter.slot(chat_key, group=is_group):
         await api_call()
 
-The buckets keep us under the platform's documented limits (PLATFORMS.md §1.1: Telegram
+The buckets keep us under the platform's documented limits (docs/PLATFORMS.md T7, T8: Telegram
 1 msg/s per chat with short bursts, 20/min per group, ~30/s per bot). When the platform still
 answers 429 with ``retry_after``, ``halt(scope, seconds)`` holds back every later acquire in
 that scope until the time has passed.

@@ -6,7 +6,7 @@ signature on the raw bytes first (401 for a forged, replayed or unsigned request
 body's shape (400 for a signed but malformed one), each with at most one rate-limited warning
 line, and only then hands the parsed body to Bolt. Bolt runs with
 ``process_before_response=True``: its default acks with 200 *before* the listener runs, so a
-failed listener is never retried (PLATFORMS.md §0.2, bolt-python #1061). With it, Slack's 200
+failed listener is never retried (docs/PLATFORMS.md G2, S2; bolt-python #1061). With it, Slack's 200
 is sent only after ``inbox()`` returned, i.e. after the inbound was committed; a redelivery
 (``X-Slack-Retry-Num``, Slack's SDK does not dedupe) is answered 200 and goes no further
 because the inbox dedupes on ``event_id`` / ``cmd:<trigger_id>`` / ``act:<trigger_id>``.
@@ -25,7 +25,9 @@ channels, and told their id ephemerally when they use the slash command.
 Socket Mode (``mode = "socket"``) uses Bolt's ``AsyncSocketModeHandler``; the same listeners
 run, and the envelope is acked after they return.
 
-Replies go through ``channels.delivery.Deliverer`` with ``chat.postMessage`` / ``chat.update``.
+Replies go through ``channels.delivery.Deliverer`` with ``chat.postMessage`` / ``chat.update``
+(``channels._slack_api``: the Web API calls and their errors; ``channels._slack_parse`` turns
+payloads into inbounds).
 Slash-command answers are posted with ``chat.postMessage`` into the command's channel rather
 than through ``response_url``: a ``response_url`` takes only 5 posts in 30 minutes and its
 messages cannot be edited with ``chat.update``, which progressive answers need. The price is
@@ -39,35 +41,23 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-import aiohttp
 from pydantic import ConfigDict, SecretStr, field_validator, model_validator
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels._slack_convert import (
-    BotIdentity,
-    action_inbound,
-    button_blocks,
-    buttons_block_id,
-    command_inbound,
-    event_inbound,
-    name_like_entries,
-    slack_thread_ts,
-)
+from channels._slack_api import REFUSED_TOKEN, SlackOps, slack_errors
 from channels._slack_ingress import SlackIngress
+from channels._slack_parse import BotIdentity, action_inbound, command_inbound, event_inbound, name_like_entries
 from channels.access import AccessConfig, AccessPolicy
-from channels.delivery import Deliverer, FormattingRejected
+from channels.delivery import Deliverer
 from channels.formatting import render
-from channels.ratelimit import RateLimiter, RateLimits, RetryAfter
+from channels.ratelimit import RateLimiter, RateLimits
+from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError, ConfigError
-from hub.messages import Button, ConversationRef, Delivery, Inbound, Outbound
-from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
+from hub.messages import Delivery, Inbound, Outbound
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +69,13 @@ SOCKET_CONNECT_TIMEOUT = 30.0
 # part numbers the splitter adds. Button messages are cut further into 3,000-char sections.
 MAX_LENGTH = 3900
 
-_FORMATTING_ERRORS = frozenset(
-    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "invalid_attachments"}
-)
-_REFUSED_TOKEN = frozenset(
-    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "not_allowed_token_type"}
-)
-_TRANSIENT_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
+
+class _SocketMode(Protocol):
+    """What we use of Bolt's ``AsyncSocketModeHandler`` (imported only in Socket Mode; its
+    methods are unannotated)."""
+
+    async def connect_async(self) -> None: ...
+    async def close_async(self) -> None: ...
 
 
 class SlackConfig(AccessConfig):
@@ -128,86 +116,6 @@ class SlackConfig(AccessConfig):
         return value if value.endswith("/") else value + "/"
 
 
-@asynccontextmanager
-async def slack_errors(what: str) -> AsyncIterator[None]:
-    """Translate slack_sdk / network failures into ``ChannelError`` (one place, one policy)."""
-    try:
-        yield
-    except SlackApiError as exc:
-        raise _api_error(what, exc) from None
-    except (aiohttp.ClientError, TimeoutError, SlackClientError) as exc:
-        raise ChannelError(f"slack {what}: network error ({type(exc).__name__})", transient=True) from None
-
-
-def _api_error(what: str, exc: SlackApiError) -> ChannelError:
-    response = exc.response
-    status = int(getattr(response, "status_code", 0) or 0)
-    code = str(response.get("error") or "") if isinstance(response.data, dict) else ""
-    if status == 429 or code == "ratelimited":
-        headers = response.headers or {}
-        raw = headers.get("Retry-After") or headers.get("retry-after")
-        try:
-            retry_after = float(raw) if raw is not None else 1.0
-        except (TypeError, ValueError):
-            retry_after = 1.0
-        return RetryAfter(f"slack {what}: rate limited", retry_after=retry_after)
-    if code in _FORMATTING_ERRORS:
-        return FormattingRejected(f"slack {what}: {code}", status=code)
-    transient = status >= 500 or code in _TRANSIENT_ERRORS
-    return ChannelError(f"slack {what}: {code or status}", transient=transient, status=code or status)
-
-
-class _SlackOps:
-    """``PlatformOps`` on ``AsyncWebClient``: the three primitives the Deliverer composes."""
-
-    def __init__(self, client: AsyncWebClient) -> None:
-        self._client = client
-
-    async def post(
-        self,
-        conv: ConversationRef,
-        text: str,
-        *,
-        rich: bool,
-        reply_to: str | None = None,
-        buttons: Sequence[Button] = (),
-        nonce: str | None = None,
-    ) -> str:
-        # Slack has no idempotency key and no reply-to outside threads: `nonce` and `reply_to`
-        # are unused; the conversation's thread places the answer.
-        kwargs: dict[str, Any] = {
-            "channel": conv.chat,
-            "text": text,
-            "mrkdwn": rich,
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if thread_ts := slack_thread_ts(conv):
-            kwargs["thread_ts"] = thread_ts
-        if buttons:
-            kwargs["blocks"] = button_blocks(text, buttons, rich=rich, block_id=buttons_block_id(conv))
-        async with slack_errors("chat.postMessage"):
-            resp = await self._client.chat_postMessage(**kwargs)
-        return str(resp["ts"])
-
-    async def edit(
-        self,
-        conv: ConversationRef,
-        message_id: str,
-        text: str,
-        *,
-        rich: bool,
-        buttons: Sequence[Button] = (),
-    ) -> None:
-        # `blocks=[]` clears buttons of an earlier version (an answered approval).
-        blocks = button_blocks(text, buttons, rich=rich, block_id=buttons_block_id(conv)) if buttons else []
-        async with slack_errors("chat.update"):
-            await self._client.chat_update(channel=conv.chat, ts=message_id, text=text, blocks=blocks)
-
-    async def typing(self, conv: ConversationRef) -> None:
-        """Slack bots have no typing indicator (it exists only for RTM): nothing to do."""
-
-
 class SlackChannel:
     """The Slack adapter. ``SlackChannel(name, config, context)``; see the module docstring."""
 
@@ -219,7 +127,7 @@ class SlackChannel:
         secrets=("bot_token", "signing_secret", "app_token"),
     )
     capabilities: Capabilities = Capabilities(
-        max_length=MAX_LENGTH, dialect="slack_mrkdwn", edits=True, buttons=True, threads=True, typing=False
+        max_length=MAX_LENGTH, dialect="slack_mrkdwn", edits=True, buttons=True, typing=False
     )
 
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
@@ -229,15 +137,18 @@ class SlackChannel:
         self._access = AccessPolicy(config, match_usernames=False)
         _warn_name_like_entries(name, config)
         self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
-        self._ops = _SlackOps(self._client)
+        self._ops = SlackOps(self._client)
         self._limiter = RateLimiter(RateLimits.slack())
         self._deliverer = self._new_deliverer()
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
         self._bot: BotIdentity | None = None
         self._inbox: Inbox | None = None
         self._app = self._build_app(secret)
-        self._socket: Any = None
+        self._socket: _SocketMode | None = None
         self._running = False
+        self.problem: str | None = None
+        """Never set (see ``Channel``): in HTTP mode Slack calls us, in Socket Mode the client
+        reconnects on its own."""
         if config.mode == "http":
             ingress = SlackIngress(name, signing_secret=secret, app=self._app, ready=lambda: self._running)
             context.add_route("POST", EVENTS_PATH, ingress.handle)
@@ -253,7 +164,7 @@ class SlackChannel:
             async with slack_errors("auth.test"):
                 auth = await self._client.auth_test()
         except ChannelError as exc:
-            if exc.status in _REFUSED_TOKEN:
+            if exc.status in REFUSED_TOKEN:
                 raise ConfigError(
                     f"channels.{self.name}.bot_token: Slack refused the token ({exc.status}); "
                     "use the app's xoxb- Bot User OAuth Token"
@@ -277,18 +188,19 @@ class SlackChannel:
             async with slack_errors("apps.connections.open"):
                 await self._client.apps_connections_open(app_token=app_token)
         except ChannelError as exc:
-            if exc.status in _REFUSED_TOKEN:
+            if exc.status in REFUSED_TOKEN:
                 raise ConfigError(
                     f"channels.{self.name}.app_token: Slack refused it ({exc.status}); use an "
                     "app-level xapp- token with the connections:write scope"
                 ) from None
             raise
-        self._socket = AsyncSocketModeHandler(self._app, app_token=app_token, web_client=self._client)
+        socket: _SocketMode = AsyncSocketModeHandler(self._app, app_token=app_token, web_client=self._client)
+        self._socket = socket
         try:
             async with asyncio.timeout(SOCKET_CONNECT_TIMEOUT):
-                await self._socket.connect_async()
+                await socket.connect_async()
         except BaseException as exc:  # timed out, or cancelled (the hub stops during a start retry)
-            await self._socket.close_async()
+            await socket.close_async()
             self._socket = None
             if isinstance(exc, TimeoutError):
                 raise ChannelError("slack socket mode: could not connect", transient=True) from None
@@ -312,21 +224,14 @@ class SlackChannel:
     # ------------------------------------------------------------------ outbound
     async def send(self, msg: Outbound) -> Delivery:
         if msg.ephemeral_to and not msg.typing:
-            return await self._send_ephemeral(msg)
+            return await self._send_ephemeral(msg, msg.ephemeral_to)
         return await self._deliverer.send(msg)
 
-    async def _send_ephemeral(self, msg: Outbound) -> Delivery:
+    async def _send_ephemeral(self, msg: Outbound, user: str) -> Delivery:
         rich = msg.format == "markdown"
         text = render(msg.text, "slack_mrkdwn") if rich else msg.text
-        conv = msg.conversation
-        kwargs: dict[str, Any] = {"channel": conv.chat, "user": msg.ephemeral_to, "text": text}
-        if thread_ts := slack_thread_ts(conv):
-            kwargs["thread_ts"] = thread_ts
-        if msg.buttons:
-            kwargs["blocks"] = button_blocks(text, msg.buttons, rich=rich, block_id=buttons_block_id(conv))
-        async with slack_errors("chat.postEphemeral"):
-            resp = await self._client.chat_postEphemeral(**kwargs)
-        return Delivery(platform_ids=(str(resp.get("message_ts") or ""),))
+        ts = await self._ops.post_ephemeral(msg.conversation, user, text, rich=rich, buttons=msg.buttons)
+        return Delivery(platform_ids=(ts,))
 
     # ------------------------------------------------------------------ Bolt wiring
     def _build_app(self, signing_secret: str) -> AsyncApp:
@@ -354,7 +259,7 @@ class SlackChannel:
         app.event("message")(self._on_event)
         app.action(re.compile(".*"))(self._on_action)
         # Any other subscribed event is acked, not answered 404: Slack disables subscriptions
-        # that fail 5% of deliveries in an hour (PLATFORMS.md §1.2).
+        # that fail 5% of deliveries in an hour (docs/PLATFORMS.md S4).
         app.event(re.compile(".*"))(self._on_other_event)
         return app
 
@@ -459,4 +364,4 @@ def _warn_name_like_entries(name: str, config: SlackConfig) -> None:
         )
 
 
-__all__ = ["EVENTS_PATH", "SlackChannel", "SlackConfig", "slack_errors"]
+__all__ = ["EVENTS_PATH", "SlackChannel", "SlackConfig"]

@@ -1,6 +1,6 @@
 """Telegram channel on python-telegram-bot v22 (``Bot`` only, no ``Updater``).
 
-Ingress keeps the hub's rule "commit first, acknowledge second" (PLATFORMS.md §1.1): PTB's
+Ingress keeps the hub's rule "commit first, acknowledge second" (docs/PLATFORMS.md G1, G2, T1): PTB's
 ``Updater`` confirms a batch on its next poll while handlers may not have run, so we drive
 ``getUpdates`` ourselves: every update of a batch is converted and ``await inbox(...)``-ed
 before the next call's ``offset`` confirms it. We start without an offset so the backlog
@@ -17,6 +17,9 @@ only after the inbox committed the update. ``stop`` leaves the webhook set, so T
 
 ``/start`` is answered here with a short greeting (the hub has no such command); other
 commands go to the inbox as ``kind="command"``.
+
+``channels._telegram_parse`` turns updates into inbounds; ``channels._telegram_api`` holds the
+sending calls (``TelegramOps``) and the mapping of PTB's errors.
 """
 
 from __future__ import annotations
@@ -44,25 +47,17 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from channels._telegram_convert import (
-    ALLOWED_UPDATES,
-    Parsed,
-    TelegramOps,
-    is_group,
-    map_errors,
-    parse_update,
-    retry_seconds,
-    update_key,
-    with_attachment,
-)
+from channels._telegram_api import TelegramOps, is_group, map_errors, retry_seconds
+from channels._telegram_parse import ALLOWED_UPDATES, Parsed, parse_update, update_key, with_attachment
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
 from channels.ratelimit import RateLimiter, RateLimits
+from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError
+from hub.logs import RedactingFilter
 from hub.messages import Delivery, Inbound, Outbound
-from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
 
-__all__ = ["TelegramChannel", "TelegramConfig", "TokenRedactor"]
+__all__ = ["TelegramChannel", "TelegramConfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,48 +106,12 @@ class TelegramConfig(AccessConfig):
         return self
 
 
-class TokenRedactor(logging.Filter):
-    """Replaces the bot token with ``***`` in records (PTB and httpx log URLs that contain it).
-
-    Logger filters only see records created on that very logger, so ``install`` attaches it to
-    every existing ``telegram.*`` / ``httpx`` / ``httpcore`` logger, not only the parents.
-    """
-
-    def __init__(self, *secrets: str) -> None:
-        super().__init__()
-        # A bot token is ``<bot id>:<secret>``; URLs may carry it percent-encoded (``%3A``), so
-        # the secret half is redacted on its own as well.
-        parts = [s for s in secrets if s] + [s.partition(":")[2] for s in secrets if ":" in s]
-        self._secrets = tuple(sorted({p for p in parts if len(p) >= 4}, key=len, reverse=True))
-        self._installed: list[logging.Logger] = []
-
-    def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Freeze the message now: PTB logs dicts it mutates afterwards (getFile's file_path
-        # becomes a URL with the token), and handlers format records later.
-        record.msg, record.args = self.redact(record.getMessage()), None
-        if record.exc_info and record.exc_info[1] is not None:
-            formatted = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = self.redact(formatted), None
-        return True
-
-    def install(self) -> None:
-        if self._installed:
-            return
-        names = [n for n in logging.root.manager.loggerDict if n.startswith(_LOGGERS)]
-        for name in {*_LOGGERS, *names}:
-            target = logging.getLogger(name)
-            target.addFilter(self)
-            self._installed.append(target)
-
-    def uninstall(self) -> None:
-        for target in self._installed:
-            target.removeFilter(self)
-        self._installed.clear()
+def _token_redactor(token: str, webhook_secret: str) -> RedactingFilter:
+    """A filter for the loggers that see the token (PTB and httpx log URLs that contain it)."""
+    # A bot token is ``<bot id>:<secret>``; URLs may carry it percent-encoded (``%3A``), so the
+    # secret half is redacted on its own as well.
+    halves = [token.partition(":")[2]] if ":" in token else []
+    return RedactingFilter([token, webhook_secret, *halves], min_length=4)
 
 
 class TelegramChannel:
@@ -165,9 +124,7 @@ class TelegramChannel:
         permissions=("network",),
         secrets=("token", "webhook_secret"),
     )
-    capabilities = Capabilities(
-        max_length=4096, dialect="telegram_html", edits=True, buttons=True, threads=True, typing=True
-    )
+    capabilities = Capabilities(max_length=4096, dialect="telegram_html", edits=True, buttons=True, typing=True)
 
     def __init__(self, name: str, config: TelegramConfig, context: ChannelContext) -> None:
         self.name = name
@@ -175,8 +132,8 @@ class TelegramChannel:
         self._context = context
         token = config.token.get_secret_value()
         secret = config.webhook_secret.get_secret_value() if config.webhook_secret else ""
-        self._redactor = TokenRedactor(token, secret)
-        self._redactor.install()  # before Bot(): its constructor logs the URLs with the token
+        self._redactor = _token_redactor(token, secret)
+        self._redactor.install(*_LOGGERS)  # before Bot(): its constructor logs the URLs with the token
         self._bot = Bot(
             token,
             base_url=config.base_url,
@@ -208,7 +165,7 @@ class TelegramChannel:
         """Connect (getMe), register commands, then poll or set the webhook; returns once running."""
         if self._inbox is not None:
             raise RuntimeError(f"telegram channel {self.name!r} is already started")
-        self._redactor.install()
+        self._redactor.install(*_LOGGERS)
         try:
             await self._connect()
         except BaseException:
@@ -299,7 +256,7 @@ class TelegramChannel:
 
     # ------------------------------------------------------------------ egress
     async def send(self, msg: Outbound) -> Delivery:
-        """Deliver through the shared ``Deliverer``; raises ``ChannelError`` (see ``_map_errors``)."""
+        """Deliver through the shared ``Deliverer``; raises ``ChannelError`` (see ``_telegram_api.map_errors``)."""
         if self._inbox is None:
             raise ChannelError(f"telegram channel {self.name!r} is not started", transient=True)
         return await self._deliverer.send(msg)
@@ -339,7 +296,7 @@ class TelegramChannel:
             if not updates:
                 # The offset has confirmed everything: poll without one from now on. Kept, it
                 # would also confirm (and so drop) the next update if Telegram restarted its
-                # numbering below it after a week without updates (PLATFORMS.md §1.1).
+                # numbering below it after a week without updates (docs/PLATFORMS.md T3).
                 self._offset = None
                 continue
             if not await self._process_batch(updates):

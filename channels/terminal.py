@@ -13,8 +13,8 @@ from typing import Any, ClassVar, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
+from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender, parse_command
-from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ class TerminalConfig(BaseModel):
 
 
 class TerminalChannel:
-    config_model: ClassVar[type[BaseModel]] = TerminalConfig
+    """One local conversation on stdin/stdout; the chat ends on EOF or ``/quit`` (see ``closed``)."""
+
+    config_model: ClassVar[type[TerminalConfig]] = TerminalConfig
     manifest: ClassVar[Manifest] = Manifest(id="terminal", description="Chat in the terminal (stdin/stdout).")
     capabilities = Capabilities(max_length=100_000, dialect="plain", edits=False, buttons=False)
 
@@ -67,6 +69,8 @@ class TerminalChannel:
         self.closed = asyncio.Event()
         """Set when the user ended the chat (EOF / ``/quit``) and every answer has been shown."""
         self.conversation = ConversationRef(channel=name, chat="local")
+        self.problem: str | None = None
+        """Never set (see ``Channel``): a terminal has nothing to lose the connection to."""
 
     async def start(self, inbox: Inbox) -> None:
         for stream in (self._in, self._out):

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .timeparse import human_duration
+from .durations import human_duration
 
 log = logging.getLogger("hub.outbox")
 

@@ -9,13 +9,17 @@ answered and appends the run's new history, so a crash never yields a second ans
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from .commands import CommandRegistry
 from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
+
+if TYPE_CHECKING:  # hub.scheduler imports the store, which imports this module
+    from .scheduler import Job
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,10 +108,34 @@ class SelfChecking(Protocol):
     def checks(self) -> Sequence[Check]: ...
 
 
-class AgentFactory(Protocol):
-    """Entry point target in group ``autohands.agents``: builds the agent from the hub's parts."""
+class JobScheduler(Protocol):
+    """The scheduler as agents use it (the ``schedule`` tool); ``hub.scheduler.Scheduler`` is one.
 
-    def __call__(self, services: Any) -> Agent: ...
+    ``create_from_phrases`` and ``cancel`` raise ``ScheduleError`` (``hub.scheduler``) with a
+    sentence for the user.
+    """
+
+    async def create_from_phrases(
+        self,
+        *,
+        conversation: ConversationRef,
+        creator: Sender,
+        text: str,
+        when: str | None = None,
+        every: str | None = None,
+        action: Literal["send", "agent"] = "send",
+        granted_tools: tuple[str, ...] = (),
+    ) -> Job:
+        """A job in ``conversation`` from ``when`` (a time phrase or ISO time) or ``every``."""
+        ...
+
+    async def list_jobs(self, conversation: ConversationRef) -> Sequence[Job]:
+        """The conversation's active jobs."""
+        ...
+
+    async def cancel(self, job_id: str, by: Sender, *, channel: str | None = None) -> Job:
+        """Cancel a job; only its creator (on ``channel``) or an admin may."""
+        ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -118,18 +146,24 @@ class AgentServices:
     errors name the key (``agent.max_turns: …``).
     """
 
-    agent_config: dict[str, Any]
+    agent_config: Mapping[str, object]
     """The ``[agent]`` section."""
-    providers_config: dict[str, Any]
+    providers_config: Mapping[str, Mapping[str, object]]
     """The ``[providers]`` section: name → provider table."""
-    tools_config: dict[str, Any]
+    tools_config: Mapping[str, object]
     """The ``[tools]`` section."""
-    commands: Any
-    """``hub.commands.CommandRegistry``: register ``/model``, ``/persona`` here."""
-    data_dir: Any
-    """``pathlib.Path`` of the hub's data directory (default workspace lives under it)."""
-    scheduler: Any = None
-    """The hub's scheduler service once it exists (``schedule`` tool), else None."""
+    commands: CommandRegistry
+    """Register the agent's commands (``/model``, ``/persona``) here."""
+    data_dir: Path
+    """The hub's data directory (the default workspace root lives under it)."""
+    scheduler: JobScheduler | None = None
+    """The hub's scheduler (the ``schedule`` tool), or None when the hub runs without one."""
     protected_paths: tuple[Path, ...] = ()
     """The hub's own files and folders (data directory, config file, database, home): tools
     must never see them, and no workspace may contain them."""
+
+
+class AgentFactory(Protocol):
+    """Entry point target in group ``autohands.agents``: builds the agent from the hub's parts."""
+
+    def __call__(self, services: AgentServices) -> Agent: ...

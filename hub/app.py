@@ -19,15 +19,17 @@ from typing import Any
 
 from .agent import Agent, AgentServices
 from .bus import Bus
+from .channel import Channel, ChannelContext
 from .commands import CommandRegistry
 from .config import Settings, validate_section
 from .errors import AutoHandsError, ChannelError, ConfigError, PluginError
+from .extensions import load_entry_point
 from .gateway import Gateway
 from .messages import Inbound
 from .outbox import OutboxDispatcher
-from .plugins import Channel, ChannelContext, load_entry_point
+from .scheduler import Scheduler, SchedulerConfig, build_scheduler
 from .sessions import SessionLimits, SessionManager, register_session_commands
-from .store import ScopedState, Store
+from .store import MemoryStore, ScopedState, Store, StoreAPI
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,15 @@ class Hub:
         self._extra_channels = dict(channels or {})
         self.bus = Bus()
         self.commands = CommandRegistry()
-        self.store: Any = None
+        self.store: StoreAPI = (
+            Store(settings.store_url, synchronous=settings.store.synchronous) if persist else MemoryStore()
+        )
         self.agent: Agent | None = None
         self.channels: dict[str, Channel] = {}
         self.sessions: SessionManager | None = None
         self.outbox: OutboxDispatcher | None = None
         self.gateway: Gateway | None = None
-        self.scheduler: Any = None
+        self.scheduler: Scheduler | None = None
         self.start_retry = start_retry
         self._started_channels: set[str] = set()
         self._start_errors: dict[str, str] = {}
@@ -103,19 +107,13 @@ class Hub:
         s = self.settings
         data_dir = s.data_dir
         # 1. the store: the database is the source of truth, everything else starts after it
-        if self.persist:
-            self.store = Store(s.store_url, synchronous=s.store.synchronous)
-        else:
-            from .store_memory import MemoryStore
-
-            self.store = MemoryStore()
         await self.store.start()
         stack.push_async_callback(self.store.stop)
 
         # 2. commands: the session's own, then the scheduler's and the agent's (the agent's tools
         #    use the scheduler); channels are told the complete list
         register_session_commands(self.commands)
-        self.scheduler = await self._build_scheduler(stack)
+        self.scheduler = self._build_scheduler()
         self.agent = self._agent_override or self._build_agent()
         closer = getattr(self.agent, "aclose", None)
         if closer is not None:
@@ -155,7 +153,7 @@ class Hub:
                 if not exc.transient:
                     raise
                 self._retry_start_later(name, channel, exc)
-        if self.scheduler is not None and hasattr(self.scheduler, "start"):
+        if self.scheduler is not None:
             await self.scheduler.start()
             stack.push_async_callback(self.scheduler.stop)
 
@@ -232,7 +230,7 @@ class Hub:
         body = {k: v for k, v in section.items() if k != "kind"}
         config = validate_section(cls.config_model, body, f"channels.{name}")
         context = ChannelContext(
-            state=ScopedState(self.store, f"channel:{name}") if self.persist else _MemoryState(),
+            state=ScopedState(self.store, f"channel:{name}"),
             commands=self.commands.infos(),
             data_dir=data_dir,
         )
@@ -259,15 +257,13 @@ class Hub:
         agent: Agent = factory(services)
         return agent
 
-    async def _build_scheduler(self, stack: AsyncExitStack) -> Any:
-        try:
-            from . import scheduler as scheduler_module
-        except ImportError:
+    def _build_scheduler(self) -> Scheduler | None:
+        """The scheduler, unless ``[scheduler] enabled = false`` or nothing persists (its jobs
+        live in the database)."""
+        if not self.persist:
             return None
-        build = getattr(scheduler_module, "build_scheduler", None)
-        if build is None or not self.persist:
-            return None
-        return build(self)
+        config = validate_section(SchedulerConfig, self.settings.scheduler, "scheduler")
+        return build_scheduler(config, self.store, self.bus, self.commands)
 
     @property
     def started_channels(self) -> frozenset[str]:
@@ -279,7 +275,7 @@ class Hub:
         # why a channel is not started yet, or has stopped working (messages carry no secrets)
         errors = dict(self._start_errors)
         for name in started:
-            if problem := getattr(self.channels[name], "problem", None):
+            if problem := self.channels[name].problem:
                 errors[name] = str(problem)
         if self.outbox is not None:  # started, but its sends fail (platform or network outage)
             for name, problem in self.outbox.problems().items():
@@ -293,17 +289,6 @@ class Hub:
         return report
 
 
-class _MemoryState:
-    def __init__(self) -> None:
-        self._d: dict[str, str] = {}
-
-    async def get(self, key: str) -> str | None:
-        return self._d.get(key)
-
-    async def set(self, key: str, value: str) -> None:
-        self._d[key] = value
-
-
 GC_YOUNG_THRESHOLD = 10_000
 """Container allocations between young-generation collections (CPython's default is 700)."""
 
@@ -312,7 +297,8 @@ def tune_gc_for_serving() -> None:
     """Once the hub has started (``autohands run``; benchmarks call it the same way).
 
     Everything built so far lives as long as the hub: ``gc.freeze`` keeps it out of the cyclic
-    GC's full collections, which otherwise scan every module object (~40 ms pauses under load).
+    GC's full collections, which otherwise scan every module object (long pauses under load:
+    docs/ARCHITECTURE.md, "Store: measured").
     The young threshold goes up because with many runs in flight most young objects are alive
     (open requests, streams, sessions): at 700 they were scanned, promoted and scanned again in
     older generations, about a fifth of the CPU of 1,000 concurrent conversations (bench/agent.py).

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .agent import Check
+from .cli_jobs import add_jobs_parser, cli_jobs
 from .config import Settings, load_settings, validate_section
 from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
+from .extensions import list_entry_points, load_entry_point
 from .logs import setup_logging
 from .outbox_commands import add_outbox_parser, cli_outbox
-from .plugins import list_entry_points, load_entry_point
 
 log = logging.getLogger("autohands")
 
@@ -64,11 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub.add_parser("check", parents=[common], help="validate the configuration")
     sub.add_parser("doctor", parents=[common], help="check config, database, channels and providers")
     sub.add_parser("extensions", parents=[common], help="list installed extensions")
-    jobs = sub.add_parser("jobs", parents=[common], help="scheduled jobs")
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=_Parser)
-    jobs_sub.add_parser("list", parents=[common], help="list scheduled jobs")
-    cancel = jobs_sub.add_parser("cancel", parents=[common], help="cancel a job")
-    cancel.add_argument("job_id")
+    add_jobs_parser(sub, common, _Parser)
     add_outbox_parser(sub, common, _Parser)
     return p
 
@@ -117,7 +114,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.Arg
         _print_extensions()
         return 0
     if args.command == "jobs":
-        return asyncio.run(_jobs(args, settings, parser))
+        if args.jobs_command not in ("list", "cancel"):
+            parser.error("'jobs' needs an action: list or cancel")
+        return asyncio.run(cli_jobs(settings, args))
     if args.command == "outbox":
         return asyncio.run(cli_outbox(settings, args, parser))
     parser.error(f"unknown command {args.command!r}")
@@ -326,22 +325,6 @@ def _print_extensions() -> None:
                 manifest = getattr(ep.load(), "manifest", None)
                 desc = getattr(manifest, "description", "") or ""
             print(f"  {ep.name:<12} {ep.value:<45} {desc}")
-
-
-async def _jobs(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
-    try:
-        from . import scheduler
-    except ImportError:
-        print("autohands: error: the scheduler is not available in this build", file=sys.stderr)
-        return EXIT_ERROR
-    handler = getattr(scheduler, "cli_jobs", None)
-    if handler is None:
-        print("autohands: error: the scheduler is not available in this build", file=sys.stderr)
-        return EXIT_ERROR
-    if args.jobs_command not in ("list", "cancel"):
-        parser.error("'jobs' needs an action: list or cancel")
-    result: int = await handler(settings, args)
-    return result
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from .channel import CommandInfo
 from .messages import Inbound
-from .plugins import CommandInfo
 
 
 class SessionControl(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .plugins import Handler
+from .channel import Handler
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
 """Logging set-up for the CLI: text or JSON lines, with secrets redacted.
 
 Only ``hub/cli.py`` calls ``setup_logging``; library code just uses ``getLogger(__name__)``.
+An adapter whose SDK logs a secret (Telegram's token in URLs) installs a ``RedactingFilter`` on
+that SDK's loggers.
 """
 
 from __future__ import annotations
@@ -27,14 +29,26 @@ _TOKEN_PATTERNS = re.compile(
 
 
 class RedactingFilter(logging.Filter):
-    """Replaces known secret values and token-shaped strings in the formatted message."""
+    """Replaces known secret values and token-shaped strings in a record's message and traceback.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    On a handler it covers everything that handler writes (``setup_logging``). A library that
+    logs a secret itself (PTB and httpx put the Telegram token in URLs) needs it on its loggers
+    instead, since logger filters see only records created on that very logger: ``install``
+    attaches it to every logger under the given names, existing children included.
+
+    Args:
+        secrets: values to replace with ``***``.
+        min_length: shorter values are ignored (they would blank out ordinary words).
+    """
+
+    def __init__(self, secrets: Iterable[str] = (), *, min_length: int = 6) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._min_length = min_length
+        self._secrets = sorted({s for s in secrets if s and len(s) >= min_length}, key=len, reverse=True)
+        self._installed: list[logging.Logger] = []
 
     def add(self, secret: str) -> None:
-        if secret and len(secret) >= 6 and secret not in self._secrets:
+        if secret and len(secret) >= self._min_length and secret not in self._secrets:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
 
@@ -45,16 +59,31 @@ class RedactingFilter(logging.Filter):
         return mask_urls(_TOKEN_PATTERNS.sub("***", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        clean = self.redact(msg)
+        # The message is frozen now, redacted: a library may log a dict it mutates afterwards
+        # (PTB's getFile result gains a URL with the token), and handlers format records later.
+        record.msg, record.args = self.redact(record.getMessage()), None
         if record.exc_info:
             # Format the traceback now so that redaction covers it too.
             formatter = logging.Formatter()
             record.exc_text = self.redact(formatter.formatException(record.exc_info))
             record.exc_info = None
-        if clean != msg or record.args:
-            record.msg, record.args = clean, None
         return True
+
+    def install(self, *names: str) -> None:
+        """Attach to the loggers ``names`` and every existing logger whose name starts with one (once)."""
+        if self._installed:
+            return
+        existing = [n for n in logging.root.manager.loggerDict if n.startswith(names)]
+        for name in {*names, *existing}:
+            target = logging.getLogger(name)
+            target.addFilter(self)
+            self._installed.append(target)
+
+    def uninstall(self) -> None:
+        """Detach from the loggers ``install`` attached to."""
+        for target in self._installed:
+            target.removeFilter(self)
+        self._installed.clear()
 
 
 @dataclass(slots=True)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 InboundKind = Literal["message", "command", "button", "job"]
+TextFormat = Literal["markdown", "plain"]
+"""How an outbound's text is meant: Markdown (rendered per platform) or plain text."""
 
 
 def utcnow() -> datetime:
@@ -160,7 +162,7 @@ class Outbound:
     """Hub id of an earlier outbound to replace instead of sending a new message."""
     in_reply_to: int = 0
     """Store id of the inbound this answers (0 for none)."""
-    format: Literal["markdown", "plain"] = "markdown"
+    format: TextFormat = "markdown"
     typing: bool = False
     """A typing indicator only; ``text`` is ignored."""
     ephemeral_to: str | None = None

@@ -24,35 +24,24 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from ._outbox_health import Backoff, ChannelHealth, Clock, LoopClock, Waiter, jittered
 from .bus import Bus, Subscription
+from .channel import Channel
 from .config import OutboxSection
+from .durations import human_duration
 from .errors import ChannelError, StoreError
 from .messages import Outbound
-from .plugins import Channel
-from .timeparse import human_duration
 
-__all__ = ["Clock", "LoopClock", "OutboxDispatcher", "OutboxStore"]
+if TYPE_CHECKING:
+    from .store import StoreAPI
+
+__all__ = ["Clock", "LoopClock", "OutboxDispatcher"]
 
 log = logging.getLogger(__name__)
-
-
-class OutboxStore(Protocol):
-    """The store calls the dispatcher makes (``Store``; ``MemoryStore`` without persistence)."""
-
-    async def pending_outbound(self) -> list[Outbound]: ...
-
-    def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> Awaitable[object] | None: ...
-
-    def mark_failed(self, outbound_id: str, error: str) -> Awaitable[object] | None: ...
-
-    async def note_send_failure(self, outbound_id: str, error: str) -> None: ...
-
-    async def take_resend_requests(self) -> list[Outbound]: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -99,7 +88,7 @@ class OutboxDispatcher:
 
     def __init__(
         self,
-        store: OutboxStore,
+        store: StoreAPI,
         bus: Bus,
         channels: Mapping[str, Channel],
         config: OutboxSection | None = None,
@@ -296,12 +285,10 @@ class OutboxDispatcher:
             return
         health.answered()
         self.sent += 1
-        mark = self.store.mark_sent(out.id, delivery.platform_ids)
-        if mark is not None:
-            try:
-                await mark
-            except Exception:  # delivered: a failed mark only means a possible re-send later
-                log.exception("outbound %s was sent but could not be marked sent", out.id)
+        try:
+            await self.store.mark_sent(out.id, delivery.platform_ids)
+        except Exception:  # delivered: a failed mark only means a possible re-send later
+            log.exception("outbound %s was sent but could not be marked sent", out.id)
 
     async def _retry(
         self,
@@ -345,7 +332,7 @@ class OutboxDispatcher:
         health.answered()
         self.sent += 1
         try:
-            await _settled(self.store.mark_sent(out.id, delivery.platform_ids))
+            await self.store.mark_sent(out.id, delivery.platform_ids)
         except Exception:  # delivered: a failed mark only means a possible re-send later
             log.exception("outbound %s was sent but could not be marked sent", out.id)
         return None
@@ -398,7 +385,7 @@ class OutboxDispatcher:
     async def _give_up(self, out: Outbound, error: str) -> None:
         self.failed += 1
         log.error("outbound %s to %s failed: %s", out.id, out.conversation.key, error)
-        await _settled(self.store.mark_failed(out.id, error))
+        await self.store.mark_failed(out.id, error)
 
     async def _wait_turn(self, lane: _Lane, health: ChannelHealth) -> None:
         if self._closing:
@@ -419,8 +406,3 @@ class OutboxDispatcher:
             await self.clock.sleep(seconds)
         finally:
             lane.waiting = False
-
-
-async def _settled(mark: Awaitable[object] | None) -> None:
-    if mark is not None:
-        await mark

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from .config import OutboxSection, Settings
+from .durations import human_duration
 from .errors import HubLockedError, StoreError
-from .timeparse import human_duration
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a command runs, not for every CLI start
     from .store import Store
-    from .store_outbox import OutboxEntry
+    from .store.outbox import OutboxEntry
 
 P = TypeVar("P", bound=argparse.ArgumentParser)
 
@@ -70,12 +70,12 @@ async def cli_outbox(settings: Settings, args: argparse.Namespace, parser: argpa
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
-    from . import store_outbox
+    from .store import outbox as outbox_sql
 
     statuses = ["failed"] if args.failed else ["pending"] if args.pending else ["failed", "pending"]
     try:
         async with _store(settings, lock=False) as store:
-            entries, total = await store.run_read(lambda c: store_outbox.list_entries(c, statuses, args.limit))
+            entries, total = await store.run_read(lambda c: outbox_sql.list_entries(c, statuses, args.limit))
     except StoreError as exc:
         return _error(str(exc))
     if not entries:
@@ -89,12 +89,12 @@ async def _list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _retry(settings: Settings, ids: Sequence[str] | None) -> int:
-    from . import store_outbox
+    from .store import outbox as outbox_sql
 
     try:
         store, running = await _open_beside_hub(settings)
         try:
-            entries, problems = await store.run_write(lambda c: store_outbox.resend(c, ids))
+            entries, problems = await store.run_write(lambda c: outbox_sql.resend(c, ids))
         finally:
             await store.stop()
     except StoreError as exc:

@@ -6,7 +6,7 @@ pending question) are handled at once, because the run they address is what bloc
 queue. A global semaphore caps concurrent agent runs. Idle sessions leave memory and come
 back from the store (history, settings) when their conversation speaks again.
 
-Every run starts by committing one attempt (``Store.mark_processing``), so after a crash the
+Every run starts by committing one attempt (``StoreAPI.mark_processing``), so after a crash the
 store knows which messages were being worked on and how often; a message whose runs keep
 dying is set aside after ``MAX_ATTEMPTS`` with one reply saying so, and its queue goes on.
 """
@@ -19,15 +19,17 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._session_context import Question, SessionControl, SessionRunContext
 from .agent import Agent, HistoryItem
 from .answers import read_answer
 from .bus import Bus, Subscription
 from .commands import Command, CommandCall, CommandRegistry
-from .messages import ConversationRef, Inbound, Outbound
-from .store import Store
+from .messages import ConversationRef, Inbound, Outbound, TextFormat
+from .store import StoreAPI
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ class SessionLimits:
 class SessionManager:
     def __init__(
         self,
-        store: Store,
+        store: StoreAPI,
         bus: Bus,
         agent: Agent,
         commands: CommandRegistry,
@@ -239,8 +241,8 @@ class SessionManager:
             return inbound.sender.id == s.question.user_id and read_answer(inbound.text) is not None
         return False
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
@@ -283,8 +285,8 @@ class SessionManager:
     async def _begin(self, inbound: Inbound) -> None:
         """Count this attempt (see ``MAX_ATTEMPTS``) before the work can do anything that might
         kill the hub. One small write, group-committed with the other sessions' writes."""
-        if inbound.id and (written := self.store.mark_processing(inbound.id)) is not None:
-            await written
+        if inbound.id:
+            await self.store.mark_processing(inbound.id)
 
     async def _set_aside(self, s: Session, inbound: Inbound, attempts: int) -> None:
         """Answer a message whose runs keep dying, once, and mark it ``failed``."""
@@ -313,17 +315,19 @@ class SessionManager:
             log.warning("session %s: could not send the waiting note for inbound %s", s.key, inbound.id, exc_info=True)
 
     # ----------------------------------------------------------------- replies
-    def _outbound(self, s: Session, inbound: Inbound | None, text: str, **kw: object) -> Outbound:
+    def _outbound(self, s: Session, inbound: Inbound | None, text: str, *, format: TextFormat = "markdown") -> Outbound:
         return Outbound(
             conversation=s.conversation,
             text=text,
             reply_to=inbound.reply_to if inbound else None,
             in_reply_to=inbound.id if inbound else 0,
-            **kw,  # type: ignore[arg-type]
+            format=format,
         )
 
-    async def _reply(self, s: Session, inbound: Inbound, text: str, *, status: str = "answered", **kw: object) -> None:
-        out = self._outbound(s, inbound, text, **kw)
+    async def _reply(
+        self, s: Session, inbound: Inbound, text: str, *, status: str = "answered", format: TextFormat = "markdown"
+    ) -> None:
+        out = self._outbound(s, inbound, text, format=format)
         await self.store.finish_run(inbound, reply=out, status=status)
         await self.bus.publish("outbound", out)
 

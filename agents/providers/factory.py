@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Protocol, TypeGuard
 
 from hub.config import validate_section
-from hub.errors import ConfigError
-from hub.plugins import load_entry_point
+from hub.errors import ConfigError, PluginError
+from hub.extensions import load_entry_point
 
 from .base import Provider
 from .chain import ProviderChain
@@ -16,7 +16,18 @@ from .config import ProviderConfig
 ENTRY_POINT_GROUP = "autohands.providers"
 
 
-def build_provider(name: str, section: Any) -> Provider:
+class ProviderClass(Protocol):
+    """What an ``autohands.providers`` entry point names: built as ``cls(name, config)``."""
+
+    def __call__(self, name: str, config: ProviderConfig) -> Provider: ...
+
+
+def _is_provider_class(loaded: object) -> TypeGuard[ProviderClass]:
+    """The group's contract declares the signature; what can be checked unbuilt is the call."""
+    return callable(loaded)
+
+
+def build_provider(name: str, section: Mapping[str, object]) -> Provider:
     """Validate ``[providers.<name>]`` and construct its class (entry point named by ``kind``).
 
     Raises:
@@ -25,11 +36,12 @@ def build_provider(name: str, section: Any) -> Provider:
     """
     config = validate_section(ProviderConfig, section, f"providers.{name}")
     cls = load_entry_point(ENTRY_POINT_GROUP, config.kind)
-    provider: Provider = cls(name, config)
-    return provider
+    if not _is_provider_class(cls):
+        raise PluginError(f"extension {config.kind!r} in {ENTRY_POINT_GROUP!r} is not a provider class")
+    return cls(name, config)
 
 
-def build_chain(primary: str, fallbacks: Sequence[str], providers: Mapping[str, Any]) -> Provider:
+def build_chain(primary: str, fallbacks: Sequence[str], providers: Mapping[str, Mapping[str, object]]) -> Provider:
     """The provider named ``primary`` (``[agent] provider``), wrapped with its ``fallback`` list.
 
     Every named section is validated before any client is created, so one bad section fails

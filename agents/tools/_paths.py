@@ -48,7 +48,7 @@ from typing import TypeVar
 from hub.errors import ToolDenied, ToolFailed
 
 from .base import ToolContext
-from .config import DEFAULT_DENY_PATTERNS, FileToolsConfig, ToolsConfig
+from .config import DEFAULT_DENY_PATTERNS
 from .workspace import ensure_workspace
 
 T = TypeVar("T")
@@ -115,8 +115,7 @@ class DenyList:
 
     @classmethod
     def from_context(cls, ctx: ToolContext) -> DenyList:
-        cfg = ctx.config
-        return cls((cfg.file if isinstance(cfg, ToolsConfig) else FileToolsConfig()).deny_patterns)
+        return cls(ctx.config.file.deny_patterns)
 
     @property
     def patterns(self) -> tuple[str, ...]:

@@ -12,9 +12,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from hub.agent import JobScheduler
 from hub.messages import ConversationRef, Sender
+
+if TYPE_CHECKING:  # .config imports Risk from here: the annotation only, not a runtime cycle
+    from .config import ToolsConfig
 
 
 class Risk(StrEnum):
@@ -61,6 +65,13 @@ class Exposure:
         return bool(needle) and any(needle in text for text in self._texts)
 
 
+class ToolServices(Protocol):
+    """The hub's services a tool may use (``hub.agent.AgentServices`` is one)."""
+
+    @property
+    def scheduler(self) -> JobScheduler | None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolContext:
     """Per-call context: who asked, where, and the limits the tool must honour."""
@@ -70,11 +81,11 @@ class ToolContext:
     workspace: Path
     """This call's workspace (already chosen by ``[tools] workspace_scope``): the only place
     file, search and shell tools may read or write."""
+    config: ToolsConfig
+    """The ``[tools]`` settings."""
     timezone: str = "UTC"
-    config: Any = None
-    """The ``[tools]`` settings (``agents.tools.config.ToolsConfig``)."""
-    services: Any = None
-    """Hub services a tool may use (e.g. the scheduler), or None."""
+    services: ToolServices | None = None
+    """Hub services a tool may use (the scheduler), or None."""
     protected: tuple[Path, ...] = ()
     """The hub's own paths (data directory, config file, database, home): no tool may see them."""
     exposure: Exposure = field(default_factory=Exposure)

@@ -32,7 +32,7 @@ def builtin_tools(config: ToolsConfig) -> list[Tool]:
     tools: list[Tool] = []
     for category in dict.fromkeys(config.enabled):
         factory = _FACTORIES.get(category)
-        if factory is not None:  # "schedule" needs the hub's scheduler: added by the runtime
+        if factory is not None:  # "schedule" needs the hub's scheduler: agents.build adds it
             tools.extend(factory(config))
     return tools
 

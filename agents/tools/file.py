@@ -19,13 +19,7 @@ from hub.errors import ToolFailed
 
 from . import _paths
 from .base import Risk, Tool, ToolContext
-from .config import FileToolsConfig, ToolsConfig
 from .decorator import tool
-
-
-def _settings(ctx: ToolContext) -> FileToolsConfig:
-    cfg = ctx.config
-    return cfg.file if isinstance(cfg, ToolsConfig) else FileToolsConfig()
 
 
 def _read_slice(workspace: Path, deny: _paths.DenyList, path: str, offset: int, limit: int) -> tuple[bytes, int]:
@@ -55,7 +49,7 @@ async def read_file(
         path: file path relative to the workspace.
         offset: byte offset to start from, to continue a truncated read.
     """
-    limit = _settings(ctx).max_read_bytes
+    limit = ctx.config.file.max_read_bytes
     deny = _paths.DenyList.from_context(ctx)
     data, size = await asyncio.to_thread(_read_slice, ctx.workspace, deny, path, offset, limit)
     if b"\x00" in data[:8192]:
@@ -94,7 +88,7 @@ async def write_file(ctx: ToolContext, path: str, content: str, append: bool = F
         append: add to the end instead of replacing the file.
     """
     data = content.encode("utf-8")
-    cap = _settings(ctx).max_write_bytes
+    cap = ctx.config.file.max_write_bytes
     if len(data) > cap:
         raise ToolFailed(f"content is {len(data)} bytes; the limit is {cap} bytes per write")
     deny = _paths.DenyList.from_context(ctx)
@@ -138,7 +132,7 @@ async def list_dir(ctx: ToolContext, path: str = ".") -> str:
         path: directory relative to the workspace.
     """
     deny = _paths.DenyList.from_context(ctx)
-    return await asyncio.to_thread(_listing, ctx.workspace, deny, path, _settings(ctx).max_list_entries)
+    return await asyncio.to_thread(_listing, ctx.workspace, deny, path, ctx.config.file.max_list_entries)
 
 
 def _delete(workspace: Path, deny: _paths.DenyList, path: str) -> str:

@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from hub.agent import JobScheduler
 from hub.errors import ToolFailed
-from hub.scheduler import Job, Scheduler
-from hub.timeparse import ScheduleError, local_time, zone
+from hub.scheduler import Job, ScheduleError, local_time, zone
 
 from .base import Approval, Risk, Tool, ToolContext
 from .decorator import configure, tool
@@ -52,10 +52,9 @@ def _summary(job: Job) -> JobSummary:
     )
 
 
-def _scheduler(ctx: ToolContext) -> Scheduler:
-    services: Any = ctx.services
-    found = getattr(services, "scheduler", services)
-    if not isinstance(found, Scheduler):
+def _scheduler(ctx: ToolContext) -> JobScheduler:
+    found = ctx.services.scheduler if ctx.services is not None else None
+    if found is None:
         raise ToolFailed("scheduling is not available in this hub (no scheduler is running)")
     return found
 

@@ -27,18 +27,12 @@ from hub.errors import ToolDenied, ToolFailed
 
 from . import _paths
 from .base import Risk, Tool, ToolContext
-from .config import SearchToolsConfig, ToolsConfig
 from .decorator import tool
 
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv"})
 _MAX_LINE = 200
 _DENIED = "matching the credential deny list ([tools.file] deny_patterns)"
 _LINKED = "with more than one hard link"
-
-
-def _settings(ctx: ToolContext) -> SearchToolsConfig:
-    cfg = ctx.config
-    return cfg.search if isinstance(cfg, ToolsConfig) else SearchToolsConfig()
 
 
 @dataclass(slots=True)
@@ -173,7 +167,7 @@ async def grep(
         regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise ToolFailed(f"invalid regular expression {pattern!r}: {exc}") from None
-    cfg = _settings(ctx)
+    cfg = ctx.config.search
     job = _Grep(regex, glob, cfg.max_results, cfg.max_file_bytes, _paths.DenyList.from_context(ctx))
     return await asyncio.to_thread(_grep, ctx.workspace, path, job)
 
@@ -240,7 +234,7 @@ async def glob(ctx: ToolContext, pattern: Annotated[str, Field(min_length=1, max
     if not segments or any("**" in s and s != "**" for s in segments) or "\x00" in pattern:
         raise ToolFailed(f"invalid glob pattern {pattern!r}: '**' can only be a whole path component")
     deny = _paths.DenyList.from_context(ctx)
-    return await asyncio.to_thread(_glob, ctx.workspace, deny, segments, _settings(ctx).max_results)
+    return await asyncio.to_thread(_glob, ctx.workspace, deny, segments, ctx.config.search.max_results)
 
 
 def search_tools() -> list[Tool]:

@@ -67,10 +67,6 @@ class Planned:
     executable: str
 
 
-def _settings(ctx: ToolContext) -> ToolsConfig:
-    return ctx.config if isinstance(ctx.config, ToolsConfig) else ToolsConfig()
-
-
 def parse_command(command: str) -> list[str]:
     """The argument vector of ``command`` (shell quoting rules, nothing expanded)."""
     try:
@@ -139,7 +135,7 @@ def assess_command(args: dict[str, Any], ctx: ToolContext) -> Approval | None:
     command = args.get("command")
     if not isinstance(command, str):
         raise ToolFailed("invalid arguments for tool 'run_command': command must be a string")
-    tools = _settings(ctx)
+    tools = ctx.config
     cfg = tools.shell
     root = _paths.workspace_root(ctx) if cfg.sandbox == "off" else Path(ctx.workspace)
     planned = plan_command(command, cfg, root, _paths.DenyList.from_context(ctx))
@@ -254,7 +250,7 @@ async def run_command(ctx: ToolContext, command: str) -> str:
     Args:
         command: the command line, e.g. "ls -la docs".
     """
-    cfg = _settings(ctx).shell
+    cfg = ctx.config.shell
     if cfg.sandbox == "bwrap" and (problem := sandbox.sandbox_problem(cfg)) is not None:
         raise ToolFailed(f"run_command is disabled: {problem}")
     root = _paths.workspace_root(ctx)

@@ -51,11 +51,6 @@ END_MARK = "<<<end untrusted-content"
 _FORGED_MARK = re.compile(r"<<<(?=\s*(?:end\s+)?untrusted-content)", re.IGNORECASE)
 
 
-def _settings(ctx: ToolContext) -> WebToolsConfig:
-    cfg = ctx.config
-    return cfg.web if isinstance(cfg, ToolsConfig) else WebToolsConfig()
-
-
 def parse_url(url: str) -> URL:
     """``url`` as yarl reads it; ``ToolFailed`` when it is not a URL."""
     try:
@@ -90,7 +85,7 @@ def assess_fetch(args: dict[str, Any], ctx: ToolContext) -> Approval | None:
     url = args.get("url")
     if not isinstance(url, str):
         raise ToolFailed("fetch_url needs a 'url' string")
-    cfg = _settings(ctx)
+    cfg = ctx.config.web
     target = parse_url(url)
     host = target_host(target, cfg)
     carried = carried_reason(target, ctx.exposure)
@@ -290,7 +285,7 @@ async def fetch_url(ctx: ToolContext, url: str) -> str:
     Args:
         url: the absolute http or https URL.
     """
-    return await fetch(url, _settings(ctx), grants=ctx.grants, exposure=ctx.exposure)
+    return await fetch(url, ctx.config.web, grants=ctx.grants, exposure=ctx.exposure)
 
 
 def web_tools(config: ToolsConfig) -> list[Tool]:

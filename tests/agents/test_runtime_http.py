@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from agents.runtime import NO_PROVIDER_TEXT, LLMAgent, UnconfiguredAgent, build_agent
+from agents.build import build_agent
+from agents.runtime import LLMAgent
 from hub.agent import AgentServices
 from hub.commands import CommandRegistry
+from hub.default_agent import NO_PROVIDER_TEXT, NoProviderAgent
 from hub.errors import ConfigError
 from tests.agents.conftest import LLMVendor
 from tests.agents.fake_run_context import FakeRunContext, collect, inbound
@@ -33,13 +35,18 @@ def services(
     )
 
 
+def llm_agent(svc: AgentServices) -> LLMAgent:
+    agent = build_agent(svc, environ={})
+    assert isinstance(agent, LLMAgent)
+    return agent
+
+
 async def test_two_step_tool_run_through_the_sdk(llm_vendor: LLMVendor, tmp_path: Path) -> None:
     # stream_min_chars low enough that the 22-character answer is also shown as partials
     svc = services(
         tmp_path, agent={"provider": "main", "stream_min_chars": 5}, providers={"main": llm_vendor.section()}
     )
-    agent = build_agent(svc, environ={})
-    assert isinstance(agent, LLMAgent)
+    agent = llm_agent(svc)
     script = llm_vendor.script
     script.tool_calls(ScriptedCall("calculate", {"expression": "6*7"}, id="call_1")).reply(
         "Six times seven is 42.", chunks=4
@@ -69,7 +76,7 @@ async def test_two_step_tool_run_through_the_sdk(llm_vendor: LLMVendor, tmp_path
 async def test_provider_failure_through_the_sdk_is_one_clear_message(llm_openai: LLMVendor, tmp_path: Path) -> None:
     section = llm_openai.section(max_retries=1)
     svc = services(tmp_path, agent={"provider": "main"}, providers={"main": section})
-    agent = build_agent(svc, environ={})
+    agent = llm_agent(svc)
     llm_openai.script.error(500).error(500)
     try:
         out = await collect(agent, FakeRunContext())
@@ -81,7 +88,7 @@ async def test_provider_failure_through_the_sdk_is_one_clear_message(llm_openai:
 
 def test_unconfigured_and_auto_configured(tmp_path: Path) -> None:
     svc = services(tmp_path, agent={})
-    assert isinstance(build_agent(svc, environ={}), UnconfiguredAgent)
+    assert isinstance(build_agent(svc, environ={}), NoProviderAgent)
     assert "model" in svc.commands
     agent = build_agent(services(tmp_path, agent={}), environ={"OPENAI_API_KEY": "sk-x"})
     assert isinstance(agent, LLMAgent)
@@ -115,9 +122,7 @@ def test_bad_config_names_the_key(
 
 async def test_fallback_and_model_switch_through_the_pool(llm_openai: LLMVendor, tmp_path: Path) -> None:
     providers = {"main": llm_openai.section(max_retries=0), "backup": llm_openai.section(model="backup-model")}
-    agent = build_agent(
-        services(tmp_path, agent={"provider": "main", "fallback": ["backup"]}, providers=providers), environ={}
-    )
+    agent = llm_agent(services(tmp_path, agent={"provider": "main", "fallback": ["backup"]}, providers=providers))
     script = llm_openai.script
     script.error(500).reply("from backup").reply("switched")
     try:
@@ -137,7 +142,7 @@ async def test_model_switch_to_a_broken_provider_is_explained(tmp_path: Path, mo
         "main": {"kind": "openai", "model": "m", "api_key": "k", "base_url": "http://127.0.0.1:9"},
         "other": {"kind": "anthropic", "model": "c"},
     }
-    agent = build_agent(services(tmp_path, agent={"provider": "main"}, providers=providers), environ={})
+    agent = llm_agent(services(tmp_path, agent={"provider": "main"}, providers=providers))
     try:
         out = await collect(agent, FakeRunContext(settings={"model": "other/c2"}))
     finally:

@@ -17,7 +17,9 @@ import pytest
 from agents.config import AgentConfig
 from agents.runtime import LLMAgent, ResolvedModel, default_tool_context
 from agents.tools.base import ToolContext, ToolRegistry
+from agents.tools.config import ToolsConfig
 from agents.tools.schedule import schedule, schedule_tools
+from hub.agent import JobScheduler
 from hub.app import Hub
 from hub.errors import ToolFailed
 from hub.messages import Inbound, Sender
@@ -26,15 +28,16 @@ from tests.hub.scheduler_support import ALICE, BOB, THREAD, RecordingChannel, as
 
 
 class _HubServices:
-    """``ToolContext.services`` as the runtime passes it (``AgentServices.scheduler``); the
+    """``ToolContext.services`` (a ``ToolServices``, as ``AgentServices`` is one); the
     scheduler only exists once the hub has started, so it is looked up per call."""
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 
     @property
-    def scheduler(self) -> object:
-        return self._hub.scheduler
+    def scheduler(self) -> JobScheduler | None:
+        scheduler: JobScheduler | None = self._hub.scheduler
+        return scheduler
 
 
 def make_hub(tmp_path: Path, provider: ScriptedProvider, channel: RecordingChannel) -> Hub:
@@ -123,13 +126,14 @@ async def test_model_schedules_lists_and_cancels(tmp_path: Path) -> None:
         assert await say(hub, ch, "what have I scheduled?") == ["You have one job."]
         listed = json.loads(tool_result(provider, 5))
         assert [j["id"] for j in listed] == [weekly["id"]]
+        assert hub.scheduler is not None
         job = await hub.scheduler.get(weekly["id"])
-        assert job.creator.id == ALICE.id and job.conversation == THREAD
+        assert job is not None and job.creator.id == ALICE.id and job.conversation == THREAD
 
         provider.tool_calls(call("schedule", {"operation": "cancel", "job_id": weekly["id"]})).reply("No.")
         await say(hub, ch, "cancel Alice's job", sender=BOB)
         assert "only Alice or an admin can cancel" in tool_result(provider, 7)
-        assert (await hub.scheduler.get(weekly["id"])).active
+        assert (still := await hub.scheduler.get(weekly["id"])) is not None and still.active
 
         provider.tool_calls(call("schedule", {"operation": "cancel", "job_id": weekly["id"]})).reply("Done.")
         await say(hub, ch, "cancel it")
@@ -145,7 +149,8 @@ async def test_bad_arguments_become_tool_errors(tmp_path: Path) -> None:
             conversation=THREAD,
             sender=ALICE,
             workspace=tmp_path,
-            services=type("S", (), {"scheduler": hub.scheduler})(),
+            config=ToolsConfig(),
+            services=_HubServices(hub),
         )
         for args, message in [
             ({"operation": "create", "text": "x"}, "exactly one of 'when'"),
@@ -162,6 +167,6 @@ async def test_bad_arguments_become_tool_errors(tmp_path: Path) -> None:
             await schedule.invoke({"operation": "create", "text": "exact", "when": "2099-01-02T03:04:00+00:00"}, ctx)
         )
         assert iso["next_run_iso"].startswith("2099-01-02T03:04:00")
-    no_scheduler = ToolContext(conversation=THREAD, sender=ALICE, workspace=tmp_path)
+    no_scheduler = ToolContext(conversation=THREAD, sender=ALICE, workspace=tmp_path, config=ToolsConfig())
     with pytest.raises(ToolFailed, match="scheduling is not available"):
         await schedule.invoke({"operation": "list"}, no_scheduler)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agents.build import build_agent
 from agents.config import AgentConfig
 from agents.providers.errors import (
     AuthError,
@@ -24,7 +25,7 @@ from agents.providers.errors import (
     ServerError,
     StreamInterrupted,
 )
-from agents.runtime import LLMAgent, ResolvedModel, build_agent
+from agents.runtime import LLMAgent, ResolvedModel
 from agents.tools.base import ToolRegistry
 from hub.agent import AgentServices
 from hub.commands import CommandRegistry

@@ -11,9 +11,9 @@ import pytest
 from channels.delivery import Deliverer, FormattingRejected, PlatformOps
 from channels.formatting import to_plain
 from channels.ratelimit import Rate, RateLimiter, RateLimits, RetryAfter
+from hub.channel import Capabilities
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Outbound
-from hub.plugins import Capabilities
 
 CONV = ConversationRef(channel="tg", chat="42")
 OTHER = ConversationRef(channel="tg", chat="43")

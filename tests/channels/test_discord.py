@@ -10,10 +10,10 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from channels.discord import DiscordChannel, DiscordConfig
+from hub.channel import ChannelContext
 from hub.config import validate_section
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Button, ConversationRef, Inbound, Outbound
-from hub.plugins import ChannelContext
 from tests.channels.support import MemoryState
 from tests.fakes.discord import FakeDiscord
 

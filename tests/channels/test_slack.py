@@ -17,11 +17,11 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
-from channels._slack_convert import BotIdentity, event_inbound, strip_mention
+from channels._slack_parse import BotIdentity, event_inbound, strip_mention
 from channels.slack import EVENTS_PATH, SlackChannel, SlackConfig
+from hub.channel import ChannelContext, CommandInfo
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Button, ConversationRef, Inbound, Outbound, Sender
-from hub.plugins import ChannelContext, CommandInfo
 from tests.channels.support import MemoryState
 from tests.fakes.slack import FakeSlack
 

@@ -29,8 +29,8 @@ from aiohttp import web
 from channels._slack_ingress import MAX_DEPTH, Refusal, WarningThrottle, parse_body, verify_signature
 from channels.slack import EVENTS_PATH, SlackChannel
 from hub.app import Hub, StartRetry
+from hub.channel import ChannelContext
 from hub.config import Settings, load_settings
-from hub.plugins import ChannelContext
 from tests.channels.support import MemoryState
 from tests.channels.test_slack import COMMANDS, RecordingInbox, make_config
 from tests.fakes.llm_script import LLMScript

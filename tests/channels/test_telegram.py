@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
 from channels.telegram import TelegramChannel, TelegramConfig
+from hub.channel import ChannelContext, CommandInfo
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Inbound, Outbound
-from hub.plugins import ChannelContext, CommandInfo
 from tests.channels.support import MemoryState
 from tests.fakes.telegram import FakeTelegram, parse_html
 

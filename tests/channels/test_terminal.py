@@ -8,8 +8,8 @@ import logging
 from typing import Any
 
 from channels.terminal import TerminalChannel, TerminalConfig
+from hub.channel import ChannelContext
 from hub.messages import Inbound
-from hub.plugins import ChannelContext
 from tests.channels.support import MemoryState
 
 

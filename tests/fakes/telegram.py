@@ -2,7 +2,7 @@
 
 It speaks the wire format at ``/bot<token>/<method>`` (JSON or form bodies; PTB sends form fields
 whose non-string values are JSON-encoded) and serves files at ``/file/bot<token>/<path>``. The
-semantics tests depend on are modelled on the documented behaviour (see PLATFORMS.md §1.1):
+semantics tests depend on are modelled on the documented behaviour (see docs/PLATFORMS.md T1, T3, T5, T10, T12):
 
 * ``getUpdates``: an update is confirmed (forgotten) once a call arrives with a higher ``offset``;
   a negative offset keeps only the last ``-offset`` updates; long polling returns as soon as an

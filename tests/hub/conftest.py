@@ -11,16 +11,17 @@ import pytest
 
 from hub.agent import RunContext
 from hub.app import Hub
+from hub.channel import Capabilities, Inbox
 from hub.config import load_settings
 from hub.errors import ChannelError
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, Inbox
 
 
 class RecordingChannel:
     """An in-process channel: tests push inbounds through the hub's inbox and read sends."""
 
     capabilities = Capabilities(max_length=10_000, dialect="plain", buttons=True)
+    problem: str | None = None
 
     def __init__(self, name: str = "rec") -> None:
         self.name = name

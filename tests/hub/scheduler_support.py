@@ -10,10 +10,10 @@ from typing import Any
 
 from hub.agent import Agent
 from hub.app import Hub
+from hub.channel import Capabilities, Inbox
 from hub.config import Settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, Inbox
 
 ALICE = Sender(id="u-alice", name="Alice")
 BOB = Sender(id="u-bob", name="Bob")
@@ -27,7 +27,8 @@ class RecordingChannel:
 
     def __init__(self, name: str = "test") -> None:
         self.name = name
-        self.capabilities = Capabilities(threads=True)
+        self.capabilities = Capabilities()
+        self.problem: str | None = None
         self.sent: list[Outbound] = []
         self.inbox: Inbox | None = None
         self._changed = asyncio.Event()

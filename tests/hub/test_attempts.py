@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from hub.agent import RunContext
 from hub.app import Hub
-from hub.codec import inbound_from_json
 from hub.messages import Button, ConversationRef, Inbound, JobInfo, Outbound, Sender, utcnow
 from hub.sessions import MAX_ATTEMPTS, SET_ASIDE_TEXT
 from hub.store import Store
-from hub.store_tables import MESSAGES
+from hub.store.codec import inbound_from_json
+from hub.store.tables import MESSAGES
 
 from .conftest import RecordingChannel, reply
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from hub.app import Hub, StartRetry
+from hub.channel import Inbox
 from hub.errors import ChannelError, ConfigError
 from hub.messages import ConversationRef, Outbound
-from hub.plugins import Inbox
 from hub.store import Store
 from tests.hub.conftest import RecordingChannel
 

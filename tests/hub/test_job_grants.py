@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hub import store_jobs as sj
-from hub.codec import inbound_from_json, inbound_to_json
 from hub.scheduler import ScheduleError
-from hub.store import Store
+from hub.store import Store, jobs as sj
+from hub.store.codec import inbound_from_json, inbound_to_json
 from tests.hub.scheduler_support import ALICE, CONV, RecordingChannel, make_hub
 
 

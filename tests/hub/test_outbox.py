@@ -22,17 +22,16 @@ from typing import Any
 
 import pytest
 
-from hub import store_outbox
 from hub._outbox_health import JITTER, Backoff
 from hub.app import Hub
 from hub.bus import Bus
+from hub.channel import Capabilities, Inbox
 from hub.config import OutboxSection, load_settings
 from hub.errors import ChannelError
 from hub.messages import ConversationRef, Delivery, Outbound
 from hub.outbox import OutboxDispatcher
-from hub.plugins import Capabilities, Inbox
-from hub.store import Store
-from hub.store_outbox import OutboxEntry
+from hub.store import Store, outbox as store_outbox
+from hub.store.outbox import OutboxEntry
 from tests.fakes.telegram import FakeTelegram
 from tests.hub.conftest import RecordingChannel
 
@@ -169,7 +168,7 @@ async def running(store: Store, platform: Platform, **config: Any) -> AsyncItera
 async def post(outbox: OutboxDispatcher, chat: str, text: str) -> Outbound:
     """What a run does with its reply: into the outbox table, then onto the bus."""
     out = Outbound(conversation=ConversationRef(channel="rec", chat=chat), text=text)
-    await outbox.store.record_outbound(out)  # type: ignore[attr-defined]
+    await outbox.store.record_outbound(out)
     await outbox.bus.publish("outbound", out)
     return out
 
@@ -338,7 +337,7 @@ async def test_replies_waiting_out_an_outage_are_sent_after_a_restart(hub_settin
 async def test_a_reply_set_back_to_pending_is_sent_by_the_running_dispatcher(store: Store) -> None:
     out = Outbound(conversation=ConversationRef(channel="rec", chat="c1"), text="once failed")
     await store.record_outbound(out)
-    await store.mark_failed(out.id, "gave up after 6.0 h of failed sends")  # type: ignore[misc]
+    await store.mark_failed(out.id, "gave up after 6.0 h of failed sends")
     platform = Platform(VirtualClock())
     async with running(store, platform, resend_check_seconds=0.01) as outbox:
         [entry], problems = await store.run_write(lambda c: store_outbox.resend(c, [out.id]))

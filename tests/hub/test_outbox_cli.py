@@ -59,9 +59,9 @@ async def seed(
             out = made[text] = reply(text)
             await store.record_outbound(out)
             if text in failed:
-                await store.mark_failed(out.id, GAVE_UP)  # type: ignore[misc]
+                await store.mark_failed(out.id, GAVE_UP)
             elif text in sent:
-                await store.mark_sent(out.id, ["p1"])  # type: ignore[misc]
+                await store.mark_sent(out.id, ["p1"])
     return made
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hub import store_jobs as sj
 from hub.bus import Bus
+from hub.cli_jobs import cli_jobs
 from hub.errors import ConfigError
 from hub.messages import utcnow
-from hub.scheduler import Scheduler, SchedulerConfig, cli_jobs
-from hub.store import Store
-from hub.timeparse import TriggerSpec, interval_spec
+from hub.scheduler import Scheduler, SchedulerConfig
+from hub.scheduler.timeparse import TriggerSpec, interval_spec
+from hub.store import Store, jobs as sj
 from tests.hub.scheduler_support import (
     ADMIN,
     ALICE,

@@ -23,8 +23,8 @@ from hub.config import Settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Sender, utcnow
 from hub.scheduler import Scheduler, SchedulerConfig
+from hub.scheduler.timeparse import TriggerSpec, build_trigger, cron_spec, interval_spec, parse_every
 from hub.store import Store
-from hub.timeparse import TriggerSpec, build_trigger, cron_spec, interval_spec, parse_every
 
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham")
 CONV = ConversationRef(channel="test", chat="c1")
@@ -41,6 +41,9 @@ def settings(tmp: Path) -> Settings:
     )
 
 
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
+
+
 def mixed_spec(i: int, now: datetime, tz: str) -> TriggerSpec:
     """One-offs, intervals and crontabs (daily, weekdays, the DST hours 02:xx included)."""
     kind = i % 3
@@ -50,7 +53,10 @@ def mixed_spec(i: int, now: datetime, tz: str) -> TriggerSpec:
         )
     if kind == 1:
         return interval_spec(3600 + 61 * (i % 500), now + timedelta(days=1, seconds=i))
-    return cron_spec(f"{i % 60} {(i // 60) % 24} * * {'*' if i % 2 else '1-5'}", tz)
+    # Only on days two or more days ahead in every zone, so no crontab falls due while the test
+    # runs (a fire would move its next run time on): three and four days after today in UTC.
+    days = [DAY_NAMES[(now.weekday() + ahead) % 7] for ahead in (3, 4)]
+    return cron_spec(f"{i % 60} {(i // 60) % 24} * * {days[0] if i % 2 else ','.join(days)}", tz)
 
 
 async def _restore(tmp_path: Path, count: int) -> None:

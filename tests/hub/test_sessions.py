@@ -298,7 +298,7 @@ async def test_sessions_beyond_the_memory_cap_are_evicted_oldest_first(make_hub)
 async def test_a_run_is_marked_processing_with_its_attempt_before_the_agent_is_called(make_hub):
     from sqlalchemy import select
 
-    from hub.store_tables import MESSAGES
+    from hub.store.tables import MESSAGES
 
     seen: list[tuple[str, int]] = []
 

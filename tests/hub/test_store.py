@@ -9,8 +9,7 @@ import pytest
 from hub.agent import HistoryItem, Usage
 from hub.errors import HubLockedError, StoreError
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
-from hub.store import Store
-from hub.store_memory import MemoryStore
+from hub.store import MemoryStore, Store, StoreAPI
 
 CONV = ConversationRef(channel="t", chat="1", thread="th")
 
@@ -58,7 +57,7 @@ async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path, syn
     # A checkpoint from outside the writer never caught up while commits kept coming, so the
     # WAL only grew. With FULL the writer's autocheckpoint restarts it; with NORMAL/OFF the bulk
     # is copied in the background and the writer finishes each checkpoint itself.
-    from hub._store_writer import WAL_CHECKPOINT_FRAMES
+    from hub.store._writer import WAL_CHECKPOINT_FRAMES
 
     rounds = 1200 if synchronous == "OFF" else 300  # FULL: an fsync per commit
     async with Store(f"sqlite:///{tmp_path / 'db.sqlite'}", synchronous=synchronous) as st:
@@ -157,7 +156,7 @@ def test_the_lease_used_for_non_sqlite_databases(tmp_path: Path) -> None:
     from sqlalchemy import create_engine
     from sqlmodel import SQLModel
 
-    from hub._store_lock import release_lease, take_lease
+    from hub.store._lock import release_lease, take_lease
 
     engine = create_engine(f"sqlite:///{tmp_path / 'lease.db'}")
     SQLModel.metadata.create_all(engine)
@@ -190,7 +189,7 @@ async def test_a_bad_write_fails_only_its_caller_and_the_batch_is_rolled_back(st
 
 
 async def test_a_burst_is_committed_in_slices_that_never_split_a_unit(store: Store) -> None:
-    from hub import _store_writer as w
+    from hub.store import _writer as w
 
     before = store.batches
     results = await asyncio.gather(*(store.record_inbound(inbound(f"s{i}")) for i in range(w.MAX_BATCH_OPS)))
@@ -214,7 +213,7 @@ def test_the_per_message_statements_bind_their_tuples_by_name_on_every_dialect()
 
     from sqlalchemy.dialects import postgresql, sqlite
 
-    import hub._store_writer as w
+    import hub.store._writer as w
 
     with ThreadPoolExecutor(1) as pool:
         lite = w.GroupCommitWriter(None, None, pool, is_sqlite=True)  # type: ignore[arg-type]
@@ -241,7 +240,7 @@ async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, 
         mentioned=True,
         reply_to="p1",
     )
-    store: Store | MemoryStore = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
+    store: StoreAPI = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
     await store.start()
     try:
         recorded = await store.record_inbound(original)

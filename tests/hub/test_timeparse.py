@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hub.timeparse import (
+from hub.scheduler.timeparse import (
     ScheduleError,
     build_trigger,
     describe_seconds,

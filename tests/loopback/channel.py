@@ -11,9 +11,9 @@ from typing import ClassVar
 import aiohttp
 from pydantic import BaseModel, ConfigDict
 
+from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
-from hub.plugins import Capabilities, ChannelContext, Inbox, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class LoopbackConfig(BaseModel):
 
 
 class LoopbackChannel:
-    config_model: ClassVar[type[BaseModel]] = LoopbackConfig
+    config_model: ClassVar[type[LoopbackConfig]] = LoopbackConfig
     manifest: ClassVar[Manifest] = Manifest(id="loopback", description="Test channel (long-poll + nonce).")
     capabilities = Capabilities(max_length=10_000, dialect="plain")
 
@@ -34,6 +34,7 @@ class LoopbackChannel:
         self.name = name
         self.config = config
         self.context = context
+        self.problem: str | None = None
         self._http: aiohttp.ClientSession | None = None
         self._poller: asyncio.Task[None] | None = None
 

@@ -1,6 +1,6 @@
 """Delayed and recurring jobs whose answers go back where they were asked.
 
-APScheduler 3 is only the *timer* here (PLATFORMS.md §2, §0 rule 4). The hub's ``jobs`` table
+APScheduler 3 is only the *timer* here (docs/PLATFORMS.md A1–A3). The hub's ``jobs`` table
 is the source of truth; at start a reconciler loads the active jobs into an
 ``AsyncIOScheduler`` with the in-memory job store (the SQLAlchemy store is synchronous,
 pickles callables, deletes jobs it cannot unpickle and advances a job when it is *submitted*).
@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from apscheduler.executors.base import BaseExecutor
@@ -34,17 +35,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import store_jobs as sj
-from .bus import Bus
-from .config import validate_section
-from .messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
-from .scheduler_commands import cli_jobs
-from .store_jobs import Job
+from ..bus import Bus
+from ..commands import CommandRegistry
+from ..durations import human_duration
+from ..messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
+from ..store import StoreAPI, jobs as sj
+from ..store.jobs import Job
+from .commands import scheduler_commands
 from .timeparse import (
     ScheduleError,
     TriggerSpec,
     build_trigger,
-    human_duration,
     local_time,
     min_gap_seconds,
     parse_at,
@@ -54,8 +55,6 @@ from .timeparse import (
 )
 
 log = logging.getLogger(__name__)
-
-__all__ = ["Job", "ScheduleError", "Scheduler", "SchedulerConfig", "build_scheduler", "cli_jobs"]
 
 _ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: ids are typed by hand
 MAX_TEXT = 4000
@@ -91,7 +90,7 @@ def _due(job_id: str) -> None:
     """Target of every APScheduler job; never called (``_FireExecutor`` receives the run times)."""
 
 
-class _FireExecutor(BaseExecutor):
+class _FireExecutor(BaseExecutor):  # type: ignore[misc, unused-ignore]  # APScheduler 3 has no types: Any
     """Hands (job id, due times) to the scheduler instead of running the job function."""
 
     def __init__(self, on_due: Callable[[str, list[datetime]], None]) -> None:
@@ -106,7 +105,7 @@ class _FireExecutor(BaseExecutor):
         self._on_due(job.id, list(run_times))
 
 
-class _QuietInfo(logging.LoggerAdapter):
+class _QuietInfo(logging.LoggerAdapter[logging.Logger]):
     """APScheduler logs every job it adds or removes at INFO (10,000 lines at start): DEBUG here."""
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
@@ -122,7 +121,7 @@ class _Armed:
 class Scheduler:
     """The hub's scheduler service: create, list and cancel jobs; fire them at most once each."""
 
-    def __init__(self, store: Any, bus: Bus, config: SchedulerConfig | None = None) -> None:
+    def __init__(self, store: StoreAPI, bus: Bus, config: SchedulerConfig | None = None) -> None:
         self.store = store
         self.bus = bus
         self.config = config or SchedulerConfig()
@@ -154,7 +153,7 @@ class Scheduler:
         for i, job in enumerate(active):
             self._arm(job)  # before aps.start(): queued, added in one pass at start
             if i % 1000 == 999:
-                await asyncio.sleep(0)  # 10,000 jobs take ~1 s to arm: let channels breathe
+                await asyncio.sleep(0)  # arming thousands of jobs takes a while: let channels breathe
         aps.start()
         log.info("scheduler started with %d active job(s)", len(active))
         return len(active)
@@ -285,7 +284,7 @@ class Scheduler:
     async def _disarm_inactive(self, job_ids: list[str]) -> None:
         """A refused fire may mean the job was cancelled elsewhere (CLI, another process)."""
         for job_id in dict.fromkeys(job_ids):
-            current = await self.store.run_read(lambda c, j=job_id: sj.get_job(c, j))
+            current = await self.store.run_read(partial(sj.get_job, job_id=job_id))
             if current is None or not current.active:
                 self._disarm(job_id)
 
@@ -389,7 +388,7 @@ class Scheduler:
                 created_at=now,
                 granted_tools=tuple(dict.fromkeys(granted_tools)),
             )
-            outcome = await self.store.run_write(lambda c, j=job: sj.insert_job(c, j, max_per_user=limit))
+            outcome = await self.store.run_write(partial(sj.insert_job, job=job, max_per_user=limit))
             if outcome == "limit":
                 raise ScheduleError(
                     f"you already have {limit} active jobs, the most allowed; "
@@ -481,13 +480,6 @@ class Scheduler:
         tz = await self.store.run_read(lambda c: sj.conversation_setting(c, key, "tz"))
         return tz or self.config.default_timezone
 
-    def register_commands(self, commands: Any) -> None:
-        from .scheduler_commands import scheduler_commands
-
-        for cmd in scheduler_commands(self):
-            if cmd.name not in commands:
-                commands.add(cmd)
-
 
 def _runs_between(trigger: BaseTrigger, first: datetime | None, last: datetime, cap: int = 10_000) -> int:
     """How many due times from ``first`` to ``last`` (coalesce=True hands the executor only the last)."""
@@ -514,11 +506,13 @@ def _parse_iso(text: str) -> datetime | None:
 
 
 # ---------------------------------------------------------------------------- hub wiring
-def build_scheduler(hub: Any) -> Scheduler | None:
-    """Called by ``Hub`` before the agent is built: validates ``[scheduler]``, registers commands."""
-    config = validate_section(SchedulerConfig, hub.settings.scheduler, "scheduler")
+def build_scheduler(config: SchedulerConfig, store: StoreAPI, bus: Bus, commands: CommandRegistry) -> Scheduler | None:
+    """Called by ``Hub`` before the agent is built: the scheduler, its chat commands added to
+    ``commands`` (names already taken are left alone); None with ``enabled = false``."""
     if not config.enabled:
         return None
-    scheduler = Scheduler(hub.store, hub.bus, config)
-    scheduler.register_commands(hub.commands)
+    scheduler = Scheduler(store, bus, config)
+    for cmd in scheduler_commands(scheduler):
+        if cmd.name not in commands:
+            commands.add(cmd)
     return scheduler

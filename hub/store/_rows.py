@@ -7,7 +7,7 @@ import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,20 +15,12 @@ import orjson
 from sqlalchemy import Connection, delete as sa_delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from .agent import HistoryItem
+from ..agent import HistoryItem
+from ..errors import StoreError
+from ..messages import Inbound, Outbound
+from .base import SessionSnapshot
 from .codec import outbound_to_json
-from .errors import StoreError
-from .messages import Inbound, Outbound
-from .store_tables import CONVERSATIONS as _conversations, HISTORY as _history
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionSnapshot:
-    """What a session needs from the store when it (re)enters memory."""
-
-    history: list[HistoryItem] = field(default_factory=list)
-    settings: dict[str, str] = field(default_factory=dict)
-
+from .tables import CONVERSATIONS as _conversations, HISTORY as _history
 
 _INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
 
@@ -59,10 +51,13 @@ def _bp(name: str) -> Any:
 
 
 def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING``: a duplicate shows as ``rowcount == 0``, and the
+    group commit the statement runs in (other callers' writes) is not aborted."""
     dialect = conn.dialect.name
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as d_insert
     elif dialect == "postgresql":
+        # The two dialects' insert() return different classes with the same on_conflict_do_nothing.
         from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
     else:  # pragma: no cover - other databases: plain insert, duplicates raise IntegrityError
         return insert(table)

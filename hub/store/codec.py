@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from .messages import (
+from ..messages import (
     Attachment,
     Button,
     ConversationRef,

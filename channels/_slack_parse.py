@@ -1,13 +1,14 @@
-"""Pure conversions between Slack payloads and the hub's envelopes (no I/O, no Bolt objects).
+"""Slack payloads → the hub's ``Inbound``s: pure functions, no I/O, no Bolt objects.
 
 Kept apart from ``channels/slack.py`` so the rules (what is ignored, what a conversation is,
-how a subcommand is recognised, how buttons become Block Kit) read and test on their own.
+how a subcommand is recognised) read and test on their own.
 
 A slash command's conversation is its channel *and its user*: ``thread = "user:<id>"``. Two
 people asking ``/ask`` in one channel must not share a history (the model would see one
 person's questions while answering the other). That ``thread`` is not a Slack thread, so
 ``thread_ts`` leaves it out (answers still go to the channel itself), and the buttons of such
-an answer carry it in their block's ``block_id`` so a click comes back to the same conversation.
+an answer carry it in their block's ``block_id`` so a click comes back to the same conversation
+(``channels._slack_api``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,23 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.messages import Button, ConversationRef, Inbound, Sender
+from hub.messages import ConversationRef, Inbound, InboundKind, Sender
 
-from .splitting import split_text
+__all__ = [
+    "BotIdentity",
+    "action_inbound",
+    "command_inbound",
+    "event_inbound",
+    "is_ignored_message",
+    "is_user_thread",
+    "name_like_entries",
+    "split_command",
+    "strip_mention",
+    "user_thread",
+]
 
 USER_THREAD_PREFIX = "user:"
 """Marks a ``ConversationRef.thread`` that names the user of a slash command, not a Slack thread."""
-
-SECTION_LIMIT = 3000
-"""Block Kit section text is limited to 3,000 characters (PLATFORMS.md §1.2)."""
-MAX_BLOCKS = 50
 
 # Subtypes that are still a person writing: everything else (message_changed, message_deleted,
 # bot_message, channel_join, …) is a notification about a message, not a new one.
@@ -81,16 +89,6 @@ def is_user_thread(thread: str | None) -> bool:
     return bool(thread) and str(thread).startswith(USER_THREAD_PREFIX)
 
 
-def slack_thread_ts(conv: ConversationRef) -> str | None:
-    """The ``thread_ts`` to post into: the conversation's Slack thread, if it is one."""
-    return None if is_user_thread(conv.thread) else conv.thread
-
-
-def buttons_block_id(conv: ConversationRef) -> str | None:
-    """The actions ``block_id`` that brings a click back to ``conv`` when no Slack thread can."""
-    return conv.thread if is_user_thread(conv.thread) else None
-
-
 _MEMBER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
@@ -104,7 +102,7 @@ def _sender(user_id: str, name: str) -> Sender:
     return Sender(id=user_id, name=name, username=name or None)
 
 
-def _kind_and_text(text: str, commands: Collection[str]) -> tuple[str, str | None, str]:
+def _kind_and_text(text: str, commands: Collection[str]) -> tuple[InboundKind, str | None, str]:
     found = split_command(text, commands) if text.startswith("/") else None
     if found:
         return "command", found[0], found[1]
@@ -154,7 +152,7 @@ def event_inbound(
         return None
     kind, command, body = _kind_and_text(text, commands)
     return Inbound(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         conversation=ConversationRef(channel=channel_name, chat=chat, thread=thread),
         sender=_sender(str(event["user"]), ""),
         text=body,
@@ -181,9 +179,10 @@ def command_inbound(
     found = split_command(text, commands)
     chat = str(body.get("channel_id") or "")
     user_id = str(body.get("user_id") or "")
-    kind, command, rest = ("command", found[0], found[1]) if found else ("message", None, text)
+    kind: InboundKind = "command" if found else "message"
+    command, rest = found if found else (None, text)
     return Inbound(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         conversation=ConversationRef(channel=channel_name, chat=chat, thread=user_thread(user_id)),
         sender=_sender(user_id, str(body.get("user_name") or "")),
         text=rest,
@@ -227,34 +226,3 @@ def action_inbound(channel_name: str, body: dict[str, Any]) -> Inbound | None:
         direct=chat.startswith("D"),
         reply_to=str(container.get("message_ts") or message.get("ts") or "") or None,
     )
-
-
-def button_blocks(
-    text: str, buttons: Collection[Button], *, rich: bool, block_id: str | None = None
-) -> list[dict[str, Any]]:
-    """Section blocks for the text (≤ 3,000 chars each) and one actions block of buttons.
-
-    Each element's ``action_id`` is the hub's button id, so a click comes back as that id;
-    ``block_id`` (see ``buttons_block_id``) comes back with it.
-    """
-    kind = "mrkdwn" if rich else "plain_text"
-    sections = [
-        {"type": "section", "text": {"type": kind, "text": part}}
-        for part in split_text(text, SECTION_LIMIT, number=False)
-        if part.strip()
-    ]
-    elements: list[dict[str, Any]] = []
-    for b in list(buttons)[:25]:
-        element: dict[str, Any] = {
-            "type": "button",
-            "action_id": b.id,
-            "value": b.id,
-            "text": {"type": "plain_text", "text": b.label[:75] or b.id[:75]},
-        }
-        if b.style in ("primary", "danger"):
-            element["style"] = b.style
-        elements.append(element)
-    actions: dict[str, Any] = {"type": "actions", "elements": elements}
-    if block_id:
-        actions["block_id"] = block_id[:255]  # Block Kit's limit
-    return [*sections[: MAX_BLOCKS - 1], actions]

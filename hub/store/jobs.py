@@ -1,7 +1,7 @@
 """The scheduler's tables and the SQL it runs (through ``Store.run_write`` / ``run_read``).
 
 ``jobs`` is the source of truth for scheduled work; APScheduler only times it
-(PLATFORMS.md §2). ``fires`` holds one row per (job, due time) that was delivered: its primary
+(docs/PLATFORMS.md A1, A2). ``fires`` holds one row per (job, due time) that was delivered: its primary
 key is what makes a job fire at most once per due time, across restarts and racing timers.
 A fire is committed in the same transaction as the ``job`` inbound it produces (same
 ``messages`` table and codec as ``Store.record_inbound``), so the session manager resumes it
@@ -19,9 +19,10 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Index, bindparam, func, insert, inspect, select, text, update
 from sqlmodel import Field, SQLModel
 
+from ..messages import ConversationRef, Inbound, Sender, utcnow
+from ._rows import _insert_ignore
 from .codec import inbound_to_json
-from .messages import ConversationRef, Inbound, Sender, utcnow
-from .store_tables import CONVERSATIONS as _conversations, MESSAGES as _messages
+from .tables import CONVERSATIONS as _conversations, MESSAGES as _messages
 
 TriggerKind = Literal["date", "interval", "cron"]
 Action = Literal["send", "agent"]
@@ -64,8 +65,8 @@ class FireRow(SQLModel, table=True):
     fired_at: datetime = Field(default_factory=utcnow)
 
 
-jobs = JobRow.__table__  # type: ignore[attr-defined]
-fires = FireRow.__table__  # type: ignore[attr-defined]
+jobs = SQLModel.metadata.tables["jobs"]
+fires = SQLModel.metadata.tables["fires"]
 
 
 def utc(dt: datetime) -> datetime:
@@ -113,18 +114,6 @@ def _job_from_row(r: Any) -> Job:
         active=bool(r.active),
         granted_tools=tuple(json.loads(r.granted_tools or "[]")),
     )
-
-
-def _insert_ignore(conn: Connection, table: Any, keys: list[str]) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING``: a duplicate shows as ``rowcount == 0``, and the
-    group commit the statement runs in (other callers' writes) is not aborted."""
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as d_insert
-    elif conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as d_insert  # type: ignore[assignment]
-    else:  # pragma: no cover - other databases: a duplicate raises IntegrityError
-        return insert(table)
-    return d_insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 def ensure_tables(conn: Connection) -> None:

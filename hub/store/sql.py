@@ -4,7 +4,7 @@ One writer thread owns the write connection and *group-commits*: every write req
 while a transaction runs goes into the next transaction, with same-statement requests run as
 one ``executemany``. Callers await a future resolved after the commit, so "recorded" always
 means "committed". Reads run on a second small thread pool; history loads are batched the
-same way. SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` for writes (PLATFORMS.md §3).
+same way. SQLite runs in WAL mode with ``BEGIN IMMEDIATE`` for writes (docs/PLATFORMS.md Q1, Q3, Q4).
 """
 
 from __future__ import annotations
@@ -19,19 +19,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, Literal, TypeVar, overload
 
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from . import store_outbox
-from ._store_lock import release_lease, take_file_lock, take_lease
-from ._store_sql import (
-    SessionSnapshot,
+from ..agent import HistoryItem, Usage
+from ..errors import StoreError
+from ..messages import Inbound, Outbound, utcnow
+from ..redact import masked_url
+from . import outbox as outbox_sql
+from ._lock import release_lease, take_file_lock, take_lease
+from ._rows import (
     _as_store_error,
     _clear_history,
     _history_row,
@@ -39,7 +42,7 @@ from ._store_sql import (
     _with_id,
     load_sessions,
 )
-from ._store_writer import (
+from ._writer import (
     _P_CONV,
     _P_FN,
     _P_HISTORY,
@@ -50,15 +53,11 @@ from ._store_writer import (
     _P_STATUS,
     _P_USAGE,
     GroupCommitWriter,
-    WriteStats,
     _Op,
 )
-from .agent import HistoryItem, Usage
+from .base import SessionSnapshot, WriteStats
 from .codec import inbound_from_json, inbound_to_json, outbound_from_json
-from .errors import StoreError
-from .messages import Inbound, Outbound, utcnow
-from .redact import masked_url
-from .store_tables import (
+from .tables import (
     AUDIT,
     CONVERSATIONS as _conversations,
     HUB_LOCK,
@@ -73,11 +72,10 @@ T = TypeVar("T")
 
 WAL_AUTOCHECKPOINT_PAGES = 1000
 """With ``synchronous=FULL`` the writer checkpoints inside the commit that takes the WAL past
-this many pages (SQLite's default): a few ms on the loop every ~0.2 s at 5,000 msg/s. The WAL
-then restarts from its beginning, so commits overwrite blocks the file already has: with a WAL
-that only grows, every fsync also journals the file's new size, which made each FULL commit
-~40% slower and doubled its kernel CPU (at 5,000 msg/s, A/B in the same minutes: 0.60-0.85 ms
-per commit against 0.42-0.59). With NORMAL or OFF the bulk of each checkpoint runs off the loop
+this many pages (SQLite's default), a few milliseconds on the loop now and then. The WAL then
+restarts from its beginning, so commits overwrite blocks the file already has: with a WAL that
+only grows, every fsync also journals the file's new size, which made each FULL commit markedly
+slower (docs/ARCHITECTURE.md, "Store: measured"). With NORMAL or OFF the bulk of each checkpoint runs off the loop
 instead (``GroupCommitWriter._keep_wal_short``); with FULL that was slower, since its syncs
 compete with every commit's own."""
 
@@ -104,7 +102,7 @@ _DRIVER_PACKAGES = {
 class Store:
     """Async API over the hub's database. ``async with Store(url) as store: ...``."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL", persist: bool = True, lock: bool = True) -> None:
+    def __init__(self, url: str, *, synchronous: str = "FULL", lock: bool = True) -> None:
         self.url = url
         self._lock = lock
         """False: do not take the one-hub lock (brief CLI access beside a running hub)."""
@@ -118,7 +116,7 @@ class Store:
         self._history_waiters: dict[str, list[asyncio.Future[SessionSnapshot]]] = {}
         self._history_task: asyncio.Task[None] | None = None
         self._next_message_id = 0
-        self._lock_file: Any = None
+        self._lock_file: IO[str] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._owner = uuid.uuid4().hex
         self._wconn: Connection | None = None
@@ -340,6 +338,12 @@ class Store:
             raise RuntimeError("Store is not running")
         return self._batcher.stamp()
 
+    @overload
+    def _submit(self, op: _Op, *, wait: Literal[True] = ...) -> asyncio.Future[Any]: ...
+    @overload
+    def _submit(self, op: _Op, *, wait: Literal[False]) -> None: ...
+    @overload
+    def _submit(self, op: _Op, *, wait: bool) -> asyncio.Future[Any] | None: ...
     def _submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
         if self._batcher is None:
             raise RuntimeError("Store is not running")
@@ -358,9 +362,8 @@ class Store:
     # ----------------------------------------------------------------- generic access
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` inside the next group commit and return its result."""
-        fut = self._submit(_Op(_P_FN, "fn", fn=fn))
-        assert fut is not None
-        return await fut
+        result: T = await self._submit(_Op(_P_FN, "fn", fn=fn))
+        return result
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` on a reader connection (sees every committed write)."""
@@ -413,7 +416,7 @@ class Store:
             self._known_conversations[key] = None
             if len(self._known_conversations) > 50_000:
                 self._known_conversations.popitem(last=False)
-        fut = self._submit(
+        inserted = await self._submit(
             _Op(
                 _P_INBOUND,
                 "insert_inbound",
@@ -432,8 +435,6 @@ class Store:
                 joined=conv_op is not None,
             )
         )
-        assert fut is not None
-        inserted = await fut
         if conv_op is not None and conv_op.result:
             # A conversation this commit created has no history or settings: its session
             # need not be loaded from the database.
@@ -442,7 +443,7 @@ class Store:
                 self._new_conversations.popitem(last=False)
         return _with_id(inbound, mid) if inserted else None
 
-    def mark_processing(self, inbound_id: int) -> asyncio.Future[Any] | None:
+    def mark_processing(self, inbound_id: int) -> asyncio.Future[Any]:
         """Count one attempt and mark the inbound ``processing``, in one write, as its run starts.
 
         Returns a future resolved once committed (group-committed with whatever else is queued).
@@ -451,7 +452,7 @@ class Store:
         reports the count after a restart."""
         return self._submit(_Op(_P_START, "start_run", (self._now(), inbound_id)))
 
-    def give_back_attempt(self, inbound_id: int) -> asyncio.Future[Any] | None:
+    def give_back_attempt(self, inbound_id: int) -> None:
         """Take back the attempt of a run the hub itself stopped (shutdown, not a failure), so
         restarts alone never set a message aside. Queued; the store's stop drains it."""
 
@@ -462,11 +463,11 @@ class Store:
                 .values(attempts=_messages.c.attempts - 1)
             )
 
-        return self._submit(_Op(_P_FN, "fn", fn=give_back), wait=False)
+        self._submit(_Op(_P_FN, "fn", fn=give_back), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        fut = self._submit(_Op(_P_STATUS, "set_status", (status, self._now(), inbound_id)))
-        await fut  # type: ignore[misc]
+        """Set an inbound's status alone (tests)."""
+        await self._submit(_Op(_P_STATUS, "set_status", (status, self._now(), inbound_id)))
 
     async def finish_run(
         self,
@@ -484,8 +485,7 @@ class Store:
             # The usual end of a quick run: its reply and the answered mark, one unit.
             if reply is not None:
                 self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(reply, now)), wait=False)
-            fut = self._submit(_Op(_P_STATUS, "set_status", (status, now, inbound.id), joined=reply is not None))
-            await fut  # type: ignore[misc]
+            await self._submit(_Op(_P_STATUS, "set_status", (status, now, inbound.id), joined=reply is not None))
             return
         key = reply.conversation.key if reply else inbound.conversation.key if inbound else ""
         if remember or replace_history is not None:
@@ -557,15 +557,14 @@ class Store:
 
     # ----------------------------------------------------------------- outbound
     async def record_outbound(self, outbound: Outbound) -> None:
-        fut = self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(outbound, self._now())))
-        await fut  # type: ignore[misc]
+        await self._submit(_Op(_P_OUTBOX, "insert_outbox", _outbox_row(outbound, self._now())))
 
-    def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any] | None:
+    def mark_sent(self, outbound_id: str, platform_ids: Iterable[str]) -> asyncio.Future[Any]:
         return self._submit(
             _Op(_P_OUTSTATUS, "set_outbox", ("sent", ",".join(platform_ids), "", self._now(), outbound_id))
         )
 
-    def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any] | None:
+    def mark_failed(self, outbound_id: str, error: str) -> asyncio.Future[Any]:
         return self._submit(_Op(_P_OUTSTATUS, "set_outbox", ("failed", "", error[:500], None, outbound_id)))
 
     async def pending_outbound(self) -> list[Outbound]:
@@ -578,6 +577,8 @@ class Store:
         return await self.run_read(_q)
 
     async def outbox_status(self, outbound_id: str) -> tuple[str, str] | None:
+        """A reply's (status, platform ids), or None (tests)."""
+
         def _q(c: Connection) -> tuple[str, str] | None:
             row = c.execute(select(_outbox.c.status, _outbox.c.platform_ids).where(_outbox.c.id == outbound_id)).first()
             return (row.status, row.platform_ids) if row else None
@@ -586,13 +587,13 @@ class Store:
 
     async def note_send_failure(self, outbound_id: str, error: str) -> None:
         """Count one failed try of a reply that stays pending and keep its error (``autohands outbox``)."""
-        await self.run_write(lambda c: store_outbox.note_failure(c, outbound_id, error))
+        await self.run_write(lambda c: outbox_sql.note_failure(c, outbound_id, error))
 
     async def take_resend_requests(self) -> list[Outbound]:
         """The pending replies ``autohands outbox retry`` asked for since the last call, oldest first."""
-        if not await self.run_read(store_outbox.resend_requested):
+        if not await self.run_read(outbox_sql.resend_requested):
             return []
-        return [outbound_from_json(p) for p in await self.run_write(store_outbox.take_resend_requests)]
+        return [outbound_from_json(p) for p in await self.run_write(outbox_sql.take_resend_requests)]
 
     # ----------------------------------------------------------------- sessions
     async def load_session(self, key: str) -> SessionSnapshot:
@@ -621,7 +622,7 @@ class Store:
                 continue
             keys = list(waiters)
             try:
-                snaps = await self.run_read(lambda c, k=keys: load_sessions(c, k))  # type: ignore[misc]
+                snaps = await self.run_read(partial(load_sessions, keys=keys))
             except Exception as exc:
                 for futs in waiters.values():
                     for f in futs:
@@ -668,6 +669,8 @@ class Store:
         return await self.run_write(_fn)
 
     async def conversation_usage(self, key: str) -> tuple[int, int]:
+        """The conversation's (input, output) token totals (tests)."""
+
         def _q(c: Connection) -> tuple[int, int]:
             row = c.execute(
                 select(_conversations.c.input_tokens, _conversations.c.output_tokens).where(_conversations.c.key == key)
@@ -699,21 +702,3 @@ class Store:
             return {r[0]: r[1] for r in rows}
 
         return await self.run_read(_q)
-
-
-class ScopedState:
-    """A ``KeyValueState`` for one channel, namespaced in the ``state`` table."""
-
-    def __init__(self, store: Store, prefix: str) -> None:
-        self._store = store
-        self._prefix = prefix
-
-    async def get(self, key: str) -> str | None:
-        return await self._store.state_get(f"{self._prefix}:{key}")
-
-    async def set(self, key: str, value: str) -> None:
-        await self._store.state_set(f"{self._prefix}:{key}", value)
-
-
-def utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .errors import AutoHandsError
+from ..errors import AutoHandsError
 
 WHEN_EXAMPLES = "in 10m, in 2 hours, tomorrow 9am, friday 17:30, 2026-12-01 14:00"
 EVERY_EXAMPLES = '30m, 2h, day 8:30, weekday 9:00, monday 10:00, cron: "0 9 * * 1-5"'
@@ -70,7 +70,7 @@ def build_trigger(kind: str, args: dict[str, Any], tz: str) -> BaseTrigger:
     raise ScheduleError(f"unknown trigger kind {kind!r}")
 
 
-class _WallClockCron(BaseTrigger):
+class _WallClockCron(BaseTrigger):  # type: ignore[misc, unused-ignore]  # APScheduler 3 has no types: Any
     """A ``CronTrigger`` that keeps to the local wall clock when it goes back (end of DST).
 
     APScheduler's ``CronTrigger`` fires ``30 2 * * *`` at 02:30 CEST *and* at 02:30 CET on the
@@ -136,7 +136,7 @@ def parse_at(phrase: str, tz: str, now: datetime | None = None) -> datetime | No
         data = DateDataParser(languages=["en"], settings=_dateparser_settings(tz, now)).get_date_data(phrase)
     except (ValueError, OverflowError):
         return None
-    when = data.date_obj
+    when: datetime | None = data.date_obj
     if when is None:
         return None
     local = when.astimezone(zone(tz)) if when.tzinfo else when.replace(tzinfo=zone(tz))
@@ -374,14 +374,3 @@ def local_time(dt: datetime, tz: str) -> str:
     local = dt.astimezone(zone(tz))
     fmt = "%a %d %b %H:%M %Z" if local.year == datetime.now(local.tzinfo).year else "%a %d %b %Y %H:%M %Z"
     return local.strftime(fmt)
-
-
-def human_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{round(seconds / 60)} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"

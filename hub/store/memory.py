@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._store_sql import _with_id
-from .agent import HistoryItem, Usage
-from .messages import Inbound, Outbound
-from .store import SessionSnapshot
+from ..agent import HistoryItem, Usage
+from ..messages import Inbound, Outbound
+from ._rows import _with_id
+from .base import SessionSnapshot, StoreAPI
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+T = TypeVar("T")
 
 
 class MemoryStore:
+    """``StoreAPI`` in this process's memory (``persist = false``): nothing survives a restart."""
+
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._seen: set[tuple[str, str]] = set()
@@ -36,11 +43,11 @@ class MemoryStore:
         self.status[mid] = "received"
         return _with_id(inbound, mid)  # as the SQL store does: the cost compared is durability's
 
-    def mark_processing(self, inbound_id: int) -> None:
+    async def mark_processing(self, inbound_id: int) -> None:
         self.status[inbound_id] = "processing"
 
     def give_back_attempt(self, inbound_id: int) -> None:
-        return None  # attempts are not counted without persistence
+        pass  # attempts are not counted without persistence
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
         self.status[inbound_id] = status
@@ -57,7 +64,8 @@ class MemoryStore:
     ) -> None:
         if reply is not None:
             self.outbox[reply.id] = "pending"
-        key = (reply or inbound).conversation.key if (reply or inbound) else ""  # type: ignore[union-attr]
+        source = reply or inbound
+        key = source.conversation.key if source is not None else ""
         if replace_history is not None:
             self.history[key] = list(replace_history)
         if remember:
@@ -107,7 +115,14 @@ class MemoryStore:
 
     async def audit(self, actor: str, action: str, **detail: Any) -> None: ...
 
-    async def run_write(self, fn: Callable[[Any], Any]) -> Any:
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
         raise RuntimeError("MemoryStore has no SQL")
 
     run_read = run_write
+
+    def allocate_message_id(self) -> int:
+        return next(self._ids)
+
+
+_: type[StoreAPI] = MemoryStore
+"""Checked by mypy: ``MemoryStore`` keeps to ``StoreAPI`` (the hub uses either store)."""

@@ -14,9 +14,9 @@ from typing import IO
 
 from sqlalchemy import Engine, delete as sa_delete, insert, select
 
-from .errors import HubLockedError
-from .messages import utcnow
-from .store_tables import HUB_LOCK as _lock
+from ..errors import HubLockedError
+from ..messages import utcnow
+from .tables import HUB_LOCK as _lock
 
 LEASE_STALE_SECONDS = 30
 

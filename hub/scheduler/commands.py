@@ -1,4 +1,4 @@
-"""The scheduler's slash commands (they work without any model) and ``autohands jobs``.
+"""The scheduler's slash commands (they work without any model).
 
     /remind <when> <what>     /every <schedule> <what>     /jobs     /cancel <id>     /tz [zone]
 
@@ -8,12 +8,10 @@ sending the text as is.
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from .commands import Command, CommandCall
-from .store_jobs import Job
+from ..commands import Command, CommandCall
+from ..store.jobs import Job
 from .timeparse import (
     EVERY_EXAMPLES,
     WHEN_EXAMPLES,
@@ -26,7 +24,7 @@ from .timeparse import (
 )
 
 if TYPE_CHECKING:
-    from .scheduler import Scheduler
+    from .service import Scheduler
 
 
 def scheduler_commands(scheduler: Scheduler) -> list[Command]:
@@ -144,59 +142,3 @@ def granted_note(job: Job) -> str:
     if job.action != "agent":
         return ""
     return f" [may use without asking: {', '.join(job.granted_tools) or 'nothing'}]"
-
-
-def _overdue(job: Any, now: datetime, config: Any) -> str:
-    """Why a listed job's time has passed: the hub is down (or just starting), and what it will do."""
-    due = job.next_run_at
-    if due is None or due > now:
-        return ""
-    if job.trigger_kind != "date":  # runs it missed are coalesced into one, judged by the latest
-        return "  (overdue: handled once as soon as the hub runs, then on schedule)"
-    if (now - due).total_seconds() <= config.grace_seconds:
-        return "  (overdue: it runs as soon as the hub runs)"
-    return "  (missed: beyond the grace period; the hub will say so in the conversation)"
-
-
-async def cli_jobs(settings: Any, args: Any) -> int:
-    """``autohands jobs list|cancel <id>``; works beside a running hub (the database decides)."""
-    from .bus import Bus
-    from .config import validate_section
-    from .errors import StoreError
-    from .messages import Sender
-    from .scheduler import Scheduler, SchedulerConfig
-    from .store import Store
-
-    config = validate_section(SchedulerConfig, settings.scheduler, "scheduler")
-    # No hub lock: reads are safe beside a running hub (WAL), and a cancel is honoured by it
-    # because every fire re-checks the job's row in its own transaction.
-    store = Store(settings.store_url, synchronous=settings.store.synchronous, lock=False)
-    try:
-        async with store:
-            scheduler = Scheduler(store, Bus(), config)
-            if args.jobs_command == "cancel":
-                try:
-                    job = await scheduler.cancel(
-                        args.job_id,
-                        Sender(id="cli", name="operator", is_admin=True),
-                        where_to_look="'autohands jobs list' shows every active job",
-                    )
-                except ScheduleError as exc:
-                    print(f"autohands: error: {exc}", file=sys.stderr)
-                    return 1
-                print(f"cancelled job {job.id}: {job.description}")
-                return 0
-            jobs = await scheduler.list_jobs()
-            if not jobs:
-                print("no active jobs")
-            now = datetime.now(UTC)
-            for j in jobs:
-                nxt = local_time(j.next_run_at, j.timezone) if j.next_run_at else "-"
-                print(
-                    f"{j.id}  {nxt:<26} {j.trigger_kind:<8} {j.action:<5} {j.conversation.key}  "
-                    f"by {j.creator.name or j.creator.id}: {j.description}{granted_note(j)}{_overdue(j, now, config)}"
-                )
-            return 0
-    except StoreError as exc:
-        print(f"autohands: error: {exc}", file=sys.stderr)
-        return 1

@@ -1,4 +1,4 @@
-"""The store's tables (sqlmodel). Only ``hub/store*.py`` touch them."""
+"""The store's tables (sqlmodel). Only ``hub/store/`` touches them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from .messages import utcnow
+from ..messages import utcnow
 
 
 class ConversationRow(SQLModel, table=True):
@@ -125,11 +125,11 @@ class HubLockRow(SQLModel, table=True):
 
 
 # The tables as SQLAlchemy Core sees them, for the store's statements (one place, typed).
-MESSAGES: Table = MessageRow.__table__  # type: ignore[attr-defined]
-OUTBOX: Table = OutboxRow.__table__  # type: ignore[attr-defined]
-HISTORY: Table = HistoryRow.__table__  # type: ignore[attr-defined]
-CONVERSATIONS: Table = ConversationRow.__table__  # type: ignore[attr-defined]
-USAGE: Table = UsageRow.__table__  # type: ignore[attr-defined]
-STATE: Table = StateRow.__table__  # type: ignore[attr-defined]
-HUB_LOCK: Table = HubLockRow.__table__  # type: ignore[attr-defined]
-AUDIT: Table = AuditRow.__table__  # type: ignore[attr-defined]
+MESSAGES: Table = SQLModel.metadata.tables["messages"]
+OUTBOX: Table = SQLModel.metadata.tables["outbox"]
+HISTORY: Table = SQLModel.metadata.tables["history"]
+CONVERSATIONS: Table = SQLModel.metadata.tables["conversations"]
+USAGE: Table = SQLModel.metadata.tables["usage"]
+STATE: Table = SQLModel.metadata.tables["state"]
+HUB_LOCK: Table = SQLModel.metadata.tables["hub_lock"]
+AUDIT: Table = SQLModel.metadata.tables["audit"]

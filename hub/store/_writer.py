@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 
-from ._store_sql import _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
-from .messages import utcnow
-from .store_tables import (
+from ..messages import utcnow
+from ._rows import _as_store_error, _bp, _insert_ignore, _sqlite_ts, _timed
+from .base import WriteStats
+from .tables import (
     CONVERSATIONS as _conversations,
     HISTORY as _history,
     MESSAGES as _messages,
@@ -40,16 +41,16 @@ once) is committed in slices, and each slice's callers go on before the next one
 the first message of a burst waits for one slice, not for the whole burst."""
 WAL_CHECKPOINT_FRAMES = 1000
 """A checkpoint starts once the WAL holds about this many frames (SQLite's autocheckpoint
-default). Counted as an estimate (3 pages a commit plus one per 4 statements' rows, which
-matched SQLite's own count within ~20% at 1 to 40 ops a commit): Python's sqlite3 does not
+default). Counted as an estimate (3 pages a commit plus one per 4 statements' rows, checked
+against SQLite's own count: docs/ARCHITECTURE.md, "Store: measured"): Python's sqlite3 does not
 expose the WAL hook that reports the real figure."""
 BURST_PAUSE_ROUNDS = 8
 """Event-loop rounds between two slices of a burst. What a slice releases (model requests:
 connect, send, each step one round) moves one step per round, behind everything else ready;
 releasing the next slice at once put its CPU work ahead of those steps, and the requests of a
-1,000-conversation burst left only once the whole burst had been admitted (bench/agent.py:
-median request sent at 1.1-1.6 s; with the pause, at ~0.6 s, each soon after its admission,
-and the burst is answered ~0.4 s sooner). Plain load never fills a slice: no pause then."""
+1,000-conversation burst left only once the whole burst had been admitted (measured with
+bench/agent.py: docs/ARCHITECTURE.md, "Store: measured"). Plain load never fills a slice: no
+pause then."""
 
 # The per-message statements take their values as tuples in these orders (the tables' column
 # order, which is SQLite's parameter order): no dict per row to build and then unpack.
@@ -108,25 +109,6 @@ class _Op:
     """Commit in the same transaction as the op queued just before (a slice never ends here)."""
 
 
-@dataclass(slots=True)
-class WriteStats:
-    """Counters of the group commits so far (benchmarks, tests)."""
-
-    batches: int = 0
-    """Transactions committed."""
-    ops: int = 0
-    """Write requests they carried."""
-    commit_seconds: float = 0.0
-    """Time spent committing (for SQLite, mostly the WAL's fsync): the event loop waits for
-    it unless the commit went to the writer thread."""
-    slow_commits: int = 0
-    """Commits that took ``INLINE_COMMIT_MAX_SECONDS`` or more (a slow or busy disk)."""
-    checkpoints: int = 0
-    """WAL checkpoints finished (each: the bulk copied off the loop, then the tail on it)."""
-    checkpoint_loop_seconds: float = 0.0
-    """Time the event loop spent in the tail part of those checkpoints."""
-
-
 class GroupCommitWriter:
     """Owns the write connection's transactions. ``start()`` then ``submit()``; ``close()`` drains."""
 
@@ -151,7 +133,7 @@ class GroupCommitWriter:
         self._hot: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
         self._cursor: Any = None
         """SQLite: the writer connection's own DBAPI cursor, so the hot statements skip
-        SQLAlchemy's per-call execution machinery (a few µs per message)."""
+        SQLAlchemy's per-call execution machinery on the hot path."""
         self._stamp: Any = None
         self._stamp_at = float("-inf")
         self._commit_avg_seconds = 0.0
@@ -188,6 +170,12 @@ class GroupCommitWriter:
     async def _in_writer(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._write_pool, fn)
 
+    @overload
+    def submit(self, op: _Op, *, wait: Literal[True] = ...) -> asyncio.Future[Any]: ...
+    @overload
+    def submit(self, op: _Op, *, wait: Literal[False]) -> None: ...
+    @overload
+    def submit(self, op: _Op, *, wait: bool) -> asyncio.Future[Any] | None: ...
     def submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
         """Queue ``op`` for the next group commit; with ``wait``, a future resolved after it."""
         if self._task is None or self._closing:
@@ -238,13 +226,13 @@ class GroupCommitWriter:
     def _keep_wal_short(self, ops: int, background_checkpoint: Callable[[], Awaitable[Any]]) -> None:
         """Checkpoint in two steps so the loop never waits for the bulk of one (a SQLite file
         with ``synchronous`` NORMAL or OFF; FULL keeps SQLite's autocheckpoint, see
-        ``hub.store.WAL_AUTOCHECKPOINT_PAGES``).
+        ``hub.store.sql.WAL_AUTOCHECKPOINT_PAGES``).
 
-        SQLite's own autocheckpoint runs inside the commit that passes the limit: it copied
-        ~1,000 pages and synced the database file on the event loop, 3-9 ms each time, every
-        ~0.1-0.2 s at 5,000 msg/s. Here a PASSIVE checkpoint on another connection copies the
-        bulk in a thread while commits go on; once it is done, the writer checkpoints the few
-        frames committed meanwhile itself (~1 ms). Only a checkpoint that reaches the WAL's end
+        SQLite's own autocheckpoint runs inside the commit that passes the limit: it copies the
+        WAL's pages and syncs the database file on the event loop, several milliseconds each
+        time under load (docs/ARCHITECTURE.md, "Store: measured"). Here a PASSIVE checkpoint on
+        another connection copies the bulk in a thread while commits go on; once it is done, the
+        writer checkpoints the few frames committed meanwhile itself. Only a checkpoint that reaches the WAL's end
         lets the next transaction restart the WAL from its beginning, and under continuous
         writes only the writer can reach it: a checkpoint from elsewhere alone never caught up
         and the WAL grew without bound."""
@@ -313,8 +301,8 @@ class GroupCommitWriter:
 
     async def _commit_raw(self, conn: Connection, batch: list[_Op]) -> float:
         """A batch of hot statements only: its transaction is driven on the DBAPI connection
-        directly (SQLAlchemy's begin/commit bookkeeping and event hook cost ~20 µs a commit,
-        as much as the rows of a small batch)."""
+        directly (SQLAlchemy's begin/commit bookkeeping and event hook cost as much as the rows
+        of a small batch)."""
         cur = self._raw_cursor(conn)
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -333,6 +321,7 @@ class GroupCommitWriter:
 
     def _raw_cursor(self, conn: Connection) -> Any:
         if self._cursor is None:
+            # A pooled connection always has its DBAPI connection here; SQLAlchemy types it Optional.
             self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
 
@@ -368,6 +357,7 @@ class GroupCommitWriter:
         sql, row = self._hot_sql(conn, stmt, first)
         params: Any
         if stmt == "insert_history" and self._is_sqlite:  # each item carries its own time
+            # ``row`` is set for every hot statement (insert_history is one); mypy cannot see it.
             params = [tuple(_sqlite_ts(v) for v in row(o.params)) for o in group]  # type: ignore[misc]
         elif row is not None:
             params = [row(o.params) for o in group]

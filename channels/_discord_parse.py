@@ -1,8 +1,10 @@
-"""discord.py objects → hub envelopes, without I/O (the adapter is ``channels/discord.py``).
+"""discord.py messages and interactions → the hub's ``Inbound``s, without I/O (the adapter is
+``channels/discord.py``).
 
 Conversations: a guild text channel or a DM is ``ConversationRef(chat=<channel id>)``; a thread
 is its own conversation, ``ConversationRef(chat=<parent channel id>, thread=<thread id>)``.
-Because a Discord thread *is* a channel, ``target_channel_id`` posts to ``thread`` when set.
+Because a Discord thread *is* a channel, replies are posted to ``thread`` when set
+(``channels._discord_api.target_channel_id``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ from typing import Any
 import discord
 
 from hub.messages import Attachment, ConversationRef, Inbound, Sender, parse_command
+
+__all__ = [
+    "ChannelInfo",
+    "button_inbound",
+    "channel_info",
+    "mentions_bot",
+    "message_inbound",
+    "replies_to_bot",
+]
 
 _ANSWERABLE = (discord.MessageType.default, discord.MessageType.reply)
 
@@ -44,14 +55,6 @@ def channel_info(channel: object, guild_id: int | None) -> ChannelInfo:
     if isinstance(channel, discord.Thread):
         return ChannelInfo(id=cid, guild_id=gid, parent_id=str(channel.parent_id))
     return ChannelInfo(id=cid, guild_id=gid)
-
-
-def target_channel_id(conv: ConversationRef) -> int:
-    """The Discord channel a reply goes to: the thread if the conversation has one."""
-    raw = conv.thread or conv.chat
-    if not raw.isdigit():
-        raise ValueError(f"not a Discord channel id: {raw!r}")
-    return int(raw)
 
 
 def _mention_re(bot_id: int) -> re.Pattern[str]:
@@ -117,14 +120,3 @@ def button_inbound(channel_name: str, interaction: discord.Interaction, info: Ch
         direct=info.direct,
         reply_to=str(message.id) if message else None,
     )
-
-
-__all__ = [
-    "ChannelInfo",
-    "button_inbound",
-    "channel_info",
-    "mentions_bot",
-    "message_inbound",
-    "replies_to_bot",
-    "target_channel_id",
-]

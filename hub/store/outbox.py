@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from .store_tables import OUTBOX as _outbox, STATE as _state
+from .tables import OUTBOX as _outbox, STATE as _state
 
 RESEND_KEY = "outbox:resend"
 """``state`` key: JSON list of outbox ids an operator set back to pending, not yet taken by a hub."""

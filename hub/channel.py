@@ -1,0 +1,128 @@
+"""The ``Channel`` contract: what the hub needs from a platform adapter, and what it gives one.
+
+The hub drives channels through these names without importing ``channels/``; adapter authors
+import the same names from ``channels.base``. An adapter class (``ChannelClass``) is named by an
+entry point of the group ``autohands.channels``. The hub validates the channel's config section
+with the class's ``config_model``, constructs it as ``cls(name, config, context)`` and starts it
+with an ``Inbox``, the channel's one way in to the hub.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from .extensions import Manifest
+from .messages import Delivery, Inbound, Outbound
+
+__all__ = [
+    "Capabilities",
+    "Channel",
+    "ChannelClass",
+    "ChannelContext",
+    "CommandInfo",
+    "Dialect",
+    "Handler",
+    "Inbox",
+    "KeyValueState",
+    "Manifest",
+]
+
+Dialect = Literal["plain", "markdown", "telegram_html", "slack_mrkdwn", "discord_markdown"]
+"""The markup a platform shows; replies are rendered into it before they are sent."""
+
+Inbox = Callable[[Inbound], Awaitable[bool]]
+"""Records an inbound durably and hands it to the hub; returns False for a redelivery.
+
+When the call returns, the inbound is committed: only then may the channel acknowledge the
+platform (advance the Telegram offset, answer Slack's HTTP request)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""An aiohttp handler for a route a channel mounts on the hub's server (a platform's webhook)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What a platform can show; the shared delivery machinery adapts replies to it."""
+
+    max_length: int = 4096
+    """Longest message the platform takes, as it counts length, after rendering."""
+    dialect: Dialect = "plain"
+    edits: bool = False
+    """Sent messages can be edited: a streamed reply is one message edited in place."""
+    buttons: bool = False
+    """Messages can carry buttons; without, their labels are written out as text."""
+    typing: bool = False
+    """The platform shows a typing indicator."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandInfo:
+    """A hub command as a channel may list it (Telegram's command menu, Slack's usage line)."""
+
+    name: str
+    description: str
+
+
+class KeyValueState(Protocol):
+    """Small durable key/value state a channel may keep (e.g. the last message id seen)."""
+
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str) -> None: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class ChannelContext:
+    """The narrow part of the hub a channel may use."""
+
+    state: KeyValueState
+    commands: Sequence[CommandInfo] = ()
+    data_dir: Path = Path(".")
+    routes: list[tuple[str, str, Handler]] = field(default_factory=list)
+    """Webhook routes the channel mounts on the hub's aiohttp server (method, path, handler).
+    Append in ``__init__`` or before ``start`` returns; the server starts after channels."""
+
+    def add_route(self, method: str, path: str, handler: Handler) -> None:
+        self.routes.append((method, path, handler))
+
+
+class Channel(Protocol):
+    """A platform adapter.
+
+    ``start`` returns once connected; ``send`` raises ``ChannelError`` (``transient`` decides
+    whether the outbox retries).
+    """
+
+    name: str
+    capabilities: Capabilities
+    problem: str | None
+    """Set when a started channel has stopped working for good (a token revoked while running),
+    so ``/healthz`` reports it; ``None`` otherwise. The SDKs reconnect through everything else."""
+
+    async def start(self, inbox: Inbox) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(self, msg: Outbound) -> Delivery: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class ChannelClass(Protocol[ConfigT]):
+    """An adapter class, as an ``autohands.channels`` entry point names it.
+
+    Constructed as ``cls(name, config, context)``, ``config`` being its ``config_model``
+    validated from the channel's config section. Members are read-only properties, not
+    ``ClassVar``s, so that a class object matches and each class may narrow ``config_model`` to
+    its own model.
+    """
+
+    @property
+    def config_model(self) -> type[ConfigT]: ...
+    @property
+    def manifest(self) -> Manifest: ...
+    def __call__(self, name: str, config: ConfigT, context: ChannelContext) -> Channel: ...

@@ -1,0 +1,22 @@
+"""The hub's store: the source of truth for everything that must survive a restart.
+
+``StoreAPI`` (``base``) is what the rest of the hub is typed against; ``Store`` (``sql``) keeps
+it in any SQLAlchemy database (SQLite in WAL mode by default), ``MemoryStore`` (``memory``) in
+this process alone. Only this package writes SQL: ``tables`` and ``jobs`` declare the tables,
+``outbox`` and ``jobs`` hold the SQL that ``autohands outbox``, the outbox and the scheduler run
+through ``StoreAPI.run_read`` / ``run_write``, and ``codec`` turns the bus envelopes into JSON.
+"""
+
+from .base import ScopedState, SessionSnapshot, StoreAPI, WriteStats
+from .memory import MemoryStore
+from .sql import Store, default_sqlite_url
+
+__all__ = [
+    "MemoryStore",
+    "ScopedState",
+    "SessionSnapshot",
+    "Store",
+    "StoreAPI",
+    "WriteStats",
+    "default_sqlite_url",
+]
