@@ -24,7 +24,7 @@ from typing import assert_never
 
 from hub.agent import Check, RunContext
 from hub.errors import ConfigError, PluginError, ProviderError
-from hub.messages import Inbound, Outbound, new_id, utcnow
+from hub.messages import Inbound, Outbound, new_id, new_incident_id, utcnow
 
 from . import history
 from .approvals import ToolExecutor, grants_in
@@ -200,7 +200,7 @@ class _Run:
             log.info("conversation %s: run timed out", self.ctx.conversation.key)
             yield self._finish_stream(timeout_reason(self.config.timeout_seconds))
         except ProviderError as exc:
-            incident = new_id()[:8]
+            incident = new_incident_id()
             log.error(
                 "conversation %s: provider failed (incident %s): %s: %s",
                 self.ctx.conversation.key,

@@ -35,8 +35,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench._common import emit, latency_figures, median_run
+from hub.config import default_sqlite_url
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
-from hub.store import Store, default_sqlite_url
+from hub.store import Store
 from hub.store._writer import INBOUND_KEYS, OUTBOX_KEYS
 from hub.store.codec import inbound_to_json, outbound_to_json
 

@@ -33,7 +33,7 @@ import dataclasses
 import json
 import logging
 from collections import OrderedDict
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import discord
 import yarl
@@ -52,7 +52,7 @@ from channels._discord_parse import (
 )
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
-from channels.ratelimit import RateLimiter, RateLimits
+from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError
 from hub.messages import Delivery, Inbound, Outbound
@@ -87,6 +87,9 @@ class DiscordConfig(AccessConfig):
     backfill_limit: int = Field(default=100, ge=0, le=1000)
     """Most messages read back per channel after a session that could not resume (the newest;
     the channel is told about older ones). 0 turns the backfill off."""
+    rate_limits: Annotated[RateLimits, levels_default_to(RateLimits.discord())] = RateLimits.discord()
+    """Outbound buckets per channel and per bot; a table sets the levels it names, e.g.
+    ``per_chat = { per_second = 1.0, burst = 5 }``."""
 
 
 def point_sdk_at(api_base: str, gateway_url: str) -> None:
@@ -191,7 +194,7 @@ class DiscordChannel:
             )
         client = self._client = _Client(self, self._config)
         ops = DiscordOps(client, self._expect_echo)
-        self._deliverer = Deliverer(ops, self.capabilities, RateLimiter(RateLimits.discord()))
+        self._deliverer = Deliverer(ops, self.capabilities, RateLimiter(self._config.rate_limits))
         self._task = asyncio.create_task(self._run(client), name=f"discord:{self.name}")
         ready = asyncio.create_task(self._ready.wait(), name=f"discord:{self.name}:ready")
         try:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from pydantic import BeforeValidator
+
 from hub.errors import ChannelError
 
-__all__ = ["Rate", "RateLimiter", "RateLimits", "RetryAfter", "scope_of"]
+__all__ = ["Rate", "RateLimiter", "RateLimits", "RetryAfter", "levels_default_to", "scope_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,18 @@ class RateLimits:
     def discord(cls) -> RateLimits:
         # Channel message route: about 5 per 5 s; global: 50 requests/s per bot.
         return cls(per_chat=Rate(1.0, 5), per_bot=Rate(50.0, 50))
+
+
+def levels_default_to(platform: RateLimits) -> BeforeValidator:
+    """For an adapter's config field of type ``RateLimits`` (``Annotated[RateLimits, …]``): a
+    table sets the levels it names, and the levels it leaves out keep ``platform``'s."""
+
+    def fill(value: object) -> object:
+        if not isinstance(value, Mapping):
+            return value
+        return {"per_chat": platform.per_chat, "per_group": platform.per_group, "per_bot": platform.per_bot, **value}
+
+    return BeforeValidator(fill)
 
 
 class _Bucket:

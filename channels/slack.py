@@ -41,7 +41,7 @@ import asyncio
 import dataclasses
 import logging
 import re
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import ConfigDict, SecretStr, field_validator, model_validator
 from slack_bolt.app.async_app import AsyncApp
@@ -54,7 +54,7 @@ from channels._slack_parse import BotIdentity, action_inbound, command_inbound, 
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
 from channels.formatting import render
-from channels.ratelimit import RateLimiter, RateLimits
+from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Delivery, Inbound, Outbound
@@ -96,6 +96,9 @@ class SlackConfig(AccessConfig):
     command: str = "/ask"
     ack_text: str = "Working on it…"
     ack_visibility: Literal["ephemeral", "in_channel"] = "ephemeral"
+    rate_limits: Annotated[RateLimits, levels_default_to(RateLimits.slack())] = RateLimits.slack()
+    """Outbound buckets (``chat.postMessage``: about one message a second per channel); a table
+    sets the levels it names, e.g. ``per_chat = { per_second = 1.0, burst = 3 }``."""
 
     @model_validator(mode="after")
     def _mode_needs_its_secret(self) -> SlackConfig:
@@ -138,7 +141,7 @@ class SlackChannel:
         _warn_name_like_entries(name, config)
         self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
         self._ops = SlackOps(self._client)
-        self._limiter = RateLimiter(RateLimits.slack())
+        self._limiter = RateLimiter(config.rate_limits)
         self._deliverer = self._new_deliverer()
         secret = config.signing_secret.get_secret_value() if config.signing_secret else ""
         self._bot: BotIdentity | None = None

@@ -32,7 +32,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, SecretStr, model_validator
@@ -51,7 +51,8 @@ from channels._telegram_api import TelegramOps, is_group, map_errors, retry_seco
 from channels._telegram_parse import ALLOWED_UPDATES, Parsed, parse_update, update_key, with_attachment
 from channels.access import AccessConfig, AccessPolicy
 from channels.delivery import Deliverer
-from channels.ratelimit import RateLimiter, RateLimits
+from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
+from hub.backoff import Backoff
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
 from hub.errors import ChannelError
 from hub.logs import RedactingFilter
@@ -91,6 +92,14 @@ class TelegramConfig(AccessConfig):
     webhook_secret: SecretStr | None = None
     poll_timeout: int = Field(default=30, ge=0, le=50)
     """Long-poll seconds per ``getUpdates``."""
+    poll_retry_first_seconds: float = Field(default=1.0, gt=0)
+    """Pause after a failed ``getUpdates`` (network, 5xx, another poller, an update not
+    recorded); it doubles per failure in a row up to ``poll_retry_max_seconds``."""
+    poll_retry_max_seconds: float = Field(default=30.0, gt=0)
+    """The longest such pause."""
+    rate_limits: Annotated[RateLimits, levels_default_to(RateLimits.telegram())] = RateLimits.telegram()
+    """Outbound buckets per chat, per group and per bot (docs/PLATFORMS.md T7, T8); a table
+    sets the levels it names, e.g. ``per_chat = { per_second = 1.0, burst = 3 }``."""
     max_document_bytes: int = Field(default=1_000_000, ge=0, le=20_000_000)
     """Text-like documents up to this size are downloaded (the Bot API serves at most 20 MB)."""
 
@@ -143,6 +152,7 @@ class TelegramChannel:
             get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0),
         )
         self._access = AccessPolicy(config)
+        self._poll_backoff = Backoff(first=config.poll_retry_first_seconds, cap=config.poll_retry_max_seconds)
         self._deliverer = self._new_deliverer()
         self._inbox: Inbox | None = None
         self.problem: str | None = None
@@ -157,7 +167,7 @@ class TelegramChannel:
             context.add_route("POST", config.webhook_path, self._handle_webhook)
 
     def _new_deliverer(self) -> Deliverer:
-        limiter = RateLimiter(RateLimits.telegram())
+        limiter = RateLimiter(self._config.rate_limits)
         return Deliverer(TelegramOps(self._bot), self.capabilities, limiter, is_group=is_group, measure=utf16_len)
 
     # ------------------------------------------------------------------ lifecycle
@@ -263,7 +273,7 @@ class TelegramChannel:
 
     # ------------------------------------------------------------------ ingress: polling
     async def _poll_loop(self) -> None:
-        delay = _Backoff()
+        failures = 0  # in a row
         while not self._stopping.is_set():
             try:
                 updates = await self._bot.get_updates(
@@ -276,7 +286,8 @@ class TelegramChannel:
                 logger.warning(
                     "telegram %s: another instance is polling this token (409 Conflict); backing off", self.name
                 )
-                await self._sleep(delay.next())
+                failures += 1
+                await self._sleep(self._poll_backoff.delay(failures))
                 continue
             except (InvalidToken, Forbidden):
                 self.problem = f"the bot token was rejected; polling stopped (check channels.{self.name}.token)"
@@ -290,9 +301,10 @@ class TelegramChannel:
                 continue  # the long poll outlived the read timeout: poll again at once
             except TelegramError as exc:  # NetworkError, 5xx
                 logger.warning("telegram %s: getUpdates failed (%s); retrying", self.name, exc)
-                await self._sleep(delay.next())
+                failures += 1
+                await self._sleep(self._poll_backoff.delay(failures))
                 continue
-            delay.reset()
+            failures = 0
             if not updates:
                 # The offset has confirmed everything: poll without one from now on. Kept, it
                 # would also confirm (and so drop) the next update if Telegram restarted its
@@ -301,7 +313,8 @@ class TelegramChannel:
                 continue
             if not await self._process_batch(updates):
                 # Not all acknowledged: the next getUpdates starts at the first unrecorded one.
-                await self._sleep(delay.next())
+                failures += 1
+                await self._sleep(self._poll_backoff.delay(failures))
 
     async def _process_batch(self, updates: Sequence[Update]) -> bool:
         """Record a batch: chats concurrently (so their commits share one group commit instead
@@ -450,17 +463,3 @@ class TelegramChannel:
                 await self._bot.answer_callback_query(callback_id)
         except ChannelError as exc:
             logger.debug("telegram %s: callback query not answered (%s)", self.name, exc)
-
-
-class _Backoff:
-    """Exponential back-off: 1, 2, 4 … 30 s."""
-
-    def __init__(self, first: float = 1.0, cap: float = 30.0) -> None:
-        self._first, self._cap, self._next = first, cap, first
-
-    def next(self) -> float:
-        value, self._next = self._next, min(self._cap, self._next * 2)
-        return value
-
-    def reset(self) -> None:
-        self._next = self._first

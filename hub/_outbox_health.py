@@ -14,22 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .backoff import Backoff
 from .durations import human_duration
 
 log = logging.getLogger("hub.outbox")
-
-JITTER = 0.1
-"""Every pause is stretched by up to this fraction, so lanes and hubs do not retry in step."""
-
-
-def jittered(seconds: float) -> float:
-    return seconds * (1 + random.random() * JITTER)
 
 
 class Clock(Protocol):
@@ -59,18 +52,6 @@ class LoopClock:
                 await until.wait()
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Pauses that double from ``first`` up to ``cap``, jittered."""
-
-    first: float
-    cap: float
-
-    def delay(self, step: int) -> float:
-        """The pause before try ``step + 1`` (``step`` >= 1 failures so far)."""
-        return jittered(min(self.cap, self.first * 2.0 ** min(step - 1, 64)))
-
-
 @dataclass(slots=True, eq=False)
 class Waiter:
     """A lane waiting for its channel: woken when the channel is up or when it may probe."""
@@ -86,10 +67,11 @@ class ChannelHealth:
     Args:
         name: the channel's name (for logs and ``/healthz``).
         clock: what the probe interval is timed on.
-        probe_interval: seconds between two probes while the channel is down (jittered).
+        probe_interval: the pause between two probes while the channel is down: a back-off
+            with ``factor=1``, so it does not grow with the outage (jittered).
     """
 
-    def __init__(self, name: str, clock: Clock, probe_interval: float) -> None:
+    def __init__(self, name: str, clock: Clock, probe_interval: Backoff) -> None:
         self.name = name
         self.up = True
         self.error = ""
@@ -137,7 +119,7 @@ class ChannelHealth:
             "sends to %s fail (%s); its replies wait and one is retried every %.3g s until one goes through",
             self.name,
             error,
-            self._interval,
+            self._interval.first,
         )
         if not self._closed and (self._prober is None or self._prober.done()):
             self._prober = asyncio.create_task(self._probe_loop(), name=f"outbox-probe-{self.name}")
@@ -183,7 +165,7 @@ class ChannelHealth:
                 self._enlisted.clear()
                 await self._enlisted.wait()
                 continue
-            await self._clock.sleep(jittered(self._interval), until=self._opened)
+            await self._clock.sleep(self._interval.delay(1), until=self._opened)
             if self.up or not self._waiting:
                 continue
             waiter = self._waiting.popleft()

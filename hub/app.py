@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
+from ._lifecycle import Lifecycle
 from .agent import Agent, AgentServices
+from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus
 from .channel import Channel, ChannelContext
 from .commands import CommandRegistry
@@ -28,19 +28,15 @@ from .gateway import Gateway
 from .messages import Inbound
 from .outbox import OutboxDispatcher
 from .scheduler import Scheduler, SchedulerConfig, build_scheduler
-from .sessions import SessionLimits, SessionManager, register_session_commands
+from .sessions import SessionManager, register_session_commands
 from .store import MemoryStore, ScopedState, Store, StoreAPI
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartRetry:
-    """Back-off for a channel that could not reach its platform at start-up (network down,
-    DNS not ready at boot, a 5xx): doubling from ``first_delay`` up to ``max_delay``."""
-
-    first_delay: float = 1.0
-    max_delay: float = 60.0
+CHANNEL_START = Backoff(first=1.0, cap=60.0, jitter=TENTH_LONGER)
+"""Retries of a channel that could not reach its platform at start-up (network down, DNS not
+ready at boot, a 5xx): 1 s doubling to 60 s, never before the platform's ``retry_after``."""
 
 
 class Hub:
@@ -51,9 +47,10 @@ class Hub:
         persist: bool = True,
         agent: Agent | None = None,
         channels: dict[str, Channel] | None = None,
-        start_retry: StartRetry = StartRetry(),
+        start_retry: Backoff = CHANNEL_START,
     ) -> None:
-        """``agent`` and ``channels`` inject prebuilt parts (tests, embedding); config builds the rest."""
+        """``agent`` and ``channels`` inject prebuilt parts (tests, embedding); config builds the rest.
+        ``start_retry`` paces the retries of a channel that cannot reach its platform yet."""
         self.settings = settings
         self.persist = persist
         self._agent_override = agent
@@ -75,29 +72,44 @@ class Hub:
         self._start_retries: dict[str, asyncio.Task[None]] = {}
         self._stack: AsyncExitStack | None = None
         self._stopped = asyncio.Event()
+        self._life = Lifecycle("Hub")
 
     # ----------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> Hub:
-        if self._stack is not None:
-            raise RuntimeError("Hub already started")
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        self._stack = stack
+    async def start(self) -> None:
+        """Start the parts in dependency order; if one fails, stop those started, then re-raise.
+
+        Raises:
+            RuntimeError: started before (one life: docs/ARCHITECTURE.md, "Lifecycle").
+        """
+        with self._life.starting():
+            stack = self._stack = AsyncExitStack()
+            try:
+                await self._start(stack)
+            except BaseException:
+                self._stack = None
+                await stack.aclose()
+                raise
+
+    async def stop(self) -> None:
+        """Stop the parts in reverse order. Does nothing unless running."""
+        if not self._life.stopping():
+            return
+        stack, self._stack = self._stack, None
         try:
-            await self._start(stack)
-        except BaseException:
-            self._stack = None
-            await stack.aclose()
-            raise
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self._stopped.set()
+
+    async def __aenter__(self) -> Hub:
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.aclose()
-        self._stopped.set()
+        await self.stop()
 
     def request_stop(self) -> None:
+        """Let ``wait_stopped`` return (signal handlers call it); ``stop`` does the stopping."""
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -126,11 +138,10 @@ class Hub:
         self.channels.update(self._extra_channels)
 
         # 4. delivery and sessions, then what a crash left behind
-        limits = SessionLimits(**s.sessions.model_dump())
         self.outbox = OutboxDispatcher(self.store, self.bus, self.channels, s.outbox)
         await self.outbox.start()
         stack.push_async_callback(self.outbox.stop)
-        self.sessions = SessionManager(self.store, self.bus, self.agent, self.commands, limits)
+        self.sessions = SessionManager(self.store, self.bus, self.agent, self.commands, s.sessions)
         await self.sessions.start()
         stack.push_async_callback(self.sessions.stop)
         await self.outbox.resume()
@@ -167,7 +178,7 @@ class Hub:
 
     def _retry_start_later(self, name: str, channel: Channel, error: ChannelError) -> None:
         self._start_errors[name] = str(error)
-        delay = max(self.start_retry.first_delay, error.retry_after or 0.0)
+        delay = self.start_retry.delay(1, at_least=error.retry_after or 0.0)
         log.warning("channel %s could not start: %s; retrying in %.3gs (the rest of the hub runs)", name, error, delay)
         self._start_retries[name] = asyncio.create_task(self._keep_starting(name, channel, delay), name=f"start-{name}")
 
@@ -175,7 +186,7 @@ class Hub:
         attempt = 1
         try:
             while True:
-                await asyncio.sleep(delay * (1 + random.random() * 0.1))  # jitter: not in step with others
+                await asyncio.sleep(delay)
                 attempt += 1
                 try:
                     await self._start_channel(name, channel)
@@ -184,7 +195,7 @@ class Hub:
                     known = isinstance(exc, AutoHandsError)
                     self._start_errors[name] = str(exc) if known else f"{type(exc).__name__}: {exc}"
                     if isinstance(exc, ChannelError) and exc.transient:
-                        delay = max(min(self.start_retry.max_delay, delay * 2), exc.retry_after or 0.0)
+                        delay = self.start_retry.delay(attempt, at_least=exc.retry_after or 0.0)
                         log.warning(
                             "channel %s could not start (attempt %d): %s; retrying in %.3gs", name, attempt, exc, delay
                         )
@@ -337,4 +348,4 @@ async def run_until_signalled(hub_settings: Settings) -> None:
         log.info("stopping")
 
 
-__all__ = ["Hub", "PluginError", "StartRetry", "run_until_signalled", "tune_gc_for_serving"]
+__all__ = ["CHANNEL_START", "Hub", "PluginError", "run_until_signalled", "tune_gc_for_serving"]

@@ -7,7 +7,7 @@ queue because the run they address is what blocks it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,9 +64,6 @@ class CommandRegistry:
 
     def get(self, name: str) -> Command | None:
         return self._commands.get(name)
-
-    def __iter__(self) -> Iterator[Command]:
-        return iter(self._commands.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._commands

@@ -8,6 +8,7 @@ its own section with ``validate_section`` so errors name the full key
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import sys
@@ -20,9 +21,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 ENV_PREFIX = "AUTOHANDS__"
 DEFAULT_USER_CONFIG = Path("~/.autohands/config.toml")
+RETIRED_KEYS: dict[tuple[str, str], str] = {
+    ("log", "log_message_text"): "it never had an effect (message text is not logged)",
+}
+"""Keys earlier versions shipped in ``config/default.toml`` that nothing reads any more: a file
+that still sets one loads, with one warning saying to delete it, rather than failing as an
+unknown key (copies of the shipped file set them). Anything else unknown is an error."""
 
 
 def _any_case(choices: Any) -> BeforeValidator:
@@ -88,7 +96,6 @@ class OutboxSection(_Section):
 class LogSection(_Section):
     level: Annotated[LogLevel, _any_case(LogLevel)] = "INFO"
     format: Annotated[LogFormat, _any_case(LogFormat)] = "text"
-    log_message_text: bool = False
 
 
 class Settings(_Section):
@@ -111,28 +118,40 @@ class Settings(_Section):
     def data_dir(self) -> Path:
         return self.hub.data_dir.expanduser()
 
-    @property
-    def config_file(self) -> Path | None:
-        """The user's config file these settings were read from, if any."""
-        return self._config_file
-
     def protected_paths(self) -> tuple[Path, ...]:
         """The hub's own files and folders, which no tool may see: the data directory, the
         config file, the SQLite database (when the store is one) and the home directory."""
         paths = [self.data_dir, Path.home()]
         if self._config_file is not None:
             paths.append(self._config_file)
-        url = self.store_url
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            paths.append(Path(url.removeprefix("sqlite:///")).expanduser())
+        database = sqlite_path(self.store_url)
+        if database is not None:
+            paths.append(database.expanduser())
         return tuple(dict.fromkeys(p.absolute() for p in paths))
 
     @property
     def store_url(self) -> str:
-        return self.store.url or f"sqlite:///{self.data_dir / 'autohands.db'}"
+        """``[store] url``, else the SQLite file in the data directory."""
+        return self.store.url or default_sqlite_url(self.data_dir)
 
     def enabled_channels(self) -> dict[str, dict[str, Any]]:
         return {name: sec for name, sec in self.channels.items() if sec.get("enabled", False)}
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """The database when ``[store] url`` is empty: ``autohands.db`` in ``data_dir``."""
+    return f"sqlite:///{data_dir / 'autohands.db'}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL (``sqlite:///…``, ``sqlite+pysqlite:///…?mode=rwc``);
+    None for an in-memory SQLite database or any other kind of database."""
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    raw = url.split(":///", 1)[1].split("?", 1)[0]
+    if not raw or raw == ":memory:":
+        return None
+    return Path(raw)
 
 
 def describe_validation_error(exc: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> str:
@@ -267,6 +286,15 @@ def substitute_env(data: Any, environ: Mapping[str, str], path: str = "") -> Any
     return _VAR.sub(repl, data)
 
 
+def _drop_retired_keys(data: dict[str, Any]) -> None:
+    """Remove the ``RETIRED_KEYS`` from ``data``, with one warning each."""
+    for (section, key), why in RETIRED_KEYS.items():
+        table = data.get(section)
+        if isinstance(table, dict) and key in table:
+            del table[key]
+            log.warning("config: [%s] %s is no longer read: %s; delete it from your config", section, key, why)
+
+
 def load_settings(
     config_path: str | Path | None = None,
     *,
@@ -295,6 +323,7 @@ def load_settings(
     if overrides:
         data = merge(data, overrides)
     data = substitute_env(data, env)
+    _drop_retired_keys(data)
     for name, section in (data.get("channels") or {}).items():
         if not isinstance(section, dict):
             raise ConfigError(f"invalid config: channels.{name}: expected a table like [channels.{name}]")

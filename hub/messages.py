@@ -34,6 +34,13 @@ def new_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
 
 
+def new_incident_id() -> str:
+    """Eight random hex digits that tie what a chat user is told to the log line with the error.
+
+    Not ``new_id()[:8]``: that is its per-process prefix, the same for every incident."""
+    return os.urandom(4).hex()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConversationRef:
     """Where a conversation lives: a channel instance, a chat in it, and optionally a thread."""
@@ -53,6 +60,7 @@ class ConversationRef:
 
     @classmethod
     def from_key(cls, key: str) -> ConversationRef:
+        """The inverse of ``key`` (the store keys conversations by it)."""
         channel, _, rest = key.partition(":")
         chat, _, thread = rest.partition(":")
         return cls(channel=channel, chat=chat, thread=thread or None)

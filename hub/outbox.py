@@ -28,7 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._outbox_health import Backoff, ChannelHealth, Clock, LoopClock, Waiter, jittered
+from ._lifecycle import Lifecycle
+from ._outbox_health import ChannelHealth, Clock, LoopClock, Waiter
+from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus, Subscription
 from .channel import Channel
 from .config import OutboxSection
@@ -100,7 +102,9 @@ class OutboxDispatcher:
         self.channels = channels
         self.config = config = config or OutboxSection()
         self.clock: Clock = clock or LoopClock()
-        self._backoff = Backoff(config.first_delay_seconds, config.max_delay_seconds)
+        self._backoff = Backoff(first=config.first_delay_seconds, cap=config.max_delay_seconds, jitter=TENTH_LONGER)
+        probe = config.probe_interval_seconds
+        self._probe = Backoff(first=probe, cap=probe, factor=1.0, jitter=TENTH_LONGER)
         self._lanes: dict[str, _Lane] = {}
         self._health: dict[str, ChannelHealth] = {}
         self._sub: Subscription[Outbound] | None = None
@@ -109,16 +113,25 @@ class OutboxDispatcher:
         self._closing = False
         self._stopping = False
         self._open: dict[str, asyncio.Event] = {}
+        self._life = Lifecycle("OutboxDispatcher")
         self.sent = 0
+        """Replies the platforms acknowledged (only tests read the counters)."""
         self.failed = 0
+        """Replies marked failed."""
 
     async def start(self) -> None:
-        if self._consumer is not None:
-            raise RuntimeError("OutboxDispatcher already started")
-        self._closing = self._stopping = False
-        self._sub = self.bus.subscribe("outbound")
-        self._consumer = asyncio.create_task(self._consume(), name="outbox-consume")
-        self._resender = asyncio.create_task(self._take_resends(), name="outbox-resend")
+        """Take outbounds from the bus. Raises ``RuntimeError`` if started before (one life)."""
+        with self._life.starting():
+            self._sub = self.bus.subscribe("outbound")
+            self._consumer = asyncio.create_task(self._consume(), name="outbox-consume")
+            self._resender = asyncio.create_task(self._take_resends(), name="outbox-resend")
+
+    async def __aenter__(self) -> OutboxDispatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     def open(self, channel: str | None = None) -> None:
         """Start delivering to ``channel`` (every channel if ``None``): called once it has
@@ -139,7 +152,7 @@ class OutboxDispatcher:
     def _health_of(self, channel: str) -> ChannelHealth:
         health = self._health.get(channel)
         if health is None:
-            health = self._health[channel] = ChannelHealth(channel, self.clock, self.config.probe_interval_seconds)
+            health = self._health[channel] = ChannelHealth(channel, self.clock, self._probe)
         return health
 
     def problems(self) -> dict[str, str]:
@@ -161,7 +174,9 @@ class OutboxDispatcher:
         return len(pending)
 
     async def stop(self, grace: float = 10.0) -> None:
-        if self._consumer is None:
+        """Stop taking outbounds, give sends in flight ``grace`` seconds; the rest stay ``pending``
+        for the next start. Does nothing unless running."""
+        if not self._life.stopping():
             return
         self._closing = True
         # Drain what the bus already holds, then stop; unsent rows stay `pending` for next start.
@@ -184,7 +199,6 @@ class OutboxDispatcher:
         for health in self._health.values():
             await health.aclose()
         await self._finish_sends(grace)
-        self._consumer = None
 
     async def _finish_sends(self, grace: float) -> None:
         workers = [lane.worker for lane in self._lanes.values() if lane.worker]
@@ -368,7 +382,7 @@ class OutboxDispatcher:
         pause = 0.0
         if exc.retry_after is not None:  # a rate limit: the platform answered, this reply waits as asked
             health.answered()
-            pause = jittered(exc.retry_after)
+            pause = self._backoff.jittered(exc.retry_after)
         elif retry.failures > 1 and health.answers > retry.answers_seen:  # others got through meanwhile
             retry.alone += 1
             pause = self._backoff.delay(retry.alone)

@@ -17,18 +17,19 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._lifecycle import Lifecycle
 from ._session_context import Question, SessionControl, SessionRunContext
 from .agent import Agent, HistoryItem
 from .answers import read_answer
 from .bus import Bus, Subscription
 from .commands import Command, CommandCall, CommandRegistry
-from .messages import ConversationRef, Inbound, Outbound, TextFormat
+from .config import SessionsSection
+from .messages import ConversationRef, Inbound, Outbound, TextFormat, new_incident_id
 from .store import StoreAPI
 
 log = logging.getLogger(__name__)
@@ -76,28 +77,32 @@ class _RunWatch:
     typed: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionLimits:
-    max_concurrent_runs: int = 100
-    idle_seconds: float = 600.0
-    max_sessions_in_memory: int = 10_000
-    stop_grace_seconds: float = 10.0
-
-
 class SessionManager:
+    """Routes inbounds to sessions and runs them (see the module docstring).
+
+    Args:
+        store: where runs begin and end.
+        bus: ``inbound`` is consumed, replies go to ``outbound``.
+        agent: runs each ordinary message.
+        commands: the slash commands it dispatches; the hub has added the session's own
+            (``register_session_commands``) before channels learn the list.
+        limits: the ``[sessions]`` section (concurrency, idle eviction, stop grace); its
+            defaults if ``None``.
+    """
+
     def __init__(
         self,
         store: StoreAPI,
         bus: Bus,
         agent: Agent,
         commands: CommandRegistry,
-        limits: SessionLimits = SessionLimits(),
+        limits: SessionsSection | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.agent = agent
         self.commands = commands
-        self.limits = limits
+        self.limits = limits = limits or SessionsSection()
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self._slots = asyncio.Semaphore(limits.max_concurrent_runs)
         self._sub: Subscription[Inbound] | None = None
@@ -109,16 +114,23 @@ class SessionManager:
         self._stopping = False
         self._prior_attempts: dict[int, int] = {}
         self.active_runs = 0
-        register_session_commands(commands)
+        self._life = Lifecycle("SessionManager")
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        if self._consumer is not None:
-            raise RuntimeError("SessionManager already started")
-        self._sub = self.bus.subscribe("inbound")
-        self._consumer = asyncio.create_task(self._consume(), name="sessions-consume")
-        self._sweeper = asyncio.create_task(self._sweep(), name="sessions-sweep")
-        self._watcher = asyncio.create_task(self._watch_runs(), name="sessions-watch")
+        """Take inbounds from the bus. Raises ``RuntimeError`` if started before (one life)."""
+        with self._life.starting():
+            self._sub = self.bus.subscribe("inbound")
+            self._consumer = asyncio.create_task(self._consume(), name="sessions-consume")
+            self._sweeper = asyncio.create_task(self._sweep(), name="sessions-sweep")
+            self._watcher = asyncio.create_task(self._watch_runs(), name="sessions-watch")
+
+    async def __aenter__(self) -> SessionManager:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def resume(self) -> int:
         """Re-dispatch inbounds that were received but never answered (after a crash or a
@@ -136,8 +148,8 @@ class SessionManager:
         """Stop taking work, let runs in progress finish (bounded), then cancel the rest.
 
         A cancelled run leaves its inbound ``processing`` (one attempt used); it is resumed on
-        the next start."""
-        if self._consumer is None:
+        the next start. Does nothing unless running."""
+        if not self._life.stopping():
             return
         self._stopping = True
         if self._sub:
@@ -164,7 +176,6 @@ class SessionManager:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending)
-        self._consumer = None
 
     async def _consume(self) -> None:
         assert self._sub is not None
@@ -290,7 +301,7 @@ class SessionManager:
 
     async def _set_aside(self, s: Session, inbound: Inbound, attempts: int) -> None:
         """Answer a message whose runs keep dying, once, and mark it ``failed``."""
-        incident = uuid.uuid4().hex[:8]
+        incident = new_incident_id()
         log.error(
             "session %s: inbound %s set aside after %d unfinished attempts (incident %s)",
             s.key,
@@ -358,7 +369,7 @@ class SessionManager:
                     task.uncancel()
                 final = self._outbound(s, inbound, "Stopped.")
             except Exception as exc:
-                incident = uuid.uuid4().hex[:8]
+                incident = new_incident_id()
                 log.error("session %s: agent run failed (incident %s)", s.key, incident, exc_info=exc)
                 final = self._outbound(s, inbound, f"Sorry — something went wrong on my side (incident {incident}).")
             finally:
@@ -448,7 +459,7 @@ class SessionManager:
             try:
                 text = await cmd.handler(call) or ""
             except Exception:
-                incident = uuid.uuid4().hex[:8]
+                incident = new_incident_id()
                 log.exception("command /%s failed (incident %s)", cmd.name, incident)
                 text = f"Sorry — /{cmd.name} failed (incident {incident})."
         if text:
@@ -458,8 +469,8 @@ class SessionManager:
 
 
 def register_session_commands(commands: CommandRegistry) -> None:
-    """``/new``, ``/stop``, ``/status``, ``/help`` (idempotent: the hub registers them before
-    channels are built, so every channel learns the whole command list)."""
+    """Add ``/new``, ``/stop``, ``/status``, ``/help``, which ``SessionManager`` dispatches. The
+    hub calls it once, before channels are built, so every channel learns the whole list."""
 
     async def new(call: CommandCall) -> str:
         await call.session.reset()
@@ -480,5 +491,4 @@ def register_session_commands(commands: CommandRegistry) -> None:
         Command(name="status", description="what the bot is doing", handler=status, control=True),
         Command(name="help", description="list commands", handler=help_, control=True),
     ):
-        if c.name not in commands:
-            commands.add(c)
+        commands.add(c)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
+from hub.backoff import EQUAL_JITTER, Backoff
 from hub.errors import ProviderError
 
 from .base import Restarted, StreamEvent
@@ -28,20 +28,29 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+DEFAULT_BACKOFF = Backoff(first=0.5, cap=60.0, jitter=EQUAL_JITTER)
+"""The provider config's defaults (``retry_initial_wait_seconds``, ``retry_max_wait_seconds``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
+    """How many times to retry, and how long to wait before each retry."""
+
     max_retries: int = 3
-    initial_wait: float = 0.5
-    max_wait: float = 60.0
-    """Cap of one back-off wait, and the longest ``retry-after`` we are willing to honour."""
+    backoff: Backoff = DEFAULT_BACKOFF
+    """The waits when the server gave no ``retry-after``."""
 
     @classmethod
     def from_config(cls, config: ProviderConfig) -> RetryPolicy:
-        return cls(
-            max_retries=config.max_retries,
-            initial_wait=config.retry_initial_wait_seconds,
-            max_wait=config.retry_max_wait_seconds,
+        backoff = Backoff(
+            first=config.retry_initial_wait_seconds, cap=config.retry_max_wait_seconds, jitter=EQUAL_JITTER
         )
+        return cls(max_retries=config.max_retries, backoff=backoff)
+
+    @property
+    def max_wait(self) -> float:
+        """Cap of one back-off wait, and the longest ``retry-after`` we are willing to honour."""
+        return self.backoff.cap
 
     def delay(self, attempt: int, error: ProviderError) -> float | None:
         """Seconds to wait before retry number ``attempt + 1``, or None to give up."""
@@ -52,9 +61,8 @@ class RetryPolicy:
                 return None
             # A little extra so we never arrive before the server's window reopens.
             wait = float(error.retry_after)
-            return wait + random.uniform(0, min(0.1 * wait, 1.0))
-        step = min(self.max_wait, self.initial_wait * (2.0**attempt))
-        return step / 2 + random.uniform(0, step / 2)
+            return wait + min(0.1 * wait, 1.0) * self.backoff.random()
+        return self.backoff.delay(attempt + 1)
 
 
 def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:

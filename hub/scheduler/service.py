@@ -35,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .._lifecycle import Lifecycle
 from ..bus import Bus
 from ..commands import CommandRegistry
 from ..durations import human_duration
@@ -131,40 +132,58 @@ class Scheduler:
         self._flusher: asyncio.Task[None] | None = None
         self._tables_ready = False
         self._tables_lock = asyncio.Lock()
+        self._life = Lifecycle("Scheduler")
         self.fired = 0
-        """Job inbounds published so far."""
+        """Job inbounds published so far (only tests read the counters)."""
         self.duplicates = 0
         """Fires refused because that due time had already fired (or the job was cancelled)."""
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> int:
-        """Load every active job into the timer; returns how many were armed."""
-        if self._aps is not None:
-            raise RuntimeError("Scheduler already started")
-        await self._ensure_tables()
-        active = await self.store.run_read(lambda c: sj.list_jobs(c))
-        aps = AsyncIOScheduler(
-            timezone=UTC,
-            logger=_QuietInfo(logging.getLogger(f"{__name__}.timer"), {}),
-            executors={"default": _FireExecutor(self._on_due)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
-        )
-        self._aps = aps
-        for i, job in enumerate(active):
-            self._arm(job)  # before aps.start(): queued, added in one pass at start
-            if i % 1000 == 999:
-                await asyncio.sleep(0)  # arming thousands of jobs takes a while: let channels breathe
-        aps.start()
-        log.info("scheduler started with %d active job(s)", len(active))
-        return len(active)
+        """Load every active job into the timer; returns how many were armed.
+
+        Raises:
+            RuntimeError: started before (one life: docs/ARCHITECTURE.md, "Lifecycle").
+        """
+        with self._life.starting():
+            await self._ensure_tables()
+            active = await self.store.run_read(lambda c: sj.list_jobs(c))
+            aps = AsyncIOScheduler(
+                timezone=UTC,
+                logger=_QuietInfo(logging.getLogger(f"{__name__}.timer"), {}),
+                executors={"default": _FireExecutor(self._on_due)},
+                job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            )
+            self._aps = aps
+            try:
+                for i, job in enumerate(active):
+                    self._arm(job)  # before aps.start(): queued, added in one pass at start
+                    if i % 1000 == 999:
+                        await asyncio.sleep(0)  # arming thousands of jobs takes a while: let channels breathe
+                aps.start()
+            except BaseException:
+                self._aps = None
+                self._armed.clear()
+                if aps.running:
+                    aps.shutdown(wait=False)
+                raise
+            log.info("scheduler started with %d active job(s)", len(active))
+            return len(active)
 
     async def stop(self) -> None:
-        aps, self._aps = self._aps, None
-        if aps is None:
+        """Stop the timer and let fires in progress commit. Does nothing unless running."""
+        if not self._life.stopping():
             return
+        aps, self._aps = self._aps, None
+        assert aps is not None
         aps.shutdown(wait=False)
-        if self._flusher is not None:  # fires in progress are short transactions: let them commit
-            await asyncio.wait({self._flusher}, timeout=10)
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:  # fires in progress are short transactions: let them commit
+            await asyncio.wait({flusher}, timeout=10)
+            if not flusher.done():  # committed: resumed after the next start; if not: fires again then
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
         self._armed.clear()
 
     async def __aenter__(self) -> Scheduler:
@@ -233,7 +252,7 @@ class Scheduler:
                 log.exception("recording %d job fire(s) failed; they fire again after a restart", len(batch))
 
     async def fire(self, job_id: str, run_times: list[datetime], *, now: datetime | None = None) -> Inbound | None:
-        """Fire ``job_id`` for the last of ``run_times`` now (tests, races); see ``_fire_batch``."""
+        """Fire ``job_id`` for the last of ``run_times`` now; see ``_fire_batch``. Only tests use this."""
         return (await self._fire_batch([(job_id, run_times)], now=now))[0]
 
     async def _fire_batch(

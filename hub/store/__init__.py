@@ -9,7 +9,7 @@ through ``StoreAPI.run_read`` / ``run_write``, and ``codec`` turns the bus envel
 
 from .base import ScopedState, SessionSnapshot, StoreAPI, WriteStats
 from .memory import MemoryStore
-from .sql import Store, default_sqlite_url
+from .sql import Store
 
 __all__ = [
     "MemoryStore",
@@ -18,5 +18,4 @@ __all__ = [
     "Store",
     "StoreAPI",
     "WriteStats",
-    "default_sqlite_url",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete as sa_delete, insert, select
 
 from ..errors import HubLockedError
 from ..messages import utcnow
+from ._rows import utc
 from .tables import HUB_LOCK as _lock
 
 LEASE_STALE_SECONDS = 30
@@ -50,8 +51,7 @@ def take_lease(engine: Engine, owner: str) -> None:
     with engine.begin() as conn:
         row = conn.execute(select(_lock)).first()
         if row is not None and row.owner != owner:
-            beat = row.heartbeat_at if row.heartbeat_at.tzinfo else row.heartbeat_at.replace(tzinfo=UTC)
-            if beat > now - timedelta(seconds=LEASE_STALE_SECONDS):
+            if utc(row.heartbeat_at) > now - timedelta(seconds=LEASE_STALE_SECONDS):
                 holder = f"pid {row.pid} on {row.host}"
                 raise HubLockedError(
                     f"another AutoHands hub ({holder}) is already running on this database; stop it first",

@@ -89,14 +89,21 @@ def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:
             .where(_history.c.conversation_key.in_(chunk))
             .order_by(_history.c.id)
         ):
-            created = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
-            hist[r.conversation_key].append(HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=created))
+            hist[r.conversation_key].append(
+                HistoryItem(kind=r.kind, data=json.loads(r.data), created_at=utc(r.created_at))
+            )
         for row in c.execute(
             select(_conversations.c.key, _conversations.c.settings).where(_conversations.c.key.in_(chunk))
         ):
             if row.settings and row.settings != "{}":
                 settings[row.key] = json.loads(row.settings)
     return {k: SessionSnapshot(history=hist.get(k, []), settings=settings.get(k, {})) for k in keys}
+
+
+def utc(dt: datetime) -> datetime:
+    """A timestamp read from the database, UTC-aware: everything stored is UTC, and SQLite (and
+    columns without a time zone elsewhere) give it back naive."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 def _sqlite_ts(v: Any) -> Any:

@@ -96,6 +96,10 @@ _TUPLE_KEYS = {
 _P_CONV, _P_INBOUND, _P_OUTBOX, _P_HISTORY, _P_USAGE, _P_STATUS, _P_START, _P_OUTSTATUS, _P_FN = range(9)
 
 
+NOT_RUNNING = "Store is not running"
+"""What using the store before ``start`` or after ``stop`` raises (``RuntimeError``)."""
+
+
 @dataclass(slots=True)
 class _Op:
     phase: int
@@ -179,7 +183,7 @@ class GroupCommitWriter:
     def submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
         """Queue ``op`` for the next group commit; with ``wait``, a future resolved after it."""
         if self._task is None or self._closing:
-            raise RuntimeError("Store is not running")
+            raise RuntimeError(NOT_RUNNING)
         if wait:
             op.future = asyncio.get_running_loop().create_future()
         self._pending.append(op)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Index, bindparam, func, insert, inspect, select, text, update
 from sqlmodel import Field, SQLModel
 
 from ..messages import ConversationRef, Inbound, Sender, utcnow
-from ._rows import _insert_ignore
+from ._rows import _insert_ignore, utc
 from .codec import inbound_to_json
 from .tables import CONVERSATIONS as _conversations, MESSAGES as _messages
 
@@ -67,11 +67,6 @@ class FireRow(SQLModel, table=True):
 
 jobs = SQLModel.metadata.tables["jobs"]
 fires = SQLModel.metadata.tables["fires"]
-
-
-def utc(dt: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,4 +258,5 @@ def conversation_setting(conn: Connection, key: str, name: str) -> str | None:
 
 
 def count_fires(conn: Connection, job_id: str) -> int:
+    """How many times ``job_id`` fired. Only tests use this."""
     return conn.execute(select(func.count()).select_from(fires).where(fires.c.job_id == job_id)).scalar() or 0

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from .._lifecycle import Lifecycle
 from ..agent import HistoryItem, Usage
 from ..messages import Inbound, Outbound
 from ._rows import _with_id
@@ -30,9 +31,22 @@ class MemoryStore:
         self.history: dict[str, list[HistoryItem]] = {}
         self.settings: dict[str, dict[str, str]] = {}
         self.state: dict[str, str] = {}
+        self._life = Lifecycle("MemoryStore")
 
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    async def start(self) -> None:
+        """Nothing to open; keeps the lifecycle rule (docs/ARCHITECTURE.md, "Lifecycle")."""
+        with self._life.starting():
+            pass
+
+    async def stop(self) -> None:
+        self._life.stopping()
+
+    async def __aenter__(self) -> MemoryStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def record_inbound(self, inbound: Inbound) -> Inbound | None:
         key = (inbound.conversation.channel, inbound.platform_id)
@@ -48,9 +62,6 @@ class MemoryStore:
 
     def give_back_attempt(self, inbound_id: int) -> None:
         pass  # attempts are not counted without persistence
-
-    async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        self.status[inbound_id] = status
 
     async def finish_run(
         self,
@@ -112,8 +123,6 @@ class MemoryStore:
 
     async def state_set(self, key: str, value: str) -> None:
         self.state[key] = value
-
-    async def audit(self, actor: str, action: str, **detail: Any) -> None: ...
 
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
         raise RuntimeError("MemoryStore has no SQL")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from ._rows import utc
 from .tables import OUTBOX as _outbox, STATE as _state
 
 RESEND_KEY = "outbox:resend"
@@ -48,7 +49,6 @@ class OutboxEntry:
 
 
 def _entry(row: Any) -> OutboxEntry:
-    created: datetime = row.created_at
     return OutboxEntry(
         id=row.id,
         status=row.status,
@@ -56,7 +56,7 @@ def _entry(row: Any) -> OutboxEntry:
         conversation_key=row.conversation_key,
         attempts=row.attempts,
         error=row.error,
-        created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+        created_at=utc(row.created_at),
     )
 
 

@@ -28,9 +28,11 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
+from .._lifecycle import Lifecycle
 from ..agent import HistoryItem, Usage
+from ..config import sqlite_path
 from ..errors import StoreError
-from ..messages import Inbound, Outbound, utcnow
+from ..messages import ConversationRef, Inbound, Outbound, utcnow
 from ..redact import masked_url
 from . import outbox as outbox_sql
 from ._lock import release_lease, take_file_lock, take_lease
@@ -52,13 +54,13 @@ from ._writer import (
     _P_START,
     _P_STATUS,
     _P_USAGE,
+    NOT_RUNNING,
     GroupCommitWriter,
     _Op,
 )
 from .base import SessionSnapshot, WriteStats
 from .codec import inbound_from_json, inbound_to_json, outbound_from_json
 from .tables import (
-    AUDIT,
     CONVERSATIONS as _conversations,
     HUB_LOCK,
     MESSAGES as _messages,
@@ -82,10 +84,6 @@ compete with every commit's own."""
 
 def _checkpoints_off_the_loop(synchronous: str) -> bool:
     return synchronous.upper() != "FULL"
-
-
-def default_sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'autohands.db'}"
 
 
 # DBAPI modules SQLAlchemy imports for a URL, and the pip package that provides each.
@@ -114,6 +112,7 @@ class Store:
         self._read_pool: ThreadPoolExecutor | None = None
         self._checkpoint_pool: ThreadPoolExecutor | None = None
         self._history_waiters: dict[str, list[asyncio.Future[SessionSnapshot]]] = {}
+        self._wake_history = asyncio.Event()
         self._history_task: asyncio.Task[None] | None = None
         self._next_message_id = 0
         self._lock_file: IO[str] | None = None
@@ -123,6 +122,7 @@ class Store:
         self._batcher: GroupCommitWriter | None = None
         self._known_conversations: OrderedDict[str, None] = OrderedDict()
         self._new_conversations: OrderedDict[str, None] = OrderedDict()
+        self._life = Lifecycle("Store")
 
     # ----------------------------------------------------------------- lifecycle
     async def __aenter__(self) -> Store:
@@ -133,53 +133,64 @@ class Store:
         await self.stop()
 
     async def start(self) -> None:
-        if self._batcher is not None:
-            raise RuntimeError("Store already started")
-        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
-        self._read_pool = ThreadPoolExecutor(2, thread_name_prefix="store-reader")
-        self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
-        try:
-            await self._in_writer(self._open)
-            if not self._lock:
-                pass
-            elif self._is_sqlite:
-                self._take_file_lock()
-            else:
-                await self._in_writer(self._take_lease)
-                self._lease_task = asyncio.create_task(self._renew_lease(), name="store-lease")
-        except BaseException:
-            await self._dispose()
-            raise
-        assert self._writer is not None and self._write_pool is not None
-        self._batcher = GroupCommitWriter(
-            self._writer,
-            self._wconn,
-            self._write_pool,
-            is_sqlite=self._is_sqlite,
-            checkpoint=self._passive_checkpoint
-            if self._wconn is not None and _checkpoints_off_the_loop(self._synchronous)
-            else None,
-        )
-        self._batcher.start()
-        self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
+        """Open the database and take the one-hub lock; a failure closes what was opened.
+
+        Raises:
+            StoreError: the database cannot be opened (the message says how to fix it).
+            HubLockedError: another hub runs on this database.
+            RuntimeError: started already (one life: docs/ARCHITECTURE.md, "Lifecycle").
+        """
+        with self._life.starting():
+            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+            self._read_pool = ThreadPoolExecutor(2, thread_name_prefix="store-reader")
+            self._checkpoint_pool = ThreadPoolExecutor(1, thread_name_prefix="store-checkpoint")
+            try:
+                await self._in_writer(self._open)
+                if not self._lock:
+                    pass
+                elif self._is_sqlite:
+                    self._take_file_lock()
+                else:
+                    await self._in_writer(self._take_lease)
+                    self._lease_task = asyncio.create_task(self._renew_lease(), name="store-lease")
+            except BaseException:
+                await self._dispose()
+                raise
+            assert self._writer is not None and self._write_pool is not None
+            self._batcher = GroupCommitWriter(
+                self._writer,
+                self._wconn,
+                self._write_pool,
+                is_sqlite=self._is_sqlite,
+                checkpoint=self._passive_checkpoint
+                if self._wconn is not None and _checkpoints_off_the_loop(self._synchronous)
+                else None,
+            )
+            self._batcher.start()
+            self._history_task = asyncio.create_task(self._history_loop(), name="store-history")
 
     async def stop(self) -> None:
-        if self._batcher is None:
+        """Commit what is queued, then close; the database and its lock are released even if
+        that fails. Does nothing unless running."""
+        if not self._life.stopping():
             return
-        await self._batcher.close()  # drains what is queued
-        if self._history_task:
-            self._history_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._history_task
-        if self._is_sqlite and self._sqlite_path() is not None:
-            await self._checkpoint("TRUNCATE")  # leave a small WAL behind
-        if self._lease_task:
-            self._lease_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._lease_task
-            await self._in_writer(self._release_lease)
-        self._batcher = None
-        await self._dispose()
+        assert self._batcher is not None
+        try:
+            await self._batcher.close()  # drains what is queued
+            if self._history_task:
+                self._history_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._history_task
+            if self._sqlite_path() is not None:
+                await self._checkpoint("TRUNCATE")  # leave a small WAL behind
+            if self._lease_task:
+                self._lease_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._lease_task
+                await self._in_writer(self._release_lease)
+        finally:
+            self._batcher = None
+            await self._dispose()
 
     async def _dispose(self) -> None:
         if self._wconn is not None:
@@ -253,10 +264,7 @@ class Store:
             ) from None
 
     def _sqlite_path(self) -> Path | None:
-        raw = self.url.split(":///", 1)[1] if ":///" in self.url else ""
-        if not raw or raw == ":memory:":
-            return None
-        return Path(raw.split("?", 1)[0])
+        return sqlite_path(self.url)
 
     def _safe_url(self) -> str:
         return masked_url(self.url)
@@ -335,7 +343,7 @@ class Store:
 
     def _now(self) -> Any:
         if self._batcher is None:
-            raise RuntimeError("Store is not running")
+            raise RuntimeError(NOT_RUNNING)
         return self._batcher.stamp()
 
     @overload
@@ -346,13 +354,8 @@ class Store:
     def _submit(self, op: _Op, *, wait: bool) -> asyncio.Future[Any] | None: ...
     def _submit(self, op: _Op, *, wait: bool = True) -> asyncio.Future[Any] | None:
         if self._batcher is None:
-            raise RuntimeError("Store is not running")
+            raise RuntimeError(NOT_RUNNING)
         return self._batcher.submit(op, wait=wait)
-
-    @property
-    def batches(self) -> int:
-        """Number of group commits so far (for benchmarks and tests)."""
-        return self._batcher.stats.batches if self._batcher else 0
 
     @property
     def write_stats(self) -> WriteStats:
@@ -367,7 +370,8 @@ class Store:
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` on a reader connection (sees every committed write)."""
-        assert self._reader is not None
+        if self._batcher is None or self._reader is None:
+            raise RuntimeError(NOT_RUNNING)
         engine = self._reader
 
         def _read() -> T:
@@ -466,7 +470,7 @@ class Store:
         self._submit(_Op(_P_FN, "fn", fn=give_back), wait=False)
 
     async def set_inbound_status(self, inbound_id: int, status: str) -> None:
-        """Set an inbound's status alone (tests)."""
+        """Set an inbound's status alone. Only tests use this."""
         await self._submit(_Op(_P_STATUS, "set_status", (status, self._now(), inbound_id)))
 
     async def finish_run(
@@ -577,7 +581,7 @@ class Store:
         return await self.run_read(_q)
 
     async def outbox_status(self, outbound_id: str) -> tuple[str, str] | None:
-        """A reply's (status, platform ids), or None (tests)."""
+        """A reply's (status, platform ids), or None. Only tests use this."""
 
         def _q(c: Connection) -> tuple[str, str] | None:
             row = c.execute(select(_outbox.c.status, _outbox.c.platform_ids).where(_outbox.c.id == outbound_id)).first()
@@ -604,14 +608,6 @@ class Store:
         self._history_waiters.setdefault(key, []).append(fut)
         self._wake_history.set()
         return await fut
-
-    @property
-    def _wake_history(self) -> asyncio.Event:
-        ev = getattr(self, "_history_event", None)
-        if ev is None:
-            ev = asyncio.Event()
-            self._history_event = ev
-        return ev
 
     async def _history_loop(self) -> None:
         while True:
@@ -648,14 +644,13 @@ class Store:
             else:
                 settings[name] = value
             if raw is None:
-                ch, _, rest = key.partition(":")
-                chat, _, thread = rest.partition(":")
+                conv = ConversationRef.from_key(key)
                 c.execute(
                     insert(_conversations).values(
                         key=key,
-                        channel=ch,
-                        chat=chat,
-                        thread=thread or None,
+                        channel=conv.channel,
+                        chat=conv.chat,
+                        thread=conv.thread,
                         settings=json.dumps(settings),
                         created_at=utcnow(),
                     )
@@ -669,7 +664,7 @@ class Store:
         return await self.run_write(_fn)
 
     async def conversation_usage(self, key: str) -> tuple[int, int]:
-        """The conversation's (input, output) token totals (tests)."""
+        """The conversation's (input, output) token totals. Only tests use this."""
 
         def _q(c: Connection) -> tuple[int, int]:
             row = c.execute(
@@ -679,7 +674,7 @@ class Store:
 
         return await self.run_read(_q)
 
-    # ----------------------------------------------------------------- state and audit
+    # ----------------------------------------------------------------- state
     async def state_get(self, key: str) -> str | None:
         return await self.run_read(lambda c: c.execute(select(_state.c.value).where(_state.c.key == key)).scalar())
 
@@ -689,12 +684,6 @@ class Store:
                 c.execute(insert(_state).values(key=key, value=value))
 
         await self.run_write(_fn)
-
-    async def audit(self, actor: str, action: str, **detail: Any) -> None:
-        payload = json.dumps(detail, default=str)
-        await self.run_write(
-            lambda c: c.execute(insert(AUDIT).values(at=utcnow(), actor=actor, action=action, detail=payload))
-        )
 
     async def count_messages(self) -> dict[str, int]:
         def _q(c: Connection) -> dict[str, int]:

@@ -1,4 +1,8 @@
-"""The store's tables (sqlmodel). Only ``hub/store/`` touches them."""
+"""The store's tables (sqlmodel). Only ``hub/store/`` touches them.
+
+Tables are created when missing, never altered or dropped: one that is no longer declared here
+(``audit``, which nothing wrote) stays unused in databases made by earlier versions.
+"""
 
 from __future__ import annotations
 
@@ -96,15 +100,6 @@ class UsageRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class AuditRow(SQLModel, table=True):
-    __tablename__ = "audit"
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow)
-    actor: str = ""
-    action: str
-    detail: str = "{}"
-
-
 class StateRow(SQLModel, table=True):
     """Small durable key/value state for channels and other parts."""
 
@@ -132,4 +127,3 @@ CONVERSATIONS: Table = SQLModel.metadata.tables["conversations"]
 USAGE: Table = SQLModel.metadata.tables["usage"]
 STATE: Table = SQLModel.metadata.tables["state"]
 HUB_LOCK: Table = SQLModel.metadata.tables["hub_lock"]
-AUDIT: Table = SQLModel.metadata.tables["audit"]

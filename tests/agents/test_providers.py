@@ -37,6 +37,8 @@ from agents.providers.errors import (
     parse_retry_after,
 )
 from agents.providers.factory import build_chain, build_provider
+from agents.providers.retry import RetryPolicy
+from hub.backoff import EQUAL_JITTER, Backoff
 from hub.errors import ConfigError, PluginError, ProviderError
 from tests.fakes.llm_script import LLMScript, ScriptedCall, split_text
 
@@ -192,6 +194,17 @@ async def test_retries_give_up_after_max_retries(llm_vendor: LLMVendor) -> None:
 
     assert caught.value.status == 500
     assert len(llm_vendor.script.requests) == 2
+
+
+def test_retry_waits_come_from_the_backoff_and_retry_after_from_the_server() -> None:
+    def policy(draw: float) -> RetryPolicy:
+        return RetryPolicy(max_retries=3, backoff=Backoff(first=0.5, cap=4.0, jitter=EQUAL_JITTER, random=lambda: draw))
+
+    failed = ServerError("boom", retryable=True)
+    assert [policy(1.0).delay(n, failed) for n in range(4)] == [0.5, 1.0, 2.0, None]
+    assert [policy(0.0).delay(n, failed) for n in range(3)] == [0.25, 0.5, 1.0]  # half to all of the step
+    assert policy(1.0).delay(0, RateLimited("slow down", retryable=True, retry_after=3)) == pytest.approx(3.3)
+    assert policy(0.0).delay(0, RateLimited("slow down", retryable=True, retry_after=5)) is None  # above the cap
 
 
 async def test_retry_after_longer_than_allowed_fails_at_once(llm_vendor: LLMVendor) -> None:

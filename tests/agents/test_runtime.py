@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -362,3 +363,14 @@ async def test_scheduled_job_prompt_is_marked() -> None:
     await collect(make_agent(provider), FakeRunContext(inbound("summarise the news", kind="job", job=job)))
     text = provider.requests[0].messages[-1]
     assert isinstance(text, UserMessage) and "[a scheduled task fired: daily digest]\nsummarise" in text.text
+
+
+async def test_each_provider_failure_gets_its_own_incident_id() -> None:
+    # Regression: the id was new_id()[:8], the per-process prefix: the same for every incident.
+    from agents.providers.errors import ServerError
+
+    provider = ScriptedProvider().fail(ServerError("boom", status=500)).fail(ServerError("boom", status=500))
+    agent = make_agent(provider)
+    texts = [(await collect(agent, FakeRunContext()))[-1].text for _ in range(2)]
+    ids = [re.search(r"incident (\w+)", t) for t in texts]
+    assert all(ids) and ids[0].group(1) != ids[1].group(1)  # type: ignore[union-attr]

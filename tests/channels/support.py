@@ -25,6 +25,20 @@ class MemoryState:
         self.data[key] = value
 
 
+UNLIMITED_SENDS: dict[str, Any] = {
+    level: {"per_second": 10_000.0, "burst": 10_000} for level in ("per_chat", "per_group", "per_bot")
+}
+"""``rate_limits`` no test's sends wait for (a platform's own are 1 message a second per chat);
+the buckets themselves are tested in test_ratelimit.py and test_delivery.py."""
+
+TELEGRAM_TIMINGS: dict[str, Any] = {
+    "poll_retry_first_seconds": 0.01,
+    "poll_retry_max_seconds": 0.1,
+    "rate_limits": UNLIMITED_SENDS,
+}
+"""Test-sized waits of ``[channels.telegram]``: the poll loop's back-off and the send buckets."""
+
+
 def telegram_section(fake: FakeTelegram, allow: Sequence[int], **extra: Any) -> dict[str, Any]:
     return {
         "enabled": True,
@@ -33,6 +47,7 @@ def telegram_section(fake: FakeTelegram, allow: Sequence[int], **extra: Any) -> 
         "base_file_url": fake.base_file_url,
         "poll_timeout": 5,
         "allow_users": [str(user) for user in allow],
+        **TELEGRAM_TIMINGS,
         **extra,
     }
 
@@ -44,6 +59,7 @@ def slack_section(fake: FakeSlack, **extra: Any) -> dict[str, Any]:
         "signing_secret": fake.signing_secret,
         "api_url": fake.api_url,
         "allow_all": True,
+        "rate_limits": UNLIMITED_SENDS,
         **extra,
     }
 
@@ -59,6 +75,7 @@ def discord_section(fake: FakeDiscord, **extra: Any) -> dict[str, Any]:
         "identify_delay_seconds": 0,
         "guild_ready_timeout_seconds": 0.05,
         "liveness_timeout_seconds": 10,
+        "rate_limits": UNLIMITED_SENDS,
         "allow_users": [fake.alice["id"]],
         **extra,
     }

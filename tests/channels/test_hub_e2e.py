@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from channels.slack import EVENTS_PATH
-from hub.app import Hub, StartRetry
+from hub.app import Hub
+from hub.backoff import Backoff
 from tests.channels import support
 from tests.channels.support import discord_section, hub_settings, slack_section
 from tests.fakes.discord import FakeDiscord
@@ -208,7 +209,7 @@ async def test_three_channels_in_one_hub(
 # ---------------------------------------------------------------------- platform unreachable at start
 async def test_telegram_unreachable_at_start_is_retried_then_answers(telegram: FakeTelegram, tmp_path: Path) -> None:
     telegram.fail("getMe", times=2, kind="server_error")  # e.g. booted before the network was up
-    retry = StartRetry(first_delay=0.05, max_delay=0.1)
+    retry = Backoff(first=0.05, cap=0.1)
     async with Hub(hub_settings(tmp_path, telegram=telegram_section(telegram)), start_retry=retry) as hub:
         health = hub.health()
         assert health["ok"] is False and "getMe" in health["errors"]["telegram"]  # type: ignore[index]
@@ -222,7 +223,7 @@ async def test_telegram_unreachable_at_start_is_retried_then_answers(telegram: F
 async def test_slack_unreachable_at_start_refuses_events_until_started(slack: FakeSlack, tmp_path: Path) -> None:
     slack.fail_next("auth.test", "service_unavailable", status=503)
     slack.fail_next("auth.test", "service_unavailable", status=503)
-    retry = StartRetry(first_delay=0.2, max_delay=0.2)
+    retry = Backoff(first=0.2, cap=0.2)
     async with Hub(hub_settings(tmp_path, slack=slack_section(slack)), start_retry=retry) as hub:
         assert hub.health()["ok"] is False
         # Not started: not acknowledged either, so Slack delivers it again later.
@@ -238,7 +239,7 @@ async def test_slack_unreachable_at_start_refuses_events_until_started(slack: Fa
 
 async def test_discord_unreachable_at_start_is_retried_then_answers(discord_fake: FakeDiscord, tmp_path: Path) -> None:
     discord_fake.fail_next("GET", "/users/@me", 503)  # login fails once
-    retry = StartRetry(first_delay=0.05, max_delay=0.1)
+    retry = Backoff(first=0.05, cap=0.1)
     async with Hub(hub_settings(tmp_path, discord=discord_section(discord_fake)), start_retry=retry) as hub:
         assert "discord login: 503" in hub.health()["errors"]["discord"]  # type: ignore[index]
         await until(lambda: hub.health()["ok"])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from channels.ratelimit import Rate, RateLimiter, RateLimits, RetryAfter
-from hub.errors import ChannelError
+from channels.telegram import TelegramConfig
+from hub.config import validate_section
+from hub.errors import ChannelError, ConfigError
 
 # Small real intervals: tens of milliseconds, checked with generous upper bounds for a busy CI box.
 SLACK = 0.2
@@ -150,6 +153,15 @@ def test_rates_validate() -> None:
     assert RateLimits.telegram().per_group == Rate(20 / 60, 20)
     assert RateLimits.slack().per_bot is None
     assert RateLimits.discord().per_chat == Rate(1.0, 5)
+
+
+def test_an_adapters_rate_limits_default_to_the_platforms_and_a_table_changes_only_what_it_names() -> None:
+    token = {"token": "1:abc"}
+    assert TelegramConfig.model_validate(token).rate_limits == RateLimits.telegram()
+    config = TelegramConfig.model_validate({**token, "rate_limits": {"per_chat": {"per_second": 2, "burst": 4}}})
+    assert config.rate_limits == replace(RateLimits.telegram(), per_chat=Rate(2.0, 4))
+    with pytest.raises(ConfigError, match=r"channels\.telegram\.rate_limits\.per_chat: .*per_second > 0"):
+        validate_section(TelegramConfig, {**token, "rate_limits": {"per_chat": {"per_second": 0}}}, "channels.telegram")
 
 
 async def test_injected_clock_and_pruning() -> None:

@@ -28,7 +28,8 @@ from aiohttp import web
 
 from channels._slack_ingress import MAX_DEPTH, Refusal, WarningThrottle, parse_body, verify_signature
 from channels.slack import EVENTS_PATH, SlackChannel
-from hub.app import Hub, StartRetry
+from hub.app import Hub
+from hub.backoff import Backoff
 from hub.channel import ChannelContext
 from hub.config import Settings, load_settings
 from tests.channels.support import MemoryState
@@ -365,7 +366,7 @@ async def test_event_refused_with_503_while_starting_is_answered_once_when_redel
     slack: FakeSlack, tmp_path: Path
 ) -> None:
     slack.fail_next("auth.test", "service_unavailable", status=503)
-    retry = StartRetry(first_delay=0.2, max_delay=0.2)
+    retry = Backoff(first=0.2, cap=0.2)
     async with Hub(hub_settings(tmp_path, slack), start_retry=retry) as hub:
         assert hub.gateway is not None
         url = f"http://127.0.0.1:{hub.gateway.bound_port}{EVENTS_PATH}"

@@ -13,6 +13,7 @@ import pytest
 
 from hub.app import Hub
 from hub.config import Settings, load_settings
+from tests.channels.support import TELEGRAM_TIMINGS
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram, SentMessage
@@ -44,6 +45,7 @@ def settings(tmp_path: Path, telegram: FakeTelegram, llm: FakeOpenAI) -> Setting
                     "base_file_url": telegram.base_file_url,
                     "poll_timeout": 5,
                     "allow_users": [str(ALICE)],
+                    **TELEGRAM_TIMINGS,
                 }
             },
         },
@@ -116,13 +118,13 @@ async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(telegram:
     script = LLMScript(api_key="sk-local")
     script.tool_calls(
         ScriptedCall(
-            "schedule", {"operation": "create", "text": "Stretch your legs!", "when": "in 2 seconds"}, id="call_1"
+            "schedule", {"operation": "create", "text": "Stretch your legs!", "when": "in 1 second"}, id="call_1"
         )
     )
-    script.reply("Done: I will remind you in 2 seconds.")
+    script.reply("Done: I will remind you in 1 second.")
     async with FakeOpenAI(script) as llm, Hub(settings(tmp_path, telegram, llm)):
-        telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 2 seconds")
+        telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 1 second")
         await until_said(telegram, "Stretch your legs!")
     script.assert_done()  # the reminder is sent as is: no model call when it fires
     texts = [m.text for m in telegram.messages(ALICE)]
-    assert texts == ["Done: I will remind you in 2 seconds.", "Stretch your legs!"]
+    assert texts == ["Done: I will remind you in 1 second.", "Stretch your legs!"]

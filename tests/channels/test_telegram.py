@@ -16,7 +16,7 @@ from channels.telegram import TelegramChannel, TelegramConfig
 from hub.channel import ChannelContext, CommandInfo
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef, Inbound, Outbound
-from tests.channels.support import MemoryState
+from tests.channels.support import TELEGRAM_TIMINGS, MemoryState
 from tests.fakes.telegram import FakeTelegram, parse_html
 
 # PTB's own RetryAfter constructor reads its deprecated int-valued ``retry_after`` (PTB 22.2+).
@@ -72,6 +72,7 @@ def make_config(fake: FakeTelegram, **overrides: Any) -> TelegramConfig:
         "poll_timeout": 5,
         "allow_users": [str(ALICE)],
         "max_document_bytes": 1000,
+        **TELEGRAM_TIMINGS,
     }
     values.update(overrides)
     return TelegramConfig.model_validate(values)

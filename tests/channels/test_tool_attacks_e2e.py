@@ -26,6 +26,7 @@ from aiohttp import web
 
 from hub.app import Hub
 from hub.config import Settings, load_settings
+from tests.channels.support import TELEGRAM_TIMINGS
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram import FakeTelegram, SentMessage
@@ -87,6 +88,7 @@ def settings(
                     "base_file_url": telegram.base_file_url,
                     "poll_timeout": 5,
                     "allow_users": [str(ALICE), str(BOB)],
+                    **TELEGRAM_TIMINGS,
                 }
             },
         },
@@ -180,12 +182,12 @@ async def test_sort_compress_program_never_runs_a_file_outside_the_sandbox(
     world: World, telegram: FakeTelegram, sandbox: str
 ) -> None:
     sentinel = world.outside / "SENTINEL"
-    payload = "".join(f"touch {sentinel}\n" for _ in range(8_000))  # enough lines to spill to -T
+    payload = "".join(f"touch {sentinel}\n" for _ in range(600))  # enough lines to spill to -T
     results, _ = await attack(
         world,
         telegram,
         ("write_file", {"path": "notes.txt", "content": payload}),
-        ("run_command", {"command": "sort -S 64k --compress-program=sh -T . notes.txt"}),
+        ("run_command", {"command": "sort -S 1k --compress-program=sh -T . notes.txt"}),
         sandbox=sandbox,
     )
     assert not sentinel.exists()

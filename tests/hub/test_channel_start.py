@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from hub.app import Hub, StartRetry
+from hub.app import Hub
+from hub.backoff import Backoff
 from hub.channel import Inbox
 from hub.errors import ChannelError, ConfigError
 from hub.messages import ConversationRef, Outbound
 from hub.store import Store
 from tests.hub.conftest import RecordingChannel
 
-FAST = StartRetry(first_delay=0.01, max_delay=0.05)
+FAST = Backoff(first=0.01, cap=0.05)
 
 
 class UnreachableChannel(RecordingChannel):

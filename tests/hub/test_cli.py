@@ -64,6 +64,18 @@ def test_unknown_key_suggests_the_likely_one(tmp_path: Path) -> None:
     assert "server.prot: unknown key (did you mean 'port'?" in one_error_line(proc)
 
 
+def test_a_retired_key_from_an_old_default_file_loads_with_one_warning(tmp_path: Path) -> None:
+    # Earlier default.toml files shipped `[log] log_message_text`, and copies of them set it.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[log]\nlevel = "INFO"\nlog_message_text = false\n')
+    proc = run_cli("config", "check", "--config", str(cfg), home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "config: [log] log_message_text is no longer read: it never had an effect (message text is not "
+        "logged); delete it from your config"
+    ]
+
+
 def test_bad_toml_is_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[server\n")

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from hub._outbox_health import JITTER, Backoff
 from hub.app import Hub
+from hub.backoff import TENTH_LONGER, Backoff
 from hub.bus import Bus
 from hub.channel import Capabilities, Inbox
 from hub.config import OutboxSection, load_settings
@@ -32,12 +32,15 @@ from hub.messages import ConversationRef, Delivery, Outbound
 from hub.outbox import OutboxDispatcher
 from hub.store import Store, outbox as store_outbox
 from hub.store.outbox import OutboxEntry
+from tests.channels.support import TELEGRAM_TIMINGS
 from tests.fakes.telegram import FakeTelegram
 from tests.hub.conftest import RecordingChannel
 
 OLD_ATTEMPTS = 8
 OLD_GIVE_UP = sum(2**i for i in range(OLD_ATTEMPTS - 1))  # the old RetryPolicy: 8 attempts, 1 s doubling: 127 s
 PROBE = 5.0
+JITTER = TENTH_LONGER[1] - 1
+"""The outbox stretches each pause by up to this fraction."""
 
 
 # ---------------------------------------------------------------------- clocks
@@ -290,7 +293,7 @@ async def test_a_reply_failing_alone_backs_off_without_holding_its_channel(store
 
 
 def test_the_back_off_doubles_up_to_its_cap() -> None:
-    backoff = Backoff(1.0, 60.0)
+    backoff = Backoff(first=1.0, cap=60.0, jitter=TENTH_LONGER)
     steps = [backoff.delay(n) for n in range(1, 12)]
     assert all(2 ** (n - 1) <= s <= 2 ** (n - 1) * (1 + JITTER) for n, s in enumerate(steps[:6], 1))
     assert all(60 <= s <= 60 * (1 + JITTER) for s in steps[6:])
@@ -368,6 +371,7 @@ async def test_a_telegram_outage_longer_than_the_old_give_up_loses_no_reply(tmp_
                         "base_file_url": fake.base_file_url,
                         "poll_timeout": 5,
                         "allow_users": [str(alice)],
+                        **TELEGRAM_TIMINGS,
                     }
                 },
             },
@@ -375,8 +379,7 @@ async def test_a_telegram_outage_longer_than_the_old_give_up_loses_no_reply(tmp_
         async with asyncio.timeout(30), Hub(settings) as hub:
             fake.outage("sendMessage", "sendChatAction")
             fake.inject_message(chat_id=alice, text="during the outage")
-            # More failed sends than the old outbox's 8 before it marked the reply failed (the
-            # channel's own limiter spaces them 1 s apart after a burst of 3, as Telegram asks).
+            # More failed sends than the old outbox's 8 before it marked the reply failed.
             await fake.wait_until(lambda: len(fake.method_calls("sendMessage")) > OLD_ATTEMPTS, within=20)
             assert "sends have failed" in hub.health()["errors"]["telegram"]  # type: ignore[index]
             assert fake.messages(alice) == []
