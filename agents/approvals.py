@@ -231,8 +231,8 @@ class ToolExecutor:
                 Button(id=f"approve:{approval_id}", label="Approve", style="primary"),
                 Button(id=f"deny:{approval_id}", label="Deny", style="danger"),
             ),
-            reply_to=ctx.inbound.reply_to,
-            in_reply_to=ctx.inbound.id,
+            reply_to_platform_id=ctx.inbound.reply_to_platform_id,
+            inbound_id=ctx.inbound.id,
             format="plain",
         )
         answer = await ctx.ask(question, user_id=user_id, timeout=self._approval_timeout)

@@ -178,8 +178,8 @@ class _Run:
             text=text,
             final=final,
             stream=stream,
-            reply_to=inbound.reply_to,
-            in_reply_to=inbound.id,
+            reply_to_platform_id=inbound.reply_to_platform_id,
+            inbound_id=inbound.id,
         )
 
     async def steps(self) -> AsyncIterator[Outbound]:

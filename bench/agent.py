@@ -100,6 +100,7 @@ from hub.channel import Capabilities, Inbox
 from hub.commands import CommandRegistry
 from hub.config import load_settings
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
+from hub.store import MemoryStore, Store
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -232,7 +233,7 @@ def inbound(i: int, channel: str = "bench", *, tool: bool = False) -> Inbound:
         sender=Sender(id=f"u{i}"),
         text=text,
         platform_id=f"m{i}",
-        reply_to=f"m{i}",
+        reply_to_platform_id=f"m{i}",
         conversation=ConversationRef(channel=channel, chat=f"c{i}"),
     )
 
@@ -399,7 +400,7 @@ class BenchChannel:
 
     async def send(self, msg: Outbound) -> Delivery:
         if msg.final and not msg.typing:
-            t0 = self.started_at.pop(msg.reply_to or "", None)
+            t0 = self.started_at.pop(msg.reply_to_platform_id or "", None)
             if t0 is not None:
                 self.latencies.append(time.perf_counter() - t0)
                 self.texts.append(msg.text)
@@ -452,7 +453,8 @@ async def hub_phase(
         },
     )
     ch = BenchChannel(n)
-    async with Hub(settings, persist=persist, channels={"bench": ch}):
+    store = Store.from_settings(settings) if persist else MemoryStore()
+    async with Hub(settings, store=store, channels={"bench": ch}):
         tune_gc_for_serving()  # as `autohands run` does once started
         assert ch.inbox is not None
         inbox = ch.inbox
@@ -464,7 +466,7 @@ async def hub_phase(
                 sender=Sender(id="w"),
                 text="warm up",
                 platform_id="warm",
-                reply_to="warm",
+                reply_to_platform_id="warm",
                 conversation=ConversationRef(channel="bench", chat="warm"),
             )
         )

@@ -8,12 +8,12 @@ create), for Telegram, Slack and Discord, with 1 and 100 chats.
 
 Three kinds of case:
 
-* ``limited``: the adapters' rate limiters as shipped (``RateLimits.telegram()`` etc.: Telegram
+* ``limited``: the adapters' ``rate_limits`` as shipped (``RateLimits.telegram()`` etc.: Telegram
   1 msg/s per chat, 30/s per bot; Slack 1/s per channel; Discord 1/s per channel, 50/s per
   bot). These numbers are the platforms' limits, by design.
 * ``relaxed``: the same path with no outbound limiter, i.e. what the hub + adapter + SDK can do.
-  No adapter exposes its limits in config, so the bench swaps the ``RateLimits`` factories for
-  the duration of the run (see ``relaxed_limits``).
+  The bench turns every level of the channel's ``rate_limits`` off in its config section
+  (``NO_LIMITS``); nothing else on the path changes.
 * ``idle``: 1 chat, limiter relaxed, one message at a time (the next is injected once the
   previous answer was sent): the path's latency without any queueing.
 
@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,6 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bench._common import emit, latency_figures, peak_rss_mb
-from channels.ratelimit import RateLimits
 from channels.slack import EVENTS_PATH
 from hub.app import Hub
 from hub.config import load_settings
@@ -142,34 +141,6 @@ class TimedDiscord(FakeDiscord):
         return ids
 
 
-# ---------------------------------------------------------------------- limits
-_FACTORIES = ("telegram", "slack", "discord")
-
-
-@contextlib.contextmanager
-def relaxed_limits(relaxed: bool) -> Iterator[None]:
-    """Make every adapter's ``RateLimiter`` unlimited while the block runs.
-
-    The adapters build their limiter from ``RateLimits.<platform>()`` and offer no setting, so
-    the factories are replaced (and restored) here; nothing else on the path changes.
-    """
-    if not relaxed:
-        yield
-        return
-    saved = {name: RateLimits.__dict__[name] for name in _FACTORIES}
-
-    def unlimited(cls: type[RateLimits]) -> RateLimits:
-        return cls()
-
-    try:
-        for name in _FACTORIES:
-            setattr(RateLimits, name, classmethod(unlimited))
-        yield
-    finally:
-        for name, factory in saved.items():
-            setattr(RateLimits, name, factory)
-
-
 # ---------------------------------------------------------------------- one case
 @dataclass(frozen=True)
 class Case:
@@ -177,6 +148,15 @@ class Case:
     chats: int
     mode: str
     messages: int
+
+
+NO_LIMITS: dict[str, Any] = {"rate_limits": {"per_chat": None, "per_group": None, "per_bot": None}}
+"""``[channels.<name>]`` keys that turn every level of the adapter's send buckets off."""
+
+
+def limits(case: Case) -> dict[str, Any]:
+    """The section keys for the case's limiter: the platform's own (``limited``), else none."""
+    return {} if case.mode == "limited" else NO_LIMITS
 
 
 SYNCHRONOUS = {"value": "FULL"}  # set once from --synchronous before any case runs
@@ -226,6 +206,7 @@ async def run_telegram(case: Case, timing: Timing, data_dir: Path) -> None:
             "base_file_url": fake.base_file_url,
             "poll_timeout": 10,
             "allow_all": True,
+            **limits(case),
         }
         async with Hub(settings_for(data_dir, "telegram", section)):
 
@@ -244,6 +225,7 @@ async def run_slack(case: Case, timing: Timing, data_dir: Path) -> None:
             "signing_secret": fake.signing_secret,
             "api_url": fake.api_url,
             "allow_all": True,
+            **limits(case),
         }
         async with Hub(settings_for(data_dir, "slack", section)) as hub:
             assert hub.gateway is not None
@@ -283,6 +265,7 @@ async def _run_discord(case: Case, timing: Timing, data_dir: Path) -> None:
             "guild_ready_timeout_seconds": 0.05,
             "liveness_timeout_seconds": 120,
             "allow_all": True,
+            **limits(case),
         }
         async with Hub(settings_for(data_dir, "discord", section)):
 
@@ -305,7 +288,7 @@ RUNNERS = {"telegram": run_telegram, "slack": run_slack, "discord": run_discord}
 
 def run_case(case: Case) -> dict[str, Any]:
     timing = Timing(expected=case.messages)
-    with relaxed_limits(case.mode != "limited"), tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(RUNNERS[case.platform](case, timing, Path(tmp)))
     answered = len(timing.latencies)
     elapsed = max(1e-9, timing.last - timing.first)
@@ -330,18 +313,37 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return names
 
 
+DEFAULT_MESSAGES = {"limited": {1: 10, 100: 400}, "relaxed": {1: 300, 100: 1500}}
+"""Messages per case by chat count when ``--limited-messages`` / ``--relaxed-messages`` is not given."""
+
+
+def _counts(mode: str, given: str | None, chats: list[int]) -> list[int]:
+    """Messages per ``--chats`` entry for ``mode``: as given, else ``DEFAULT_MESSAGES``."""
+    if given is not None:
+        counts = _ints(given)
+        if len(counts) != len(chats):
+            raise SystemExit(f"bench/channels.py: --{mode}-messages needs one count per --chats entry")
+        return counts
+    defaults = DEFAULT_MESSAGES[mode]
+    if missing := [c for c in chats if c not in defaults]:
+        raise SystemExit(
+            f"bench/channels.py: no default --{mode}-messages for {missing} chat(s); give one count per --chats entry"
+        )
+    return [defaults[c] for c in chats]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--platforms", default=",".join(PLATFORMS))
     p.add_argument("--chats", default="1,100", help="chat counts, comma-separated")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument(
-        "--limited-messages", default="10,400", help="messages per case with the platform limits, one per --chats entry"
+        "--limited-messages",
+        help="messages per case with the platform limits, one per --chats entry (default: DEFAULT_MESSAGES)",
     )
     p.add_argument(
         "--relaxed-messages",
-        default="300,1500",
-        help="messages per case with the limiter relaxed, one per --chats entry",
+        help="messages per case with the limiter relaxed, one per --chats entry (default: DEFAULT_MESSAGES)",
     )
     p.add_argument(
         "--idle-messages",
@@ -361,12 +363,8 @@ def main() -> None:
     platforms = _names(args.platforms, PLATFORMS, "platform")
     modes = _names(args.modes, MODES, "mode")
     chats = _ints(args.chats)
-    counts = {"limited": _ints(args.limited_messages), "relaxed": _ints(args.relaxed_messages)}
-    for mode in modes:
-        if mode == "idle":
-            continue
-        if len(counts[mode]) != len(chats):
-            raise SystemExit(f"bench/channels.py: --{mode}-messages needs one count per --chats entry")
+    given = {"limited": args.limited_messages, "relaxed": args.relaxed_messages}
+    counts = {mode: _counts(mode, given[mode], chats) for mode in modes if mode != "idle"}
     if args.cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[: args.cores]))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

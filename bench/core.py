@@ -43,6 +43,7 @@ from hub.channel import Capabilities, Inbox
 from hub.config import load_settings
 from hub.default_agent import EchoAgent
 from hub.messages import ConversationRef, Delivery, Inbound, Outbound, Sender
+from hub.store import MemoryStore, Store
 
 
 class BenchChannel:
@@ -63,7 +64,7 @@ class BenchChannel:
     async def stop(self) -> None: ...
 
     async def send(self, msg: Outbound) -> Delivery:
-        t0 = self.started_at.pop(msg.reply_to or "", None)
+        t0 = self.started_at.pop(msg.reply_to_platform_id or "", None)
         if t0 is not None:
             self.latencies.append(time.perf_counter() - t0)
         if len(self.latencies) >= self.expected:
@@ -89,12 +90,14 @@ async def at_rate(
     """Offer ``rate`` messages/s for ``seconds`` (open loop) and measure each one's latency."""
     ch = BenchChannel()
     total = int(rate * seconds)
+    settings = _settings(data_dir, synchronous)
+    sql = Store.from_settings(settings) if persist else None  # only the SQL store counts its commits
     async with Hub(
-        _settings(data_dir, synchronous),
-        persist=persist,
+        settings,
+        store=sql or MemoryStore(),
         agent=EchoAgent(),  # type: ignore[arg-type]
         channels={"bench": ch},
-    ) as hub:
+    ):
         assert ch.inbox is not None
         inbox = ch.inbox
         tune_gc_for_serving()  # as `autohands run` does once started
@@ -111,7 +114,7 @@ async def at_rate(
                         sender=Sender(id="u"),
                         text="hi",
                         platform_id=f"w{i}",
-                        reply_to=f"w{i}",
+                        reply_to_platform_id=f"w{i}",
                         conversation=ConversationRef(channel="bench", chat=f"c{i}"),
                     )
                 )
@@ -125,8 +128,7 @@ async def at_rate(
         pending: set[asyncio.Task[bool]] = set()
         sent = 0
         loop = asyncio.get_running_loop()
-        has_stats = hasattr(hub.store, "write_stats")  # the in-memory store (persistence off) has none
-        before = hub.store.write_stats if has_stats else None
+        before = sql.write_stats if sql else None
         cpu0 = time.process_time()
         t0 = loop.time()
         while sent < total:
@@ -141,7 +143,7 @@ async def at_rate(
                             sender=Sender(id="u"),
                             text="hi",
                             platform_id=pid,
-                            reply_to=pid,
+                            reply_to_platform_id=pid,
                             conversation=ConversationRef(channel="bench", chat=f"c{sent % conversations}"),
                         )
                     )
@@ -153,7 +155,7 @@ async def at_rate(
         await asyncio.wait_for(ch.done.wait(), 120)
         wall = loop.time() - t0
         cpu = time.process_time() - cpu0
-        after = hub.store.write_stats if has_stats else None
+        after = sql.write_stats if sql else None
     figures: dict[str, float] = {
         "offered_msgs_per_s": rate,
         "achieved_msgs_per_s": round(total / wall, 1),
@@ -185,7 +187,8 @@ async def run_once(
     settings = _settings(data_dir)
     ch = BenchChannel()
     ch.expected = messages
-    async with Hub(settings, persist=persist, agent=EchoAgent(), channels={"bench": ch}):
+    store = Store.from_settings(settings) if persist else MemoryStore()
+    async with Hub(settings, store=store, agent=EchoAgent(), channels={"bench": ch}):
         assert ch.inbox is not None
         inbox = ch.inbox
         per_sender = messages // senders
@@ -201,7 +204,7 @@ async def run_once(
                         sender=Sender(id="u"),
                         text="hi",
                         platform_id=pid,
-                        reply_to=pid,
+                        reply_to_platform_id=pid,
                         conversation=ConversationRef(channel="bench", chat=f"c{n % conversations}"),
                     )
                 )
@@ -240,7 +243,7 @@ async def distinct_conversations(n: int, data_dir: Path) -> dict[str, float]:
                         sender=Sender(id=f"u{i}"),
                         text="hi",
                         platform_id=f"d{i}",
-                        reply_to=f"d{i}",
+                        reply_to_platform_id=f"d{i}",
                         conversation=ConversationRef(channel="bench", chat=f"dc{i}"),
                     )
                 )

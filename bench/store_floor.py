@@ -67,9 +67,16 @@ def floor_run(*, path: Path, synchronous: str, rate: int, seconds: float, work_u
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conv = ConversationRef(channel="bench", chat="c0")
     payload_in = inbound_to_json(
-        Inbound(kind="message", conversation=conv, sender=Sender(id="u"), text="hi", platform_id="r0", reply_to="r0")
+        Inbound(
+            kind="message",
+            conversation=conv,
+            sender=Sender(id="u"),
+            text="hi",
+            platform_id="r0",
+            reply_to_platform_id="r0",
+        )
     )
-    payload_out = outbound_to_json(Outbound(conversation=conv, text="hi", reply_to="r0", in_reply_to=1))
+    payload_out = outbound_to_json(Outbound(conversation=conv, text="hi", reply_to_platform_id="r0", inbound_id=1))
     insert_inbound = (
         f"INSERT INTO messages ({', '.join(INBOUND_KEYS)}) VALUES ({', '.join('?' * len(INBOUND_KEYS))})"
         " ON CONFLICT (channel, platform_id) DO NOTHING"

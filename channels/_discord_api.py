@@ -50,10 +50,10 @@ def map_errors(what: str) -> Iterator[None]:
             header = exc.response.headers.get("Retry-After") if exc.response is not None else None
             retry = float(header) if header and header.replace(".", "", 1).isdigit() else 1.0
             raise RetryAfter(f"discord {what}: rate limited", retry_after=retry) from exc
-        transient = status >= 500 or status == 408
-        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", transient=transient, status=status) from exc
+        retryable = status >= 500 or status == 408
+        raise ChannelError(f"discord {what}: {status} {exc.text or exc}", retryable=retryable, status=status) from exc
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", transient=True) from exc
+        raise ChannelError(f"discord {what}: {type(exc).__name__}: {exc}", retryable=True) from exc
 
 
 def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
@@ -95,7 +95,7 @@ class DiscordOps:
         try:
             return self._client.get_partial_messageable(target_channel_id(conv))
         except ValueError as exc:
-            raise ChannelError(f"discord: {exc}", transient=False) from None
+            raise ChannelError(f"discord: {exc}", retryable=False) from None
 
     async def post(
         self,

@@ -94,7 +94,7 @@ def message_inbound(channel_name: str, message: discord.Message, info: ChannelIn
         platform_id=str(message.id),
         mentioned=mentions_bot(message, bot_id) or replies_to_bot(message, bot_id),
         direct=info.direct,
-        reply_to=str(message.id),
+        reply_to_platform_id=str(message.id),
         attachments=tuple(
             Attachment(name=a.filename, mime_type=a.content_type or "application/octet-stream", size=a.size)
             for a in message.attachments
@@ -118,5 +118,5 @@ def button_inbound(channel_name: str, interaction: discord.Interaction, info: Ch
         platform_id=f"interaction:{interaction.id}",
         mentioned=True,
         direct=info.direct,
-        reply_to=str(message.id) if message else None,
+        reply_to_platform_id=str(message.id) if message else None,
     )

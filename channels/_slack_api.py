@@ -45,7 +45,7 @@ REFUSED_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "to
 _FORMATTING_ERRORS = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "invalid_attachments"}
 )
-_TRANSIENT_ERRORS = frozenset(
+_RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 
@@ -58,7 +58,7 @@ async def slack_errors(what: str) -> AsyncIterator[None]:
     except SlackApiError as exc:
         raise _api_error(what, exc) from None
     except (aiohttp.ClientError, TimeoutError, SlackClientError) as exc:
-        raise ChannelError(f"slack {what}: network error ({type(exc).__name__})", transient=True) from None
+        raise ChannelError(f"slack {what}: network error ({type(exc).__name__})", retryable=True) from None
 
 
 def _api_error(what: str, exc: SlackApiError) -> ChannelError:
@@ -75,8 +75,8 @@ def _api_error(what: str, exc: SlackApiError) -> ChannelError:
         return RetryAfter(f"slack {what}: rate limited", retry_after=retry_after)
     if code in _FORMATTING_ERRORS:
         return FormattingRejected(f"slack {what}: {code}", status=code)
-    transient = status >= 500 or code in _TRANSIENT_ERRORS
-    return ChannelError(f"slack {what}: {code or status}", transient=transient, status=code or status)
+    retryable = status >= 500 or code in _RETRYABLE_ERRORS
+    return ChannelError(f"slack {what}: {code or status}", retryable=retryable, status=code or status)
 
 
 class SlackOps:

@@ -160,7 +160,7 @@ def event_inbound(
         platform_id=event_id,
         mentioned=mentioned,
         direct=direct,
-        reply_to=ts or None,
+        reply_to_platform_id=ts or None,
     )
 
 
@@ -224,5 +224,5 @@ def action_inbound(channel_name: str, body: dict[str, Any]) -> Inbound | None:
         platform_id=f"act:{key}",
         mentioned=True,
         direct=chat.startswith("D"),
-        reply_to=str(container.get("message_ts") or message.get("ts") or "") or None,
+        reply_to_platform_id=str(container.get("message_ts") or message.get("ts") or "") or None,
     )

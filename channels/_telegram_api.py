@@ -52,19 +52,19 @@ def map_errors(what: str) -> Iterator[None]:
     except BadRequest as exc:
         if "can't parse entities" in exc.message.lower():
             raise FormattingRejected(f"telegram {what}: {exc.message}") from exc
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=400) from exc
+        raise ChannelError(f"telegram {what}: {exc.message}", retryable=False, status=400) from exc
     except Forbidden as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=False, status=403) from exc
+        raise ChannelError(f"telegram {what}: {exc.message}", retryable=False, status=403) from exc
     except InvalidToken as exc:
-        raise ChannelError(f"telegram {what}: token rejected", transient=False, status=401) from exc
+        raise ChannelError(f"telegram {what}: token rejected", retryable=False, status=401) from exc
     except ChatMigrated as exc:
         raise ChannelError(
-            f"telegram {what}: the group became supergroup {exc.new_chat_id}", transient=False, status=400
+            f"telegram {what}: the group became supergroup {exc.new_chat_id}", retryable=False, status=400
         ) from exc
     except (TimedOut, NetworkError) as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
+        raise ChannelError(f"telegram {what}: {exc.message}", retryable=True) from exc
     except TelegramError as exc:
-        raise ChannelError(f"telegram {what}: {exc.message}", transient=True) from exc
+        raise ChannelError(f"telegram {what}: {exc.message}", retryable=True) from exc
 
 
 def _chat_id(conv: ConversationRef) -> int | str:

@@ -99,7 +99,7 @@ def parse_update(update: Update, *, channel: str, bot_username: str, bot_id: int
         platform_id=platform_id,
         mentioned=mentioned or replied_to_bot,
         direct=direct,
-        reply_to=str(message.message_id),
+        reply_to_platform_id=str(message.message_id),
     )
     document, unsupported = _media_of(message)
     if not text and document is None and unsupported is None:
@@ -165,7 +165,7 @@ def _parse_callback(query: CallbackQuery, channel: str, platform_id: str) -> Par
         platform_id=platform_id,
         mentioned=True,
         direct=chat_type == "private",
-        reply_to=str(message.message_id) if message is not None else None,
+        reply_to_platform_id=str(message.message_id) if message is not None else None,
     )
     return Parsed(inbound=inbound, chat_type=chat_type, callback_id=query.id)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -194,8 +194,3 @@ class AccessPolicy:
 
     def with_admin(self, sender: Sender) -> Sender:
         return dataclasses.replace(sender, is_admin=self.is_admin(sender))
-
-
-def normalise(identities: Iterable[str]) -> frozenset[str]:
-    """How allow lists are compared: ``@`` stripped, case-folded."""
-    return frozenset(_norm(i) for i in identities)

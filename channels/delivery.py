@@ -62,12 +62,15 @@ class FormattingRejected(ChannelError):
         *,
         status: int | str | None = None,
     ) -> None:
-        super().__init__(message, transient=False, status=status)
+        super().__init__(message, retryable=False, status=status)
 
 
 class PlatformOps(Protocol):
     """What an adapter implements on its SDK. Raise ``ChannelError`` (translated from the SDK's
-    errors, ``retry_after`` set for a 429) or ``FormattingRejected``."""
+    errors, ``retry_after`` set for a 429) or ``FormattingRejected``.
+
+    Every id here is the platform's (``reply_to``, ``message_id``, the id ``post`` returns),
+    except ``nonce``: the hub's ``Outbound.id``, as the platform's idempotency key."""
 
     async def post(
         self,
@@ -386,7 +389,11 @@ class Deliverer:
         stream.pending = None
         try:
             message_id = await self._post(
-                outbound.conversation, part, reply_to=outbound.reply_to, buttons=(), nonce=f"{outbound.id}:0"
+                outbound.conversation,
+                part,
+                reply_to=outbound.reply_to_platform_id,
+                buttons=(),
+                nonce=f"{outbound.id}:0",
             )
         except ChannelError as exc:  # partials are not durable; the final still goes out
             logger.warning("progressive message in %s failed: %s", outbound.conversation.key, exc)
@@ -457,7 +464,7 @@ class Deliverer:
                         await self._post(
                             conv,
                             part,
-                            reply_to=outbound.reply_to if index == 0 else None,
+                            reply_to=outbound.reply_to_platform_id if index == 0 else None,
                             buttons=part_buttons,
                             nonce=f"{outbound.id}:{index}",
                         )

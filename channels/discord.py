@@ -208,7 +208,7 @@ class DiscordChannel:
             error = self._task.exception()
             self._task = None
             await client.close()
-            raise error or ChannelError("discord: the client stopped before READY", transient=True)
+            raise error or ChannelError("discord: the client stopped before READY", retryable=True)
         self.problem = None
         self._task.add_done_callback(self._on_client_end)
         logger.info("discord %s: connected as %s", self.name, client.user)
@@ -230,14 +230,14 @@ class DiscordChannel:
         except discord.LoginFailure:
             raise ChannelError(
                 "discord: the bot token was rejected; check channels.discord.token",
-                transient=False,
+                retryable=False,
                 status=401,
             ) from None
         except discord.PrivilegedIntentsRequired:
             raise ChannelError(
                 "discord: enable the Message Content intent for this bot in the Developer "
                 "Portal (Bot → Privileged Gateway Intents)",
-                transient=False,
+                retryable=False,
             ) from None
 
     async def stop(self) -> None:
@@ -361,7 +361,7 @@ class DiscordChannel:
         assert self._client is not None
         ops = DiscordOps(self._client, self._expect_echo)
         try:
-            await ops.post(inbound.conversation, text, rich=False, reply_to=inbound.reply_to)
+            await ops.post(inbound.conversation, text, rich=False, reply_to=inbound.reply_to_platform_id)
         except ChannelError as exc:
             logger.warning("discord %s: could not send a refusal: %s", self.name, exc)
 

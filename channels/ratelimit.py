@@ -49,7 +49,7 @@ class RetryAfter(ChannelError):
     def __init__(
         self, message: str, *, retry_after: float, global_scope: bool = False, status: int | str = 429
     ) -> None:
-        super().__init__(message, transient=True, retry_after=retry_after, status=status)
+        super().__init__(message, retryable=True, retry_after=retry_after, status=status)
         self.global_scope = global_scope
 
 

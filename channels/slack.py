@@ -206,7 +206,7 @@ class SlackChannel:
             await socket.close_async()
             self._socket = None
             if isinstance(exc, TimeoutError):
-                raise ChannelError("slack socket mode: could not connect", transient=True) from None
+                raise ChannelError("slack socket mode: could not connect", retryable=True) from None
             raise
 
     async def stop(self) -> None:

@@ -197,7 +197,7 @@ class TelegramChannel:
                 raise ChannelError(
                     f"telegram {self.name}: the bot token was rejected (401 Unauthorized); "
                     f"check channels.{self.name}.token",
-                    transient=False,
+                    retryable=False,
                     status=401,
                 ) from None
             raise
@@ -268,7 +268,7 @@ class TelegramChannel:
     async def send(self, msg: Outbound) -> Delivery:
         """Deliver through the shared ``Deliverer``; raises ``ChannelError`` (see ``_telegram_api.map_errors``)."""
         if self._inbox is None:
-            raise ChannelError(f"telegram channel {self.name!r} is not started", transient=True)
+            raise ChannelError(f"telegram channel {self.name!r} is not started", retryable=True)
         return await self._deliverer.send(msg)
 
     # ------------------------------------------------------------------ ingress: polling
@@ -441,7 +441,7 @@ class TelegramChannel:
                 file = await doc.get_file()
                 data = bytes(await file.download_as_bytearray())
         except ChannelError as exc:
-            if exc.transient:
+            if exc.retryable:
                 raise  # not acknowledged: the update comes back and the download is retried
             logger.warning("telegram %s: document could not be downloaded (%s)", self.name, exc)
             await self._reply_directly(inbound, "Sorry, I could not download that file.")
@@ -450,7 +450,12 @@ class TelegramChannel:
 
     async def _reply_directly(self, inbound: Inbound, text: str) -> None:
         """A fixed answer that does not go through the hub (refusals, greetings, notes)."""
-        out = Outbound(conversation=inbound.conversation, text=text, reply_to=inbound.reply_to, format="plain")
+        out = Outbound(
+            conversation=inbound.conversation,
+            text=text,
+            reply_to_platform_id=inbound.reply_to_platform_id,
+            format="plain",
+        )
         try:
             await self._deliverer.send(out)
         except ChannelError as exc:

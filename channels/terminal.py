@@ -206,7 +206,7 @@ class TerminalChannel:
             text=cmd[1] if cmd else text,
             command=cmd[0] if cmd else None,
             platform_id=platform_id,
-            reply_to=platform_id,
+            reply_to_platform_id=platform_id,
             direct=True,
             mentioned=True,
         )
@@ -266,14 +266,14 @@ class TerminalChannel:
             labels = " / ".join(b.label for b in msg.buttons)
             self._write(f"[{labels}] — answer yes or no")
             # The run waits for the user's answer: let them type it (see _submit).
-            self._question_open, self._question_for = True, msg.reply_to
-            self._awaiting.discard(msg.reply_to or "")
+            self._question_open, self._question_for = True, msg.reply_to_platform_id
+            self._awaiting.discard(msg.reply_to_platform_id or "")
             self._idle.set()
             return Delivery(platform_ids=(msg.id,))
-        if msg.reply_to is not None and msg.reply_to == self._question_for:
+        if msg.reply_to_platform_id is not None and msg.reply_to_platform_id == self._question_for:
             self._question_open, self._question_for = False, None  # the run went on unanswered
-        if msg.reply_to in self._awaiting:
-            self._awaiting.discard(msg.reply_to)
+        if msg.reply_to_platform_id in self._awaiting:
+            self._awaiting.discard(msg.reply_to_platform_id)
             if not self._awaiting:
                 self._interrupting = False
                 self._idle.set()

@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-__all__ = ["Lifecycle"]
+__all__ = ["STOP_GRACE_SECONDS", "Lifecycle"]
+
+STOP_GRACE_SECONDS = 10.0
+"""How long a stopping part lets the work it has in flight finish before cancelling it: agent
+runs (the default of ``[sessions] stop_grace_seconds``), sends to a platform
+(``OutboxDispatcher.stop``), fires being committed (``Scheduler.stop``). What is cut short is
+taken up again after the next start."""
 
 
 class Lifecycle:

@@ -108,7 +108,7 @@ class SessionRunContext:
         self.usage.append((provider, model, usage))
 
     async def send(self, outbound: Outbound) -> None:
-        await self._m.send_now(outbound)
+        await self._m.send_during_run(outbound)
 
     async def set_setting(self, name: str, value: str | None) -> None:
         s = self.session
@@ -119,7 +119,7 @@ class SessionRunContext:
         future: asyncio.Future[Inbound] = asyncio.get_running_loop().create_future()
         s.question = Question(frozenset(b.id for b in outbound.buttons), user_id, future, self._inbound.id)
         try:
-            await self._m.send_now(outbound)
+            await self._m.send_during_run(outbound)
             try:
                 return await asyncio.wait_for(future, timeout)
             except TimeoutError:

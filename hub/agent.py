@@ -108,6 +108,14 @@ class SelfChecking(Protocol):
     def checks(self) -> Sequence[Check]: ...
 
 
+@runtime_checkable
+class Closable(Protocol):
+    """An agent that holds what must be released when it is done (its model SDK clients): the
+    hub awaits ``aclose`` as it stops, ``autohands config check`` after building it."""
+
+    async def aclose(self) -> None: ...
+
+
 class JobScheduler(Protocol):
     """The scheduler as agents use it (the ``schedule`` tool); ``hub.scheduler.Scheduler`` is one.
 

@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from ._lifecycle import Lifecycle
-from .agent import Agent, AgentServices
+from .agent import Agent, AgentServices, Closable
 from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus
 from .channel import Channel, ChannelContext
@@ -29,7 +29,7 @@ from .messages import Inbound
 from .outbox import OutboxDispatcher
 from .scheduler import Scheduler, SchedulerConfig, build_scheduler
 from .sessions import SessionManager, register_session_commands
-from .store import MemoryStore, ScopedState, Store, StoreAPI
+from .store import ScopedState, Store, StoreAPI, has_sql
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +44,22 @@ class Hub:
         self,
         settings: Settings,
         *,
-        persist: bool = True,
+        store: StoreAPI | None = None,
         agent: Agent | None = None,
         channels: dict[str, Channel] | None = None,
         start_retry: Backoff = CHANNEL_START,
     ) -> None:
-        """``agent`` and ``channels`` inject prebuilt parts (tests, embedding); config builds the rest.
-        ``start_retry`` paces the retries of a channel that cannot reach its platform yet."""
+        """``store``, ``agent`` and ``channels`` inject prebuilt parts (tests, benchmarks,
+        embedding); config builds the rest. The store defaults to the SQL store ``[store]``
+        configures; a ``MemoryStore`` keeps nothing past the process, and a store without SQL
+        (``has_sql``) means no scheduler. ``start_retry`` paces the retries of a channel that
+        cannot reach its platform yet."""
         self.settings = settings
-        self.persist = persist
         self._agent_override = agent
         self._extra_channels = dict(channels or {})
         self.bus = Bus()
         self.commands = CommandRegistry()
-        self.store: StoreAPI = (
-            Store(settings.store_url, synchronous=settings.store.synchronous) if persist else MemoryStore()
-        )
+        self.store: StoreAPI = store if store is not None else Store.from_settings(settings)
         self.agent: Agent | None = None
         self.channels: dict[str, Channel] = {}
         self.sessions: SessionManager | None = None
@@ -127,9 +127,8 @@ class Hub:
         register_session_commands(self.commands)
         self.scheduler = self._build_scheduler()
         self.agent = self._agent_override or self._build_agent()
-        closer = getattr(self.agent, "aclose", None)
-        if closer is not None:
-            stack.push_async_callback(closer)  # closes the model SDK clients
+        if isinstance(self.agent, Closable):
+            stack.push_async_callback(self.agent.aclose)  # closes the model SDK clients
 
         # 3. channels are built (routes registered) before anything is published to them
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
@@ -161,7 +160,7 @@ class Hub:
             try:
                 await self._start_channel(name, channel)
             except ChannelError as exc:
-                if not exc.transient:
+                if not exc.retryable:
                     raise
                 self._retry_start_later(name, channel, exc)
         if self.scheduler is not None:
@@ -194,7 +193,7 @@ class Hub:
                 except Exception as exc:
                     known = isinstance(exc, AutoHandsError)
                     self._start_errors[name] = str(exc) if known else f"{type(exc).__name__}: {exc}"
-                    if isinstance(exc, ChannelError) and exc.transient:
+                    if isinstance(exc, ChannelError) and exc.retryable:
                         delay = self.start_retry.delay(attempt, at_least=exc.retry_after or 0.0)
                         log.warning(
                             "channel %s could not start (attempt %d): %s; retrying in %.3gs", name, attempt, exc, delay
@@ -269,9 +268,9 @@ class Hub:
         return agent
 
     def _build_scheduler(self) -> Scheduler | None:
-        """The scheduler, unless ``[scheduler] enabled = false`` or nothing persists (its jobs
-        live in the database)."""
-        if not self.persist:
+        """The scheduler, unless ``[scheduler] enabled = false`` or the store has no SQL tables
+        for its jobs (``MemoryStore``)."""
+        if not has_sql(self.store):
             return None
         config = validate_section(SchedulerConfig, self.settings.scheduler, "scheduler")
         return build_scheduler(config, self.store, self.bus, self.commands)

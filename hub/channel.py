@@ -9,10 +9,11 @@ with an ``Inbox``, the channel's one way in to the hub.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ __all__ = [
     "ChannelClass",
     "ChannelContext",
     "CommandInfo",
+    "ConsoleChannel",
     "Dialect",
     "Handler",
     "Inbox",
@@ -94,7 +96,7 @@ class ChannelContext:
 class Channel(Protocol):
     """A platform adapter.
 
-    ``start`` returns once connected; ``send`` raises ``ChannelError`` (``transient`` decides
+    ``start`` returns once connected; ``send`` raises ``ChannelError`` (``retryable`` decides
     whether the outbox retries).
     """
 
@@ -107,6 +109,20 @@ class Channel(Protocol):
     async def start(self, inbox: Inbox) -> None: ...
     async def stop(self) -> None: ...
     async def send(self, msg: Outbound) -> Delivery: ...
+
+
+@runtime_checkable
+class ConsoleChannel(Channel, Protocol):
+    """A channel a person uses in the hub's own terminal (``autohands chat``): Ctrl+C and leaving
+    the chat are its to handle, so the command line asks it rather than stopping the hub."""
+
+    closed: asyncio.Event
+    """Set when the person has left (EOF, ``/quit``) and every answer has been shown."""
+
+    def interrupt(self) -> bool:
+        """Ctrl+C: stop the answer in progress and return True; False when there is nothing to
+        stop (or on a second Ctrl+C before the first took effect): the person leaves."""
+        ...
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .agent import Check
+from .channel import ChannelClass, ConsoleChannel
 from .cli_jobs import add_jobs_parser, cli_jobs
 from .config import Settings, load_settings, validate_section
 from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
-from .extensions import list_entry_points, load_entry_point
+from .extensions import Described, list_entry_points, load_entry_point
 from .logs import setup_logging
 from .outbox_commands import add_outbox_parser, cli_outbox
 
@@ -150,7 +151,7 @@ async def check_config(settings: Settings) -> list[str]:
     return problems + agent_problems
 
 
-def _validate_channel(name: str, section: dict[str, Any]) -> Any:
+def _validate_channel(name: str, section: dict[str, Any]) -> ChannelClass[Any]:
     """The channel's class, once its section validates (raises ConfigError / PluginError)."""
     cls = load_entry_point("autohands.channels", section.get("kind", name))
     validate_section(cls.config_model, {k: v for k, v in section.items() if k != "kind"}, f"channels.{name}")
@@ -162,7 +163,7 @@ async def _check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
     problems: list[str] = []
     checks: list[Check] = []
     try:
-        from .agent import AgentServices, SelfChecking
+        from .agent import AgentServices, Closable, SelfChecking
         from .commands import CommandRegistry
 
         runtime = str(settings.agent.get("runtime", "llm"))
@@ -185,9 +186,8 @@ async def _check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
             logging.disable(logging.NOTSET)
         if isinstance(agent, SelfChecking):
             checks.extend(agent.checks())
-        closer = getattr(agent, "aclose", None)
-        if closer is not None:
-            await closer()
+        if isinstance(agent, Closable):
+            await agent.aclose()
     except (ConfigError, PluginError) as exc:
         problems.append(str(exc))
     return problems, checks
@@ -207,24 +207,23 @@ async def _chat(settings: Settings) -> int:
     left_with_ctrl_c = False
     async with Hub(chat_settings) as hub:
         terminal = hub.channels["terminal"]
+        console = terminal if isinstance(terminal, ConsoleChannel) else None
         print("AutoHands terminal chat — /help for commands, Ctrl+C stops an answer, Ctrl+D leaves.", file=sys.stderr)
 
         def on_ctrl_c() -> None:
             # Ctrl+C stops the answer in progress, as in other chat tools; at the prompt (or
             # pressed again) it leaves, without waiting for the line being typed.
             nonlocal left_with_ctrl_c
-            interrupt = getattr(terminal, "interrupt", None)
-            if interrupt is None or not interrupt():
+            if console is None or not console.interrupt():
                 left_with_ctrl_c = True
                 hub.request_stop()
 
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError):  # no add_signal_handler on Windows
             loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
-        closed = getattr(terminal, "closed", None)
-        waiters = [asyncio.ensure_future(hub.wait_stopped())]
-        if closed is not None:
-            waiters.append(asyncio.ensure_future(closed.wait()))
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(hub.wait_stopped())]
+        if console is not None:
+            waiters.append(asyncio.ensure_future(console.closed.wait()))
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -250,11 +249,11 @@ async def _doctor(settings: Settings) -> int:
     try:
         running = ""
         try:
-            async with Store(settings.store_url, synchronous=settings.store.synchronous) as store:
+            async with Store.from_settings(settings) as store:
                 counts = await store.count_messages()
         except HubLockedError as exc:  # a hub running on it is what doctor is often run beside
             running = f"; in use by the running hub, {exc.holder}"
-            async with Store(settings.store_url, synchronous=settings.store.synchronous, lock=False) as store:
+            async with Store.from_settings(settings, lock=False) as store:
                 counts = await store.count_messages()
         rows.append(("database", "ok", f"{masked_url(settings.store_url)} ({sum(counts.values())} messages{running})"))
     except StoreError as exc:
@@ -273,8 +272,7 @@ async def _doctor(settings: Settings) -> int:
             rows.append((f"channel {name}", "ERROR", str(exc)))
             ok = False
             continue
-        secrets = getattr(getattr(cls, "manifest", None), "secrets", ())
-        present = [k for k in secrets if section.get(k)]
+        present = [k for k in cls.manifest.secrets if section.get(k)]
         rows.append((f"channel {name}", "ok", "credentials present: " + (", ".join(present) or "none needed")))
     provider = settings.agent.get("provider")
     for name, section in settings.providers.items():
@@ -322,8 +320,9 @@ def _print_extensions() -> None:
         for ep in eps:
             desc = ""
             with contextlib.suppress(Exception):
-                manifest = getattr(ep.load(), "manifest", None)
-                desc = getattr(manifest, "description", "") or ""
+                loaded = ep.load()
+                if isinstance(loaded, Described):
+                    desc = loaded.manifest.description
             print(f"  {ep.name:<12} {ep.value:<45} {desc}")
 
 

@@ -42,7 +42,7 @@ async def cli_jobs(settings: Settings, args: argparse.Namespace) -> int:
     config = validate_section(SchedulerConfig, settings.scheduler, "scheduler")
     # No hub lock: reads are safe beside a running hub (WAL), and a cancel is honoured by it
     # because every fire re-checks the job's row in its own transaction.
-    store = Store(settings.store_url, synchronous=settings.store.synchronous, lock=False)
+    store = Store.from_settings(settings, lock=False)
     try:
         async with store:
             scheduler = Scheduler(store, Bus(), config)

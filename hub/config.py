@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from ._lifecycle import STOP_GRACE_SECONDS
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class SessionsSection(_Section):
     max_concurrent_runs: int = Field(default=100, ge=1)
     idle_seconds: float = Field(default=600, gt=0)
     max_sessions_in_memory: int = Field(default=10_000, ge=1)
-    stop_grace_seconds: float = Field(default=10, ge=0)
+    stop_grace_seconds: float = Field(default=STOP_GRACE_SECONDS, ge=0)
+    """How long a stopping hub lets agent runs in progress finish before cancelling them."""
 
 
 class OutboxSection(_Section):

@@ -43,8 +43,8 @@ class NoProviderAgent:
             conversation=ctx.conversation,
             text=NO_PROVIDER_TEXT,
             format="plain",
-            reply_to=inbound.reply_to,
-            in_reply_to=inbound.id,
+            reply_to_platform_id=inbound.reply_to_platform_id,
+            inbound_id=inbound.id,
         )
 
 
@@ -62,8 +62,8 @@ class EchoAgent:
             conversation=ctx.conversation,
             text=f"echo: {inbound.text}",
             format="plain",
-            reply_to=inbound.reply_to,
-            in_reply_to=inbound.id,
+            reply_to_platform_id=inbound.reply_to_platform_id,
+            inbound_id=inbound.id,
         )
 
 

@@ -6,7 +6,7 @@ AutoHandsError
 ├── StoreError           operator: the database cannot be opened or written
 │   └── HubLockedError   another hub already runs on this database
 ├── ChannelError         runtime: a platform refused or failed a call
-│                        (``transient`` and ``retry_after`` tell the outbox what to do)
+│                        (``retryable`` and ``retry_after`` tell the outbox what to do)
 ├── ProviderError        runtime: a model API failed (see agents.providers for subclasses)
 ├── ToolDenied           the model: a tool call was refused (permission or user denial)
 └── ToolFailed           the model: a tool call ran and failed, or had bad arguments
@@ -16,7 +16,12 @@ from __future__ import annotations
 
 
 class AutoHandsError(Exception):
-    """Base of every error the hub raises on purpose."""
+    """Base of every error the hub raises on purpose.
+
+    ``retryable`` is the one name for "the same call may succeed later" on every class: false
+    unless a class (``ChannelError``, ``ProviderError``) sets it per error."""
+
+    retryable: bool = False
 
 
 class ConfigError(AutoHandsError):
@@ -44,7 +49,8 @@ class ChannelError(AutoHandsError):
 
     Args:
         message: what failed, without secrets.
-        transient: True when the same call may succeed later (network, 5xx, 429).
+        retryable: True when the same call may succeed later (network, 5xx, 429); False for a
+            refusal (a rejected token, a blocked bot), which the same call would meet again.
         retry_after: seconds the platform asked us to wait, if it said.
         status: the HTTP status or platform error code, if any.
     """
@@ -53,18 +59,25 @@ class ChannelError(AutoHandsError):
         self,
         message: str,
         *,
-        transient: bool = True,
+        retryable: bool = True,
         retry_after: float | None = None,
         status: int | str | None = None,
     ) -> None:
         super().__init__(message)
-        self.transient = transient
+        self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
 
 
 class ProviderError(AutoHandsError):
-    """A model provider failed after its retries."""
+    """A model provider failed after its retries.
+
+    Args:
+        message: what failed, without secrets.
+        retryable: True when another try (or the next provider of a chain) may succeed.
+        retry_after: seconds the API asked us to wait, if it said.
+        status: the HTTP status, if any.
+    """
 
     def __init__(
         self,

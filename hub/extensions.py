@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_checkable
 
 from .errors import PluginError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .agent import AgentFactory
     from .channel import ChannelClass
 
-__all__ = ["Manifest", "find_entry_point", "list_entry_points", "load_entry_point"]
+__all__ = ["Described", "Manifest", "list_entry_points", "load_entry_point"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,7 +33,16 @@ class Manifest:
     """Config keys that hold credentials; ``doctor`` reports whether each is present."""
 
 
-def find_entry_point(group: str, name: str) -> EntryPoint:
+@runtime_checkable
+class Described(Protocol):
+    """An extension that carries its ``Manifest``: every channel class (``ChannelClass``); an
+    agent factory or a provider class may."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+
+def _find_entry_point(group: str, name: str) -> EntryPoint:
     """The entry point ``name`` of ``group``; ``PluginError`` listing the installed ones if none."""
     for ep in entry_points(group=group):
         if ep.name == name:
@@ -58,7 +67,7 @@ def load_entry_point(group: str, name: str) -> object:
     Raises:
         PluginError: no such entry point, or importing it failed (the message names it).
     """
-    ep = find_entry_point(group, name)
+    ep = _find_entry_point(group, name)
     try:
         return ep.load()
     except Exception as exc:  # an extension's import error must name the extension

@@ -128,9 +128,10 @@ class Inbound:
     """The bot was mentioned or replied to."""
     direct: bool = False
     """A one-to-one chat with the bot."""
-    reply_to: str | None = None
-    """Platform message id an answer should reply to / thread under: the user's own message
-    (``None`` where there is none, e.g. a scheduled job). Copied into ``Outbound.reply_to``."""
+    reply_to_platform_id: str | None = None
+    """The platform's id of the message an answer should reply to / thread under: the user's
+    own message (``None`` where there is none, e.g. a scheduled job). Copied into
+    ``Outbound.reply_to_platform_id``."""
     attachments: tuple[Attachment, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     id: int = 0
@@ -163,13 +164,14 @@ class Outbound:
     """Hub id; also the idempotency key (nonce) where the platform has one."""
     final: bool = True
     stream: str | None = None
-    reply_to: str | None = None
-    """Platform message id to reply to (threads the answer under the user's message)."""
+    reply_to_platform_id: str | None = None
+    """The platform's id of the message to reply to (threads the answer under the user's
+    message); a platform id, unlike ``edit_of`` and ``inbound_id``."""
     buttons: tuple[Button, ...] = ()
     edit_of: str | None = None
     """Hub id of an earlier outbound to replace instead of sending a new message."""
-    in_reply_to: int = 0
-    """Store id of the inbound this answers (0 for none)."""
+    inbound_id: int = 0
+    """The store's row id (``Inbound.id``) of the inbound this answers; 0 for none."""
     format: TextFormat = "markdown"
     typing: bool = False
     """A typing indicator only; ``text`` is ignored."""

@@ -3,11 +3,11 @@
 Final outbounds are already in the outbox table (``pending``) when they reach the bus; a
 successful ``channel.send`` marks them ``sent`` with the platform's ids. Partial and typing
 outbounds are best-effort and never retried. A final that fails is handled by what the failure
-says (``ChannelError.transient`` / ``retry_after``):
+says (``ChannelError.retryable`` / ``retry_after``):
 
-* a refusal (not transient) marks it ``failed`` at once: the same send would fail again;
+* a refusal (not ``retryable``) marks it ``failed`` at once: the same send would fail again;
 * a rate limit (``retry_after``) is waited out by that conversation alone;
-* anything else transient (network, timeout, a 5xx) means the channel is down: its replies wait
+* anything else retryable (network, timeout, a 5xx) means the channel is down: its replies wait
   behind one health gate (``ChannelHealth``) that probes it and releases them all at once;
 * a reply that keeps failing while its channel delivers others backs off on its own
   (``[outbox] first_delay_seconds`` doubling to ``max_delay_seconds``).
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._lifecycle import Lifecycle
+from ._lifecycle import STOP_GRACE_SECONDS, Lifecycle
 from ._outbox_health import ChannelHealth, Clock, LoopClock, Waiter
 from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus, Subscription
@@ -173,7 +173,7 @@ class OutboxDispatcher:
             log.info("re-sending %d unconfirmed outbound message(s)", len(pending))
         return len(pending)
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop taking outbounds, give sends in flight ``grace`` seconds; the rest stay ``pending``
         for the next start. Does nothing unless running."""
         if not self._life.stopping():
@@ -338,7 +338,7 @@ class OutboxDispatcher:
                 return
 
     async def _send(self, channel: Channel, out: Outbound, health: ChannelHealth) -> ChannelError | None:
-        """One send. Returns the transient error to retry after, ``None`` once the row is settled."""
+        """One send. Returns the retryable error to retry after, ``None`` once the row is settled."""
         try:
             delivery = await channel.send(out)
         except Exception as exc:
@@ -352,9 +352,9 @@ class OutboxDispatcher:
         return None
 
     async def _failed(self, out: Outbound, health: ChannelHealth, exc: Exception) -> ChannelError | None:
-        """A send raised: the transient error to retry after, or ``None`` once the row is marked failed."""
+        """A send raised: the retryable error to retry after, or ``None`` once the row is marked failed."""
         if isinstance(exc, ChannelError):
-            if exc.transient:
+            if exc.retryable:
                 return exc
             health.answered()
             await self._give_up(out, f"refused by the platform: {exc}")

@@ -70,11 +70,11 @@ async def cli_outbox(settings: Settings, args: argparse.Namespace, parser: argpa
 
 
 async def _list(settings: Settings, args: argparse.Namespace) -> int:
-    from .store import outbox as outbox_sql
+    from .store import Store, outbox as outbox_sql
 
     statuses = ["failed"] if args.failed else ["pending"] if args.pending else ["failed", "pending"]
     try:
-        async with _store(settings, lock=False) as store:
+        async with Store.from_settings(settings, lock=False) as store:
             entries, total = await store.run_read(lambda c: outbox_sql.list_entries(c, statuses, args.limit))
     except StoreError as exc:
         return _error(str(exc))
@@ -118,20 +118,16 @@ async def _retry(settings: Settings, ids: Sequence[str] | None) -> int:
 
 async def _open_beside_hub(settings: Settings) -> tuple[Store, str]:
     """A started store, and who runs a hub on it ("" if nobody: then this command holds the lock)."""
-    store = _store(settings, lock=True)
+    from .store import Store
+
+    store = Store.from_settings(settings)
     try:
         await store.start()
     except HubLockedError as exc:
-        store = _store(settings, lock=False)
+        store = Store.from_settings(settings, lock=False)
         await store.start()
         return store, exc.holder
     return store, ""
-
-
-def _store(settings: Settings, *, lock: bool) -> Store:
-    from .store import Store
-
-    return Store(settings.store_url, synchronous=settings.store.synchronous, lock=lock)
 
 
 def describe(entry: OutboxEntry, now: datetime) -> str:

@@ -202,7 +202,7 @@ class SessionManager:
         return evicted
 
     # ----------------------------------------------------------------- dispatch
-    def session_for(self, conv: ConversationRef) -> Session:
+    def _session_for(self, conv: ConversationRef) -> Session:
         key = conv.key
         s = self.sessions.get(key)
         if s is None:
@@ -231,7 +231,7 @@ class SessionManager:
         """Route one inbound: control inputs now, the rest into its session's queue."""
         if self._stopping:
             return
-        s = self.session_for(inbound.conversation)
+        s = self._session_for(inbound.conversation)
         if self._is_control(s, inbound):
             self._spawn(self._handle_control(s, inbound), f"control-{inbound.id}")
             return
@@ -289,7 +289,7 @@ class SessionManager:
                 await self._begin(inbound)
             await self._run_command(s, inbound)
         elif inbound.kind == "job" and inbound.job is not None and inbound.job.action == "send":
-            await self._reply(s, inbound, inbound.text)
+            await self._end_run(inbound, self._reply(s, inbound, inbound.text))
         else:
             await self._run_agent(s, inbound)
 
@@ -310,7 +310,7 @@ class SessionManager:
             incident,
         )
         text = SET_ASIDE_TEXT.format(attempts=attempts, incident=incident)
-        await self._reply(s, inbound, text, status="failed", format="plain")
+        await self._end_run(inbound, self._reply(s, inbound, text, format="plain"), status="failed")
 
     async def _note_waiting(self, s: Session, inbound: Inbound, *, mine: bool) -> None:
         """Say at once why a message that is no answer waits while a question is pending.
@@ -321,31 +321,38 @@ class SessionManager:
         in silence for up to the whole approval timeout. ``mine``: its sender is the one asked."""
         text = WAITING_FOR_YOU_TEXT if mine else WAITING_FOR_OTHER_TEXT
         try:
-            await self.send_now(self._outbound(s, inbound, text, format="plain"))
+            await self.send_during_run(self._reply(s, inbound, text, format="plain"))
         except Exception:  # a courtesy: the message itself is queued either way
             log.warning("session %s: could not send the waiting note for inbound %s", s.key, inbound.id, exc_info=True)
 
     # ----------------------------------------------------------------- replies
-    def _outbound(self, s: Session, inbound: Inbound | None, text: str, *, format: TextFormat = "markdown") -> Outbound:
+    # Every outbound is recorded (finals only) and then published; what differs is whether a run
+    # ends with it: ``send_during_run`` ends none, ``_end_run`` ends one that keeps no history
+    # (a command, a button, a ``send`` job, a set-aside message), ``_end_agent_run`` ends an
+    # agent run together with the history and usage it produced.
+    def _reply(self, s: Session, inbound: Inbound, text: str, *, format: TextFormat = "markdown") -> Outbound:
+        """A final outbound answering ``inbound`` (threaded under the user's message)."""
         return Outbound(
             conversation=s.conversation,
             text=text,
-            reply_to=inbound.reply_to if inbound else None,
-            in_reply_to=inbound.id if inbound else 0,
+            reply_to_platform_id=inbound.reply_to_platform_id,
+            inbound_id=inbound.id,
             format=format,
         )
 
-    async def _reply(
-        self, s: Session, inbound: Inbound, text: str, *, status: str = "answered", format: TextFormat = "markdown"
-    ) -> None:
-        out = self._outbound(s, inbound, text, format=format)
-        await self.store.finish_run(inbound, reply=out, status=status)
-        await self.bus.publish("outbound", out)
-
-    async def send_now(self, outbound: Outbound) -> None:
+    async def send_during_run(self, outbound: Outbound) -> None:
+        """Send without ending any run: a final goes into the outbox first (durable), a partial
+        or a typing indicator straight to the bus. ``RunContext.send`` and ``ask`` use it."""
         if outbound.final and not outbound.typing:
             await self.store.record_outbound(outbound)
         await self.bus.publish("outbound", outbound)
+
+    async def _end_run(self, inbound: Inbound, reply: Outbound | None, *, status: str = "answered") -> None:
+        """End a run that keeps no history: ``reply`` (if any) and the inbound's ``status`` in
+        one commit, then ``reply`` on the bus."""
+        await self.store.finish_run(inbound, reply=reply, status=status)
+        if reply is not None:
+            await self.bus.publish("outbound", reply)
 
     # ----------------------------------------------------------------- agent runs
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
@@ -367,17 +374,17 @@ class SessionManager:
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-                final = self._outbound(s, inbound, "Stopped.")
+                final = self._reply(s, inbound, "Stopped.")
             except Exception as exc:
                 incident = new_incident_id()
                 log.error("session %s: agent run failed (incident %s)", s.key, incident, exc_info=exc)
-                final = self._outbound(s, inbound, f"Sorry — something went wrong on my side (incident {incident}).")
+                final = self._reply(s, inbound, f"Sorry — something went wrong on my side (incident {incident}).")
             finally:
                 s.running = False
                 s.stop_requested = False
                 self.active_runs -= 1
                 self._runs.pop(s, None)
-        await self._finish(s, ctx, final=final)
+        await self._end_agent_run(s, ctx, final=final)
 
     async def _watch_runs(self) -> None:
         """One watcher renews "typing…" for every run in progress (rather than timers per run,
@@ -401,20 +408,20 @@ class SessionManager:
                 await self.bus.publish("outbound", out)
                 continue
             if held is not None:
-                await self.send_now(held)
+                await self.send_during_run(held)
             held = out
         return held
 
-    async def _finish(
-        self, s: Session, ctx: SessionRunContext, *, final: Outbound | None, status: str = "answered"
-    ) -> None:
+    async def _end_agent_run(self, s: Session, ctx: SessionRunContext, *, final: Outbound | None) -> None:
+        """End an agent run: its last final outbound, the history and usage it produced and the
+        inbound ``answered`` in one commit; then the session's cached history follows, and
+        ``final`` goes on the bus."""
         await self.store.finish_run(
             ctx.inbound,
             reply=final,
             remember=ctx.new_items,
             replace_history=ctx.replaced,
             usage=ctx.usage,
-            status=status,
         )
         if s.history is not None:
             if ctx.replaced is not None:
@@ -430,19 +437,23 @@ class SessionManager:
         q = s.question
         if inbound.kind == "button":
             if q is None or inbound.button not in q.button_ids:
-                await self._reply(s, inbound, "That request is no longer waiting for an answer.")
+                await self._end_run(
+                    inbound, self._reply(s, inbound, "That request is no longer waiting for an answer.")
+                )
                 return
             if inbound.sender.id != q.user_id:
-                await self._reply(s, inbound, "Only the person who started this request can answer it.")
+                await self._end_run(
+                    inbound, self._reply(s, inbound, "Only the person who started this request can answer it.")
+                )
                 return
             if not q.future.done():
                 q.future.set_result(inbound)
-            await self.store.finish_run(inbound, reply=None)
+            await self._end_run(inbound, None)
             return
         if inbound.kind == "message" and q is not None:
             if not q.future.done():
                 q.future.set_result(inbound)
-            await self.store.finish_run(inbound, reply=None)
+            await self._end_run(inbound, None)
             return
         await self._run_command(s, inbound)
 
@@ -462,10 +473,7 @@ class SessionManager:
                 incident = new_incident_id()
                 log.exception("command /%s failed (incident %s)", cmd.name, incident)
                 text = f"Sorry — /{cmd.name} failed (incident {incident})."
-        if text:
-            await self._reply(s, inbound, text, format="plain")
-        else:
-            await self.store.finish_run(inbound, reply=None)
+        await self._end_run(inbound, self._reply(s, inbound, text, format="plain") if text else None)
 
 
 def register_session_commands(commands: CommandRegistry) -> None:

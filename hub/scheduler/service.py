@@ -35,12 +35,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .._lifecycle import Lifecycle
+from .._lifecycle import STOP_GRACE_SECONDS, Lifecycle
 from ..bus import Bus
 from ..commands import CommandRegistry
 from ..durations import human_duration
 from ..messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
-from ..store import StoreAPI, jobs as sj
+from ..store import SQLStoreAPI, jobs as sj
 from ..store.jobs import Job
 from .commands import scheduler_commands
 from .timeparse import (
@@ -122,7 +122,7 @@ class _Armed:
 class Scheduler:
     """The hub's scheduler service: create, list and cancel jobs; fire them at most once each."""
 
-    def __init__(self, store: StoreAPI, bus: Bus, config: SchedulerConfig | None = None) -> None:
+    def __init__(self, store: SQLStoreAPI, bus: Bus, config: SchedulerConfig | None = None) -> None:
         self.store = store
         self.bus = bus
         self.config = config or SchedulerConfig()
@@ -179,7 +179,7 @@ class Scheduler:
         aps.shutdown(wait=False)
         flusher, self._flusher = self._flusher, None
         if flusher is not None:  # fires in progress are short transactions: let them commit
-            await asyncio.wait({flusher}, timeout=10)
+            await asyncio.wait({flusher}, timeout=STOP_GRACE_SECONDS)
             if not flusher.done():  # committed: resumed after the next start; if not: fires again then
                 flusher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -525,7 +525,9 @@ def _parse_iso(text: str) -> datetime | None:
 
 
 # ---------------------------------------------------------------------------- hub wiring
-def build_scheduler(config: SchedulerConfig, store: StoreAPI, bus: Bus, commands: CommandRegistry) -> Scheduler | None:
+def build_scheduler(
+    config: SchedulerConfig, store: SQLStoreAPI, bus: Bus, commands: CommandRegistry
+) -> Scheduler | None:
     """Called by ``Hub`` before the agent is built: the scheduler, its chat commands added to
     ``commands`` (names already taken are left alone); None with ``enabled = false``."""
     if not config.enabled:

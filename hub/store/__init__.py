@@ -4,18 +4,20 @@
 it in any SQLAlchemy database (SQLite in WAL mode by default), ``MemoryStore`` (``memory``) in
 this process alone. Only this package writes SQL: ``tables`` and ``jobs`` declare the tables,
 ``outbox`` and ``jobs`` hold the SQL that ``autohands outbox``, the outbox and the scheduler run
-through ``StoreAPI.run_read`` / ``run_write``, and ``codec`` turns the bus envelopes into JSON.
+through ``SQLStoreAPI.run_read`` / ``run_write``, and ``codec`` turns the bus envelopes into JSON.
 """
 
-from .base import ScopedState, SessionSnapshot, StoreAPI, WriteStats
+from .base import ScopedState, SessionSnapshot, SQLStoreAPI, StoreAPI, WriteStats, has_sql
 from .memory import MemoryStore
 from .sql import Store
 
 __all__ = [
     "MemoryStore",
+    "SQLStoreAPI",
     "ScopedState",
     "SessionSnapshot",
     "Store",
     "StoreAPI",
     "WriteStats",
+    "has_sql",
 ]

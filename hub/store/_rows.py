@@ -76,7 +76,7 @@ def _history_row(key: str, item: HistoryItem) -> dict[str, Any]:
 def _outbox_row(o: Outbound, now: Any) -> tuple[Any, ...]:
     """An outbox row in ``OUTBOX_KEYS`` order."""
     conv = o.conversation
-    return (o.id, conv.channel, conv.key, o.in_reply_to, outbound_to_json(o), "pending", "", 0, "", now, None)
+    return (o.id, conv.channel, conv.key, o.inbound_id, outbound_to_json(o), "pending", "", 0, "", now, None)
 
 
 def load_sessions(c: Connection, keys: list[str]) -> dict[str, SessionSnapshot]:

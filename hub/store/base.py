@@ -1,16 +1,18 @@
 """``StoreAPI``: the store as the rest of the hub uses it, and the values it hands out.
 
 Two stores implement it: ``Store`` (``hub.store.sql``, the SQL database, the default) and
-``MemoryStore`` (``hub.store.memory``, ``persist = false``: nothing survives the process).
-Every part is typed against ``StoreAPI``; only code that needs the database itself (the CLI
-reading beside a running hub, benchmarks) names ``Store``.
+``MemoryStore`` (``hub.store.memory``, injected as ``Hub(settings, store=MemoryStore())``:
+nothing survives the process). Every part is typed against ``StoreAPI``; a part that runs its
+own SQL (the scheduler, whose jobs live in tables) is typed against ``SQLStoreAPI``, which only
+``Store`` keeps, and ``has_sql`` tells the hub whether its store does. Only code that needs the
+database itself (the CLI reading beside a running hub, benchmarks) names ``Store``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeGuard, TypeVar, runtime_checkable
 
 from ..agent import HistoryItem, Usage
 from ..messages import Inbound, Outbound
@@ -49,7 +51,7 @@ class WriteStats:
 
 
 class StoreAPI(Protocol):
-    """Every call the hub makes on its store (``Hub``, sessions, outbox, scheduler, CLI)."""
+    """Every call the hub makes on any store (``Hub``, sessions, outbox, channels' state)."""
 
     # ----------------------------------------------------------------- lifecycle (Hub)
     async def start(self) -> None: ...
@@ -132,12 +134,14 @@ class StoreAPI(Protocol):
 
     async def state_set(self, key: str, value: str) -> None: ...
 
-    # ----------------------------------------------------------------- SQL (scheduler, CLI)
-    async def run_write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` inside the next write transaction and return its result.
 
-        A store without SQL (``MemoryStore``) raises ``RuntimeError``: the hub builds no
-        scheduler then."""
+@runtime_checkable
+class SQLStoreAPI(StoreAPI, Protocol):
+    """A store whose data is in SQL tables that callers may query and write (``Store``): the
+    scheduler keeps its jobs there, ``autohands outbox`` reads and resends replies there."""
+
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` inside the next write transaction and return its result."""
         ...
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
@@ -147,6 +151,12 @@ class StoreAPI(Protocol):
     def allocate_message_id(self) -> int:
         """A fresh inbound id for a row written through ``run_write`` (the scheduler's fires)."""
         ...
+
+
+def has_sql(store: StoreAPI) -> TypeGuard[SQLStoreAPI]:
+    """Whether ``store`` keeps its data in SQL tables (``Store``; not ``MemoryStore``), so a part
+    whose state lives in tables (the scheduler) can run on it."""
+    return isinstance(store, SQLStoreAPI)
 
 
 class ScopedState:

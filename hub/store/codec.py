@@ -51,8 +51,8 @@ def inbound_to_json(m: Inbound) -> str:
         d["m"] = 1
     if m.direct:
         d["d"] = 1
-    if m.reply_to is not None:
-        d["r"] = m.reply_to
+    if m.reply_to_platform_id is not None:
+        d["r"] = m.reply_to_platform_id
     if m.attachments:
         d["a"] = [[a.name, a.mime_type, a.size, a.text] for a in m.attachments]
     if m.job is not None:
@@ -89,7 +89,7 @@ def inbound_from_json(raw: str, *, row_id: int = 0) -> Inbound:
         job=job,
         mentioned=bool(d.get("m")),
         direct=bool(d.get("d")),
-        reply_to=d.get("r"),
+        reply_to_platform_id=d.get("r"),
         attachments=tuple(Attachment(name=a[0], mime_type=a[1], size=a[2], text=a[3]) for a in d.get("a", ())),
         received_at=datetime.fromisoformat(d["at"]),
         id=row_id,
@@ -100,13 +100,13 @@ def outbound_to_json(m: Outbound) -> str:
     d: dict[str, Any] = {"c": _conv(m.conversation), "t": m.text, "id": m.id}
     if not m.final:
         d["f"] = 0
-    for key, value in (("s", m.stream), ("r", m.reply_to), ("e", m.edit_of), ("eph", m.ephemeral_to)):
+    for key, value in (("s", m.stream), ("r", m.reply_to_platform_id), ("e", m.edit_of), ("eph", m.ephemeral_to)):
         if value is not None:
             d[key] = value
     if m.buttons:
         d["b"] = [[b.id, b.label, b.style] for b in m.buttons]
-    if m.in_reply_to:
-        d["i"] = m.in_reply_to
+    if m.inbound_id:
+        d["i"] = m.inbound_id
     if m.format != "markdown":
         d["fmt"] = m.format
     return _dumps(d)
@@ -120,10 +120,10 @@ def outbound_from_json(raw: str) -> Outbound:
         id=d["id"],
         final=bool(d.get("f", 1)),
         stream=d.get("s"),
-        reply_to=d.get("r"),
+        reply_to_platform_id=d.get("r"),
         buttons=tuple(Button(id=b[0], label=b[1], style=b[2]) for b in d.get("b", ())),
         edit_of=d.get("e"),
-        in_reply_to=d.get("i", 0),
+        inbound_id=d.get("i", 0),
         format=d.get("fmt", "markdown"),
         ephemeral_to=d.get("eph"),
     )

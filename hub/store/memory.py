@@ -5,8 +5,7 @@ It keeps the same contract in memory: ids, dedupe on (channel, platform_id), sta
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Iterable, Sequence
 
 from .._lifecycle import Lifecycle
 from ..agent import HistoryItem, Usage
@@ -14,14 +13,10 @@ from ..messages import Inbound, Outbound
 from ._rows import _with_id
 from .base import SessionSnapshot, StoreAPI
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-T = TypeVar("T")
-
 
 class MemoryStore:
-    """``StoreAPI`` in this process's memory (``persist = false``): nothing survives a restart."""
+    """``StoreAPI`` in this process's memory (``Hub(settings, store=MemoryStore())``): nothing
+    survives a restart."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
@@ -124,14 +119,7 @@ class MemoryStore:
     async def state_set(self, key: str, value: str) -> None:
         self.state[key] = value
 
-    async def run_write(self, fn: Callable[[Connection], T]) -> T:
-        raise RuntimeError("MemoryStore has no SQL")
-
-    run_read = run_write
-
-    def allocate_message_id(self) -> int:
-        return next(self._ids)
-
 
 _: type[StoreAPI] = MemoryStore
-"""Checked by mypy: ``MemoryStore`` keeps to ``StoreAPI`` (the hub uses either store)."""
+"""Checked by mypy: ``MemoryStore`` keeps to ``StoreAPI`` (the hub uses either store). It has
+no SQL (``SQLStoreAPI``), so a hub on it runs without a scheduler."""

@@ -30,7 +30,7 @@ from sqlmodel import SQLModel
 
 from .._lifecycle import Lifecycle
 from ..agent import HistoryItem, Usage
-from ..config import sqlite_path
+from ..config import Settings, sqlite_path
 from ..errors import StoreError
 from ..messages import ConversationRef, Inbound, Outbound, utcnow
 from ..redact import masked_url
@@ -58,7 +58,7 @@ from ._writer import (
     GroupCommitWriter,
     _Op,
 )
-from .base import SessionSnapshot, WriteStats
+from .base import SessionSnapshot, SQLStoreAPI, WriteStats
 from .codec import inbound_from_json, inbound_to_json, outbound_from_json
 from .tables import (
     CONVERSATIONS as _conversations,
@@ -99,6 +99,12 @@ _DRIVER_PACKAGES = {
 
 class Store:
     """Async API over the hub's database. ``async with Store(url) as store: ...``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, lock: bool = True) -> Store:
+        """The store ``[store]`` configures (``url``, else the SQLite file in the data directory;
+        ``synchronous``): the hub's, and the CLI's beside it (``lock=False``: see ``__init__``)."""
+        return cls(settings.store_url, synchronous=settings.store.synchronous, lock=lock)
 
     def __init__(self, url: str, *, synchronous: str = "FULL", lock: bool = True) -> None:
         self.url = url
@@ -691,3 +697,7 @@ class Store:
             return {r[0]: r[1] for r in rows}
 
         return await self.run_read(_q)
+
+
+_: type[SQLStoreAPI] = Store
+"""Checked by mypy: ``Store`` keeps to ``SQLStoreAPI`` (and so to ``StoreAPI``)."""

@@ -28,7 +28,7 @@ def inbound(
     platform_id: str = "p7",
     **kw: Any,
 ) -> Inbound:
-    kw.setdefault("reply_to", platform_id or None)  # the user's own message, as channels set it
+    kw.setdefault("reply_to_platform_id", platform_id or None)  # the user's own message, as channels set it
     return Inbound(
         kind=kind, conversation=CONV, sender=sender, text=text, button=button, id=id, platform_id=platform_id, **kw
     )

@@ -70,7 +70,7 @@ async def test_high_risk_call_approved_by_button() -> None:
     assert "yes or no" in question.text
     assert [b.label for b in question.buttons] == ["Approve", "Deny"]
     assert question.buttons[0].id.startswith("approve:") and question.buttons[1].id.startswith("deny:")
-    assert question.reply_to == "p7" and question.in_reply_to == 7
+    assert question.reply_to_platform_id == "p7" and question.inbound_id == 7
     assert ctx.sent[0].edit_of == question.id and "Approved" in ctx.sent[0].text and not ctx.sent[0].buttons
     assert out[-1].text == "Done."
 

@@ -57,7 +57,7 @@ async def test_plain_answer_is_streamed_then_finished_on_one_stream() -> None:
     assert [len(p.text) for p in partials] == sorted(len(p.text) for p in partials)  # cumulative
     assert final.final and final.text == "Hello there, I am streaming this answer."
     assert {p.stream for p in partials} == {final.stream} and final.stream
-    assert final.reply_to == "p7" and final.in_reply_to == 7
+    assert final.reply_to_platform_id == "p7" and final.inbound_id == 7
     provider.assert_done()
     request = provider.requests[0]
     assert "AutoHands" in request.system and "2026" not in request.system

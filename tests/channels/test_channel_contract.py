@@ -15,9 +15,10 @@ from pydantic import BaseModel
 from channels.discord import DiscordChannel
 from channels.slack import SlackChannel
 from channels.telegram import TelegramChannel
-from channels.terminal import TerminalChannel
-from hub.channel import Capabilities, ChannelClass, Manifest
+from channels.terminal import TerminalChannel, TerminalConfig
+from hub.channel import Capabilities, ChannelClass, ChannelContext, ConsoleChannel, Manifest
 from hub.extensions import load_entry_point
+from tests.channels.support import MemoryState
 from tests.loopback.channel import LoopbackChannel
 
 ADAPTERS: tuple[ChannelClass[Any], ...] = (
@@ -39,3 +40,9 @@ def test_adapter_declares_its_config_manifest_and_capabilities(cls: ChannelClass
 @pytest.mark.parametrize("cls", ADAPTERS[:4], ids=lambda cls: cls.manifest.id)
 def test_entry_point_names_the_adapter(cls: ChannelClass[Any]) -> None:
     assert load_entry_point("autohands.channels", cls.manifest.id) is cls
+
+
+def test_the_terminal_is_the_console_channel_autohands_chat_drives() -> None:
+    terminal = TerminalChannel("terminal", TerminalConfig(), ChannelContext(state=MemoryState()))
+    console: ConsoleChannel = terminal  # mypy: the terminal matches the protocol
+    assert isinstance(console, ConsoleChannel)

@@ -124,7 +124,7 @@ def test_the_double_is_a_platform_ops() -> None:
 
 
 async def test_short_reply_is_rendered_and_posted_once(ops: FakeOps, deliverer: Deliverer) -> None:
-    out = Outbound(conversation=CONV, text="**hi** a < b", reply_to="u7", buttons=YES_NO)
+    out = Outbound(conversation=CONV, text="**hi** a < b", reply_to_platform_id="u7", buttons=YES_NO)
     delivery = await deliverer.send(out)
     [post] = ops.of("post")
     assert post.text == "<b>hi</b> a &lt; b" and post.rich
@@ -135,7 +135,7 @@ async def test_short_reply_is_rendered_and_posted_once(ops: FakeOps, deliverer: 
 
 async def test_long_reply_split_numbered_buttons_last_reply_first(ops: FakeOps, deliverer: Deliverer) -> None:
     text = "\n\n".join(f"Paragraph {i} says *something* & more." for i in range(20))
-    out = Outbound(conversation=CONV, text=text, reply_to="u7", buttons=YES_NO)
+    out = Outbound(conversation=CONV, text=text, reply_to_platform_id="u7", buttons=YES_NO)
     delivery = await deliverer.send(out)
     posts = ops.of("post")
     n = len(posts)
@@ -399,7 +399,7 @@ async def test_typing_is_throttled_and_failures_swallowed(ops: FakeOps, delivere
     await deliverer.send(Outbound(conversation=OTHER, text="", typing=True))
     assert [c.conv for c in ops.of("typing")] == [CONV, OTHER]
     await asyncio.sleep(0.11)
-    ops.fail("typing", ChannelError("Forbidden", transient=False, status=403))
+    ops.fail("typing", ChannelError("Forbidden", retryable=False, status=403))
     await deliverer.send(Outbound(conversation=CONV, text="", typing=True))  # raises nothing
     await asyncio.sleep(0.11)
     await deliverer.send(Outbound(conversation=CONV, text="", typing=True))

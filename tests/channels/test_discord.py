@@ -98,7 +98,8 @@ async def channel(fake: FakeDiscord, state: MemoryState, inbox: RecordingInbox) 
 
 
 def reply(inbound: Inbound, text: str, **kw: object) -> Outbound:
-    return Outbound(conversation=inbound.conversation, text=text, reply_to=inbound.reply_to, **kw)  # type: ignore[arg-type]
+    to = inbound.reply_to_platform_id
+    return Outbound(conversation=inbound.conversation, text=text, reply_to_platform_id=to, **kw)  # type: ignore[arg-type]
 
 
 async def until(predicate: Callable[[], object], within: float = 5.0) -> None:
@@ -121,7 +122,7 @@ async def test_mention_is_answered_with_a_reply_to_the_message(
     inbound = await inbox.wait_for("what is **2+2**?")
     assert inbound.kind == "message" and inbound.mentioned and not inbound.direct
     assert inbound.conversation == ConversationRef(channel="discord", chat=fake.general_id)
-    assert inbound.sender.id == fake.alice["id"] and inbound.reply_to == msg["id"] == inbound.platform_id
+    assert inbound.sender.id == fake.alice["id"] and inbound.reply_to_platform_id == msg["id"] == inbound.platform_id
 
     out = reply(inbound, "It is **4**. @everyone")
     delivery = await channel.send(out)
@@ -293,7 +294,7 @@ async def test_client_errors_map_to_permanent_channel_errors(fake: FakeDiscord, 
     conv = ConversationRef(channel="discord", chat="123456789")
     with pytest.raises(ChannelError) as info:
         await channel.send(Outbound(conversation=conv, text="nowhere"))
-    assert info.value.transient is False and info.value.status == 404
+    assert info.value.retryable is False and info.value.status == 404
 
 
 # ---------------------------------------------------------------------- connection faults
@@ -389,7 +390,7 @@ async def test_bad_token_fails_start_clearly(fake: FakeDiscord) -> None:
     ch = DiscordChannel("discord", make_config(fake, token="wrong"), ChannelContext(state=MemoryState()))
     with pytest.raises(ChannelError, match="token was rejected") as info:
         await ch.start(RecordingInbox())
-    assert info.value.transient is False
+    assert info.value.retryable is False
     assert "wrong" not in str(info.value)
 
 
@@ -398,7 +399,7 @@ async def test_unreachable_api_fails_start_clearly(fake: FakeDiscord, closed_por
     ch = DiscordChannel("discord", config, ChannelContext(state=MemoryState()))
     with pytest.raises(ChannelError, match="discord login: ClientConnectorError") as info:
         await ch.start(RecordingInbox())
-    assert info.value.transient is True
+    assert info.value.retryable is True
 
 
 async def test_start_twice_and_send_before_start(fake: FakeDiscord, channel: DiscordChannel) -> None:

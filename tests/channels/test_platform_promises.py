@@ -53,7 +53,10 @@ class FixedReply:
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         yield Outbound(
-            conversation=ctx.conversation, text=self.text, reply_to=ctx.inbound.reply_to, in_reply_to=ctx.inbound.id
+            conversation=ctx.conversation,
+            text=self.text,
+            reply_to_platform_id=ctx.inbound.reply_to_platform_id,
+            inbound_id=ctx.inbound.id,
         )
 
 
@@ -394,7 +397,7 @@ class FixedQuestion(FixedReply):
 
     async def run(self, ctx: RunContext) -> AsyncIterator[Outbound]:
         buttons = (Button(id="yes-1", label="Yes"), Button(id="no-1", label="No"))
-        yield Outbound(conversation=ctx.conversation, text=self.text, buttons=buttons, in_reply_to=ctx.inbound.id)
+        yield Outbound(conversation=ctx.conversation, text=self.text, buttons=buttons, inbound_id=ctx.inbound.id)
 
 
 async def test_slack_reply_with_buttons_keeps_emoji_whole_across_its_section_blocks(

@@ -440,7 +440,7 @@ async def test_long_retry_after_is_raised_for_the_outbox(hub: Harness) -> None:
     hub.slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=120)
     with pytest.raises(ChannelError) as info:
         await hub.channel.send(Outbound(conversation=conv, text="later"))
-    assert info.value.transient and info.value.retry_after == 120.0
+    assert info.value.retryable and info.value.retry_after == 120.0
     assert hub.slack.posts == []
 
 
@@ -455,12 +455,12 @@ async def test_formatting_rejection_is_resent_plain(hub: Harness) -> None:
     assert post.blocks is not None and post.blocks[0]["text"]["type"] == "plain_text"
 
 
-async def test_permanent_error_is_not_transient(hub: Harness) -> None:
+async def test_permanent_error_is_not_retryable(hub: Harness) -> None:
     hub.slack.fail_next("chat.postMessage", "not_in_channel")
     conv = ConversationRef(channel="slack", chat="C404")
     with pytest.raises(ChannelError) as info:
         await hub.channel.send(Outbound(conversation=conv, text="hello"))
-    assert not info.value.transient and info.value.status == "not_in_channel"
+    assert not info.value.retryable and info.value.status == "not_in_channel"
 
 
 async def test_ephemeral_outbound_uses_post_ephemeral(hub: Harness) -> None:

@@ -127,10 +127,12 @@ async def test_direct_message_reaches_inbox_and_is_answered(
     assert inbound.conversation == conv(ALICE)
     assert inbound.sender.id == str(ALICE) and inbound.sender.username == "alice"
     assert inbound.platform_id == f"message:{ALICE}:{update['message']['message_id']}"  # update ids restart
-    assert inbound.reply_to == str(update["message"]["message_id"])
+    assert inbound.reply_to_platform_id == str(update["message"]["message_id"])
 
     delivery = await channel.send(
-        Outbound(conversation=inbound.conversation, text="**Hi** <there>", reply_to=inbound.reply_to)
+        Outbound(
+            conversation=inbound.conversation, text="**Hi** <there>", reply_to_platform_id=inbound.reply_to_platform_id
+        )
     )
     [sent] = fake.messages(ALICE)
     assert delivery.platform_ids == (str(sent.message_id),)
@@ -168,9 +170,11 @@ async def test_group_messages_only_when_addressed(
     assert items[0].mentioned and not items[0].direct
     assert items[1].command == "remind" and items[1].text == "5m tea"
 
-    reply = await channel.send(Outbound(conversation=items[0].conversation, text="noon", reply_to=items[0].reply_to))
+    reply = await channel.send(
+        Outbound(conversation=items[0].conversation, text="noon", reply_to_platform_id=items[0].reply_to_platform_id)
+    )
     bot_msg = int(reply.platform_ids[0])
-    assert fake.messages(GROUP)[0].reply_to == int(items[0].reply_to or 0)
+    assert fake.messages(GROUP)[0].reply_to == int(items[0].reply_to_platform_id or 0)
 
     fake.inject_message(**g, text="thanks!", reply_to_message_id=bot_msg)
     items = await inbox.wait_for(3)
@@ -260,17 +264,17 @@ async def test_send_429_is_survived_without_doubles(fake: FakeTelegram, channel:
     try:
         delivery = await channel.send(out)
     except ChannelError as exc:  # the outbox retries transient errors after retry_after
-        assert exc.transient and exc.retry_after == 1
+        assert exc.retryable and exc.retry_after == 1
         delivery = await channel.send(out)
     assert len(fake.messages(ALICE)) == 1
     assert delivery.platform_ids == (str(fake.messages(ALICE)[0].message_id),)
 
 
-async def test_permanent_error_is_not_transient(fake: FakeTelegram, channel: TelegramChannel) -> None:
+async def test_permanent_error_is_not_retryable(fake: FakeTelegram, channel: TelegramChannel) -> None:
     fake.fail("sendMessage", kind="forbidden")
     with pytest.raises(ChannelError) as info:
         await channel.send(Outbound(conversation=conv(ALICE), text="hi"))
-    assert info.value.transient is False and info.value.status == 403
+    assert info.value.retryable is False and info.value.status == 403
 
 
 # ---------------------------------------------------------------------------- access
@@ -499,7 +503,7 @@ async def test_bad_token_fails_start_clearly(fake: FakeTelegram, inbox: Recordin
     ch, _ = make_channel(fake, token="999:wrong")
     with pytest.raises(ChannelError, match=r"token was rejected.*channels\.telegram\.token") as info:
         await ch.start(inbox)
-    assert info.value.transient is False
+    assert info.value.retryable is False
     await ch.stop()  # stop after a failed start is a no-op
 
 

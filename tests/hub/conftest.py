@@ -72,7 +72,7 @@ class RecordingChannel:
                 command=command,
                 button=button,
                 platform_id=pid or f"{self.name}-{self._n}",
-                reply_to=pid or f"{self.name}-{self._n}",
+                reply_to_platform_id=pid or f"{self.name}-{self._n}",
                 direct=True,
             )
         )
@@ -99,7 +99,11 @@ class FuncAgent:
 
 def reply(ctx: RunContext, text: str, **kw: Any) -> Outbound:
     return Outbound(
-        conversation=ctx.conversation, text=text, reply_to=ctx.inbound.reply_to, in_reply_to=ctx.inbound.id, **kw
+        conversation=ctx.conversation,
+        text=text,
+        reply_to_platform_id=ctx.inbound.reply_to_platform_id,
+        inbound_id=ctx.inbound.id,
+        **kw,
     )
 
 

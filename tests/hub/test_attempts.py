@@ -174,7 +174,7 @@ async def test_a_message_whose_runs_keep_killing_the_hub_is_tried_max_attempts_t
         rows = await rows_by_text(hub.store)
     notice, *rest = ch.sent
     assert notice.text.startswith(SET_ASIDE) and "incident" in notice.text
-    assert notice.reply_to == "hang" and notice.in_reply_to > 0
+    assert notice.reply_to_platform_id == "hang" and notice.inbound_id > 0
     assert rest[0].text == "re after" and rest[1].text == "re again"
     assert agent.calls["hang"] == MAX_ATTEMPTS
     # Each attempt was on disk before its run could do anything.
@@ -236,7 +236,7 @@ async def test_stopping_with_runs_in_flight_answers_each_message_exactly_once(ma
         await again.wait_sent(2 * len(chats))
         rows = await rows_by_text(hub2.store)
 
-    replies = Counter(o.reply_to for o in (*ch.sent, *again.sent))
+    replies = Counter(o.reply_to_platform_id for o in (*ch.sent, *again.sent))
     assert replies == Counter({f"{p}{c}": 1 for p in "fsq" for c in chats})
     assert sorted(ch.texts()) == [f"re finishing {c}" for c in chats]
     assert agent.calls == {

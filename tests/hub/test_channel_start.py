@@ -46,7 +46,7 @@ class UnreachableChannel(RecordingChannel):
             raise (
                 self.errors.pop(0)
                 if self.errors
-                else ChannelError("flaky getMe: ConnectError: All connection attempts failed", transient=True)
+                else ChannelError("flaky getMe: ConnectError: All connection attempts failed", retryable=True)
             )
         await super().start(inbox)
         self.became_started.set()
@@ -88,7 +88,7 @@ async def test_unreachable_channel_is_retried_while_the_rest_serves(hub_settings
 
 
 async def test_a_refusal_at_start_still_ends_the_start(hub_settings: Any) -> None:
-    refused = UnreachableChannel(errors=[ChannelError("flaky: the bot token was rejected", transient=False)])
+    refused = UnreachableChannel(errors=[ChannelError("flaky: the bot token was rejected", retryable=False)])
     with pytest.raises(ChannelError, match="token was rejected"):
         async with asyncio.timeout(10), hub_with(hub_settings(), refused):
             pass
@@ -98,7 +98,7 @@ async def test_a_refusal_at_start_still_ends_the_start(hub_settings: Any) -> Non
 async def test_a_refusal_found_on_a_retry_leaves_that_channel_off(hub_settings: Any, caplog: Any) -> None:
     flaky = UnreachableChannel(
         errors=[
-            ChannelError("flaky getMe: timed out", transient=True),
+            ChannelError("flaky getMe: timed out", retryable=True),
             ConfigError("channels.flaky.bot_token: the platform refused the token"),
         ]
     )
@@ -118,7 +118,7 @@ async def test_a_refusal_found_on_a_retry_leaves_that_channel_off(hub_settings: 
 
 
 async def test_an_adapter_bug_on_a_retry_is_logged_with_its_traceback_once(hub_settings: Any, caplog: Any) -> None:
-    flaky = UnreachableChannel(errors=[ChannelError("flaky: timed out", transient=True), RuntimeError("boom")])
+    flaky = UnreachableChannel(errors=[ChannelError("flaky: timed out", retryable=True), RuntimeError("boom")])
     caplog.set_level(logging.ERROR, logger="hub.app")
     async with asyncio.timeout(10), hub_with(hub_settings(), flaky) as hub:
         while hub._start_retries:  # noqa: ASYNC110 - the retry task ends itself on the bug
@@ -135,7 +135,7 @@ async def test_stopping_during_the_retries_is_prompt_and_keeps_replies_pending(h
     async with asyncio.timeout(5):  # the outbox's 10 s grace must not apply to a gated lane
         async with hub_with(settings, flaky) as hub:
             assert hub.sessions is not None
-            await hub.sessions.send_now(
+            await hub.sessions.send_during_run(
                 Outbound(conversation=ConversationRef(channel="flaky", chat="c9"), text="for later")
             )
             await flaky.hung.wait()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import pytest
 
+from hub.agent import Closable
 from hub.app import Hub
 from hub.bus import Bus, Subscription
 from hub.channel import Inbox
@@ -139,7 +140,7 @@ async def test_a_store_not_running_is_a_clear_error(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- failures inside start
 class ChannelThatCannotStart(RecordingChannel):
     async def start(self, inbox: Inbox) -> None:
-        raise ChannelError("rejected token", transient=False)
+        raise ChannelError("rejected token", retryable=False)
 
 
 async def test_hub_a_channel_whose_start_raises_stops_what_had_started(tmp_path: Path, closed_port: int) -> None:
@@ -235,3 +236,22 @@ async def test_a_failed_start_leaves_the_consumer_new(kind: str, tmp_path: Path)
             topic = "inbound" if kind == "sessions" else "outbound"
             assert bus.subscribers(topic) == 1
         assert bus.subscribers(topic) == 0
+
+
+class ClosingEchoAgent(EchoAgent):
+    """An agent with something to release (as the LLM agent's SDK clients): it is ``Closable``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_the_hub_closes_an_agent_that_declares_it_is_closable(tmp_path: Path) -> None:
+    agent = ClosingEchoAgent()
+    assert isinstance(agent, Closable) and not isinstance(EchoAgent(), Closable)
+    async with Hub(hub_settings(tmp_path), store=MemoryStore(), agent=agent, channels={}):
+        assert not agent.closed
+    assert agent.closed

@@ -133,7 +133,7 @@ class Platform:
             raise ChannelError(f"{self.name} sendMessage: Bad Gateway")
         if chat in self.refuse:
             raise ChannelError(
-                f"{self.name} sendMessage: Forbidden: bot was blocked by the user", transient=False, status=403
+                f"{self.name} sendMessage: Forbidden: bot was blocked by the user", retryable=False, status=403
             )
         if chat in self.broken:
             raise ChannelError(f"{self.name} sendMessage: Internal Server Error")
@@ -321,7 +321,7 @@ async def test_replies_waiting_out_an_outage_are_sent_after_a_restart(hub_settin
     async with asyncio.timeout(5):  # stopping is prompt: a reply waiting at the gate has nothing to finish
         async with Hub(settings, channels={"rec": down}) as hub:
             assert hub.sessions is not None
-            await hub.sessions.send_now(reply)
+            await hub.sessions.send_during_run(reply)
             await eventually(lambda: down.tried >= 3)
             health = hub.health()
     assert health["ok"] is False and "ConnectError" in health["errors"]["rec"]  # type: ignore[index]

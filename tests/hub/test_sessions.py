@@ -210,7 +210,7 @@ async def test_transient_send_failure_is_retried_from_the_outbox(make_hub):
     from hub.errors import ChannelError
 
     ch = RecordingChannel()
-    ch.fail_next = [ChannelError("flaky", transient=True, retry_after=0.05)]
+    ch.fail_next = [ChannelError("flaky", retryable=True, retry_after=0.05)]
     async with make_hub(None, ch, agent={"runtime": "echo"}) as hub:
         await ch.say("hi")
         await ch.wait_sent(1)
@@ -315,7 +315,7 @@ async def test_a_run_is_marked_processing_with_its_attempt_before_the_agent_is_c
     async with hub:
         await ch.say("slow")
         await ch.wait_sent(1)
-        after = await state(ch.sent[0].in_reply_to)
+        after = await state(ch.sent[0].inbound_id)
     assert seen == [("processing", 1)]
     assert after == ("answered", 1)  # committed with the reply, before it was published
 
@@ -350,4 +350,4 @@ async def test_a_message_that_is_no_answer_to_a_pending_question_is_told_at_once
         "re what would it do?",
         "re hello",
     ]
-    assert [o.reply_to for o in ch.sent[1:3]] == ["w", "b"]
+    assert [o.reply_to_platform_id for o in ch.sent[1:3]] == ["w", "b"]

@@ -3,14 +3,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hub.agent import HistoryItem, Usage
+from hub.app import Hub
 from hub.config import sqlite_path
+from hub.default_agent import EchoAgent
 from hub.errors import HubLockedError, StoreError
 from hub.messages import ConversationRef, Inbound, Outbound, Sender
-from hub.store import MemoryStore, Store, StoreAPI
+from hub.store import MemoryStore, Store, StoreAPI, has_sql
+from hub.store.codec import inbound_from_json, outbound_from_json, outbound_to_json
+from tests.hub.conftest import RecordingChannel
 
 CONV = ConversationRef(channel="t", chat="1", thread="th")
 
@@ -76,7 +81,7 @@ async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path, syn
                 )
                 assert rec is not None
                 await st.finish_run(
-                    rec, reply=Outbound(conversation=rec.conversation, text="y" * 300, in_reply_to=rec.id)
+                    rec, reply=Outbound(conversation=rec.conversation, text="y" * 300, inbound_id=rec.id)
                 )
 
         await asyncio.gather(*(chat(k) for k in range(4)))
@@ -93,7 +98,7 @@ async def test_the_wal_stays_bounded_under_continuous_writes(tmp_path: Path, syn
 async def test_finish_run_is_atomic_and_pending_lists_follow(store: Store) -> None:
     rec = await store.record_inbound(inbound("1"))
     assert rec is not None
-    out = Outbound(conversation=CONV, text="answer", in_reply_to=rec.id)
+    out = Outbound(conversation=CONV, text="answer", inbound_id=rec.id)
     await store.finish_run(
         rec,
         reply=out,
@@ -245,7 +250,7 @@ async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, 
         text="hi",
         platform_id="p1",
         mentioned=True,
-        reply_to="p1",
+        reply_to_platform_id="p1",
     )
     store: StoreAPI = Store(f"sqlite:///{tmp_path / 'db.sqlite'}") if kind == "sqlite" else MemoryStore()
     await store.start()
@@ -257,3 +262,31 @@ async def test_recorded_inbound_is_the_same_message_with_its_id(tmp_path: Path, 
         assert await store.record_inbound(original) is None  # a redelivery
     finally:
         await store.stop()
+
+
+def test_rows_written_before_the_field_renames_still_decode() -> None:
+    """The stored keys stayed when the fields were renamed: ``r`` is ``reply_to_platform_id``
+    (it was ``reply_to``) and ``i`` is ``inbound_id`` (it was ``in_reply_to``)."""
+    old_inbound = (
+        '{"k":"message","c":["t","1",null],"s":["u","Ann",null,false,false],"t":"hi","p":"p1",'
+        '"at":"2024-05-01T12:00:00+00:00","r":"p1"}'
+    )
+    old_outbound = '{"c":["t","1",null],"t":"hello","id":"abc1","r":"p1","i":7}'
+    assert inbound_from_json(old_inbound, row_id=7).reply_to_platform_id == "p1"
+    out = outbound_from_json(old_outbound)
+    assert (out.reply_to_platform_id, out.inbound_id) == ("p1", 7)
+    assert outbound_from_json(outbound_to_json(out)) == out
+
+
+async def test_the_store_is_injected_and_one_without_sql_means_no_scheduler(hub_settings: Any) -> None:
+    """``Hub(settings)`` runs on the SQL store ``[store]`` configures, with the scheduler; on an
+    injected ``MemoryStore`` (no tables for jobs) it answers as before, without one."""
+    ch = RecordingChannel()
+    async with Hub(hub_settings(), store=MemoryStore(), agent=EchoAgent(), channels={ch.name: ch}) as hub:
+        assert not has_sql(hub.store) and hub.scheduler is None and "remind" not in hub.commands
+        await ch.say("hi")
+        [answer] = await ch.wait_sent(1)
+        assert answer.text == "echo: hi" and answer.inbound_id > 0
+    async with Hub(hub_settings(), agent=EchoAgent(), channels={"rec": RecordingChannel()}) as hub:
+        assert isinstance(hub.store, Store) and has_sql(hub.store)
+        assert hub.scheduler is not None and "remind" in hub.commands

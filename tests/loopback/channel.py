@@ -70,7 +70,7 @@ class LoopbackChannel:
                         sender=Sender(id=u["user"]),
                         text=u["text"],
                         platform_id=str(u["id"]),
-                        reply_to=str(u["id"]),
+                        reply_to_platform_id=str(u["id"]),
                         direct=True,
                     )
                 )
@@ -84,7 +84,12 @@ class LoopbackChannel:
         try:
             async with self._http.post(
                 "/send",
-                json={"nonce": msg.id, "chat": msg.conversation.chat, "text": msg.text, "reply_to": msg.reply_to},
+                json={
+                    "nonce": msg.id,
+                    "chat": msg.conversation.chat,
+                    "text": msg.text,
+                    "reply_to": msg.reply_to_platform_id,
+                },
             ) as r:
                 body = await r.json()
         except aiohttp.ClientError as exc:
