@@ -14,33 +14,36 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from .agent import Check
 from .channel import ChannelClass, ConsoleChannel
-from .cli_jobs import add_jobs_parser, cli_jobs
+from .cli_base import EXIT_ERROR, Command, Parser
+from .cli_jobs import JOBS
 from .config import Settings, load_settings, validate_section
 from .errors import AutoHandsError, ConfigError, HubLockedError, PluginError, StoreError
 from .extensions import Described, list_entry_points, load_entry_point
 from .logs import setup_logging
-from .outbox_commands import add_outbox_parser, cli_outbox
+from .outbox_commands import OUTBOX
 
 log = logging.getLogger("autohands")
 
-EXIT_ERROR = 2
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autohands")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"autohands: error: {message} (see 'autohands --help')\n")
-
-
-def _common_options(*, top_level: bool) -> _Parser:
+def _common_options(*, top_level: bool) -> Parser:
     """The options every command takes, before or after its name. A subcommand's own copy must
     not default them: argparse would overwrite a value given before the command with that
     default (``autohands --config X run`` silently ran on the default config)."""
     default = None if top_level else argparse.SUPPRESS
-    common = _Parser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--config", metavar="PATH", default=default, help="config file (default ~/.autohands/config.toml)"
     )
@@ -51,39 +54,29 @@ def _common_options(*, top_level: bool) -> _Parser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _common_options(top_level=False)
-    p = _Parser(
-        prog="autohands",
-        description="A self-hosted, multi-channel AI agent hub.",
-        parents=[_common_options(top_level=True)],
-    )
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("run", parents=[common], help="start the hub with every enabled channel")
-    sub.add_parser("chat", parents=[common], help="chat with the agent in this terminal")
-    cfg = sub.add_parser("config", parents=[common], help="configuration tools")
-    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
-    cfg_sub.add_parser("check", parents=[common], help="validate the configuration")
-    sub.add_parser("doctor", parents=[common], help="check config, database, channels and providers")
-    sub.add_parser("extensions", parents=[common], help="list installed extensions")
-    add_jobs_parser(sub, common, _Parser)
-    add_outbox_parser(sub, common, _Parser)
+def build_parser() -> Parser:
+    common = _common_options(top_level=True)
+    p = Parser(prog="autohands", description="A self-hosted, multi-channel AI agent hub.", parents=[common])
+    p.add_argument("--version", action="version", version=f"autohands {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    action_common = _common_options(top_level=False)
+    for command in COMMANDS:
+        command.add(sub, action_common)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
+    command = next((c for c in COMMANDS if c.name == args.command), None)
+    if command is None:
         parser.print_help()
         return EXIT_ERROR
     try:
-        settings = load_settings(args.config)
-        level = args.log_level or settings.log.level
-        if args.command == "chat" and not args.log_level:
-            level = "WARNING"  # the terminal is the chat: keep lifecycle lines out of it
+        settings = _settings_for(command, args.config)
+        level = args.log_level or command.log_level or settings.log.level
         setup_logging(level, args.log_format or settings.log.format, secrets=_secrets(settings))
-        return _dispatch(args, settings, parser)
+        return command.run(settings, args, parser)
     except AutoHandsError as exc:
         print(f"autohands: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -91,36 +84,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings, parser: argparse.ArgumentParser) -> int:
-    if args.command == "run":
-        from .app import run_until_signalled
+def _settings_for(command: Command, config: str | None) -> Settings:
+    """The settings ``command`` runs with: a command that works without a valid config
+    (``init``, which writes one) gets the shipped defaults when the user's cannot be loaded."""
+    try:
+        return load_settings(config)
+    except ConfigError:
+        if command.needs_config:
+            raise
+        return load_settings(environ={}, user_file=False)
 
-        asyncio.run(run_until_signalled(settings))
-        return 0
-    if args.command == "chat":
-        return asyncio.run(_chat(settings))
-    if args.command == "config":
-        if args.config_command != "check":
-            parser.error("'config' needs an action: check")
-        problems = asyncio.run(check_config(settings))
-        if problems:
-            for p in problems:
-                print(f"autohands: error: {p}", file=sys.stderr)
-            return EXIT_ERROR
-        print(f"config OK ({len(settings.enabled_channels())} channel(s) enabled)")
-        return 0
-    if args.command == "doctor":
-        return asyncio.run(_doctor(settings))
-    if args.command == "extensions":
-        _print_extensions()
-        return 0
-    if args.command == "jobs":
-        if args.jobs_command not in ("list", "cancel"):
-            parser.error("'jobs' needs an action: list or cancel")
-        return asyncio.run(cli_jobs(settings, args))
-    if args.command == "outbox":
-        return asyncio.run(cli_outbox(settings, args, parser))
-    parser.error(f"unknown command {args.command!r}")
+
+# ---------------------------------------------------------------------------- the commands
+def _add_run(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    sub.add_parser("run", parents=[common], help="start the hub with every enabled channel")
+
+
+def _run(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    from .app import run_until_signalled
+
+    asyncio.run(run_until_signalled(settings))
+    return 0
+
+
+def _add_chat(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    sub.add_parser("chat", parents=[common], help="chat with the agent in this terminal")
+
+
+def _add_config(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    cfg = sub.add_parser("config", parents=[common], help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
+    cfg_sub.add_parser("check", parents=[common], help="validate the configuration")
+
+
+def _config(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    if args.config_command != "check":
+        parser.error("'config' needs an action: check")
+    problems = asyncio.run(check_config(settings))
+    if problems:
+        for p in problems:
+            print(f"autohands: error: {p}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"config OK ({len(settings.enabled_channels())} channel(s) enabled)")
+    return 0
+
+
+def _add_doctor(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    sub.add_parser("doctor", parents=[common], help="check config, database, channels and providers")
+
+
+def _add_extensions(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
+    sub.add_parser("extensions", parents=[common], help="list installed extensions")
+
+
+def _extensions(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    _print_extensions()
+    return 0
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -193,7 +212,11 @@ async def _check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
     return problems, checks
 
 
-async def _chat(settings: Settings) -> int:
+def _chat(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    return asyncio.run(_chat_async(settings))
+
+
+async def _chat_async(settings: Settings) -> int:
     from .app import Hub
 
     # The terminal chat talks to the same core, without starting the platform channels
@@ -234,7 +257,11 @@ async def _chat(settings: Settings) -> int:
     return 130 if left_with_ctrl_c else 0  # 128 + SIGINT, as a shell reports an interrupted command
 
 
-async def _doctor(settings: Settings) -> int:
+def _doctor(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    return asyncio.run(_doctor_async(settings))
+
+
+async def _doctor_async(settings: Settings) -> int:
     rows: list[tuple[str, str, str]] = [("config", "ok", str(len(settings.enabled_channels())) + " channel(s)")]
     ok = True
     problems, checks = await _check_agent(settings)  # channels: each in its own row below
@@ -324,6 +351,18 @@ def _print_extensions() -> None:
                 if isinstance(loaded, Described):
                     desc = loaded.manifest.description
             print(f"  {ep.name:<12} {ep.value:<45} {desc}")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("run", _add_run, _run),
+    Command("chat", _add_chat, _chat, log_level="WARNING"),
+    Command("config", _add_config, _config),
+    Command("doctor", _add_doctor, _doctor),
+    Command("extensions", _add_extensions, _extensions),
+    JOBS,
+    OUTBOX,
+)
+"""Every command, in the order ``autohands --help`` lists them."""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,25 +9,31 @@ Both work beside a running hub: the database decides (see ``cli_jobs``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from .cli_base import Command, Parser
 from .config import Settings
 
 if TYPE_CHECKING:  # the scheduler (APScheduler, the store) is imported when a command runs
     from .scheduler import Job, SchedulerConfig
 
-P = TypeVar("P", bound=argparse.ArgumentParser)
 
-
-def add_jobs_parser(sub: argparse._SubParsersAction[P], common: P, parser_class: type[P]) -> None:
+def _add_jobs(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """The ``jobs`` command and its two actions, under the CLI's subcommands ``sub``."""
     jobs = sub.add_parser("jobs", parents=[common], help="scheduled jobs")
-    actions = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=parser_class)
+    actions = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=Parser)
     actions.add_parser("list", parents=[common], help="list scheduled jobs")
     cancel = actions.add_parser("cancel", parents=[common], help="cancel a job")
     cancel.add_argument("job_id")
+
+
+def _jobs(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    if args.jobs_command not in ("list", "cancel"):
+        parser.error("'jobs' needs an action: list or cancel")
+    return asyncio.run(cli_jobs(settings, args))
 
 
 async def cli_jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -84,3 +90,6 @@ def _overdue(job: Job, now: datetime, config: SchedulerConfig) -> str:
     if (now - due).total_seconds() <= config.grace_seconds:
         return "  (overdue: it runs as soon as the hub runs)"
     return "  (missed: beyond the grace period; the hub will say so in the conversation)"
+
+
+JOBS = Command("jobs", _add_jobs, _jobs)

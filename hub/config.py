@@ -302,10 +302,12 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    user_file: bool = True,
 ) -> Settings:
     """Load and validate the configuration.
 
-    ``config_path`` given → it must exist. Not given → ``~/.autohands/config.toml`` if present.
+    ``config_path`` given → it must exist. Not given → ``~/.autohands/config.toml`` if present
+    (and ``user_file``: false reads the shipped defaults alone).
     """
     env = os.environ if environ is None else environ
     data = shipped_defaults()
@@ -316,7 +318,7 @@ def load_settings(
             raise ConfigError(f"config file {path} does not exist (check the --config path)")
         data = merge(data, _read_toml(path))
         source = path
-    else:
+    elif user_file:
         user = DEFAULT_USER_CONFIG.expanduser()
         if user.is_file():
             data = merge(data, _read_toml(user))

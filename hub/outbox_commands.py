@@ -12,11 +12,13 @@ with the rest of its pending replies.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from .cli_base import Command, Parser
 from .config import OutboxSection, Settings
 from .durations import human_duration
 from .errors import HubLockedError, StoreError
@@ -25,8 +27,6 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported when a command runs, not
     from .store import Store
     from .store.outbox import OutboxEntry
 
-P = TypeVar("P", bound=argparse.ArgumentParser)
-
 RETRY_HELP = (
     "Set failed replies back to pending. A running hub sends them within [outbox] "
     f"resend_check_seconds ({OutboxSection().resend_check_seconds:g} s by default); with no hub "
@@ -34,10 +34,10 @@ RETRY_HELP = (
 )
 
 
-def add_outbox_parser(sub: argparse._SubParsersAction[P], common: P, parser_class: type[P]) -> None:
+def _add_outbox(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
     """The ``outbox`` command and its two actions, under the CLI's subcommands ``sub``."""
     outbox = sub.add_parser("outbox", parents=[common], help="replies not sent yet, or given up on")
-    actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=parser_class)
+    actions = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=Parser)
     listing = actions.add_parser("list", parents=[common], help="list failed and pending replies, newest first")
     which = listing.add_mutually_exclusive_group()
     which.add_argument("--failed", action="store_true", help="only the replies given up on")
@@ -58,7 +58,11 @@ def _positive(text: str) -> int:
     return value
 
 
-async def cli_outbox(settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _outbox(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
+    return asyncio.run(cli_outbox(settings, args, parser))
+
+
+async def cli_outbox(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
     """Run ``autohands outbox <action>``; one line per row, one line per error, exit 0 or 1."""
     if args.outbox_command == "list":
         return await _list(settings, args)
@@ -143,3 +147,6 @@ def describe(entry: OutboxEntry, now: datetime) -> str:
 def _error(message: str) -> int:
     print(f"autohands: error: {message}", file=sys.stderr)
     return 1
+
+
+OUTBOX = Command("outbox", _add_outbox, _outbox)

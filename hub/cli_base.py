@@ -1,0 +1,47 @@
+"""What every ``autohands`` command is made of, so each lives in a module of its own.
+
+A command module defines one ``Command``: its name, how it adds its parser (and actions) under
+the CLI's subcommands, and what it runs. ``hub.cli.COMMANDS`` lists them in the order ``--help``
+shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from .config import Settings
+
+__all__ = ["EXIT_ERROR", "AddParser", "Command", "Parser", "RunCommand"]
+
+EXIT_ERROR = 2
+"""The exit status of a command the user must fix (bad config, bad arguments)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """The CLI's parser: a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"autohands: error: {message} (see 'autohands --help')\n")
+
+
+AddParser = Callable[["argparse._SubParsersAction[Parser]", Parser], None]
+"""``add(sub, common)``: add the command's parser to ``sub``, with ``parents=[common]`` (the
+options every command takes) on it and on each of its actions."""
+
+RunCommand = Callable[[Settings, argparse.Namespace, Parser], int]
+"""``run(settings, args, parser)`` → exit status; ``parser.error`` for a usage error."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    add: AddParser
+    run: RunCommand
+    needs_config: bool = True
+    """False: the command runs when no valid config can be loaded (``init``); it is then given
+    the shipped defaults."""
+    log_level: str | None = None
+    """The log level when none is asked for (``chat``: ``WARNING``, the terminal is the chat)."""
