@@ -99,6 +99,8 @@ class Check:
     status: str
     """``ok``, ``off``, ``WARNING``, ``DISABLED`` or ``ERROR`` (only ``ERROR`` fails doctor)."""
     detail: str
+    fix: str = ""
+    """What to do about a status other than ``ok``: one sentence a person can act on."""
 
 
 @runtime_checkable

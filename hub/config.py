@@ -98,6 +98,13 @@ class OutboxSection(_Section):
 class LogSection(_Section):
     level: Annotated[LogLevel, _any_case(LogLevel)] = "INFO"
     format: Annotated[LogFormat, _any_case(LogFormat)] = "text"
+    file: str = "logs/autohands.log"
+    """Where log lines are also written (relative to ``[hub] data_dir``); ``""`` for stderr
+    only. ``autohands logs`` reads it."""
+    max_bytes: int = Field(default=10_000_000, ge=10_000)
+    """The log file is rotated when it grows past this size."""
+    backups: int = Field(default=5, ge=0)
+    """How many rotated files are kept (``autohands.log.1`` …)."""
 
 
 class Settings(_Section):
@@ -130,6 +137,14 @@ class Settings(_Section):
         if database is not None:
             paths.append(database.expanduser())
         return tuple(dict.fromkeys(p.absolute() for p in paths))
+
+    @property
+    def log_file(self) -> Path | None:
+        """``[log] file`` resolved against the data directory; None when logging to a file is off."""
+        if not self.log.file:
+            return None
+        path = Path(self.log.file).expanduser()
+        return path if path.is_absolute() else self.data_dir / path
 
     @property
     def store_url(self) -> str:

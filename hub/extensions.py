@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_chec
 from .errors import PluginError
 
 if TYPE_CHECKING:
-    from .agent import AgentFactory
+    from .agent import AgentFactory, Check
     from .channel import ChannelClass
 
-__all__ = ["Described", "Manifest", "list_entry_points", "load_entry_point"]
+__all__ = ["Described", "Manifest", "Probing", "list_entry_points", "load_entry_point"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +40,23 @@ class Described(Protocol):
 
     @property
     def manifest(self) -> Manifest: ...
+
+
+@runtime_checkable
+class Probing(Protocol):
+    """An extension class that can check, live, that its section works: a channel's identity
+    call (Telegram ``getMe``, Slack ``auth.test``, Discord ``users/@me``), a provider's round
+    trip (``/v1/models`` or a one-token request). ``autohands doctor`` and ``autohands init``
+    call it.
+
+    ``section`` is the raw config section (``kind`` included); the probe validates it itself.
+    It never raises: a failure is a ``Check`` with status ``ERROR``, a ``detail`` that names the
+    cause (401 → the token was refused; 404 on an OpenAI-compatible URL → is ``base_url``
+    missing ``/v1``?; connection refused → nothing listens there) and a ``fix``. It gives up
+    after ``timeout`` seconds, and never puts a secret in what it returns.
+    """
+
+    async def probe(self, name: str, section: dict[str, Any], *, timeout: float) -> Check: ...
 
 
 def _find_entry_point(group: str, name: str) -> EntryPoint:
