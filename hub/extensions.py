@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .agent import AgentFactory, Check
     from .channel import ChannelClass
 
-__all__ = ["Described", "Manifest", "Probing", "list_entry_points", "load_entry_point"]
+__all__ = ["Advising", "Described", "Manifest", "Probing", "list_entry_points", "load_entry_point"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +57,16 @@ class Probing(Protocol):
     """
 
     async def probe(self, name: str, section: dict[str, Any], *, timeout: float) -> Check: ...
+
+
+@runtime_checkable
+class Advising(Protocol):
+    """A channel class that can tell, from its section alone, that it will not work as the
+    operator likely means (nobody can use the bot; ``allow_users`` holds names where the
+    platform needs ids). ``autohands config check`` and ``doctor`` print each warning, naming
+    the section; ``run`` logs them once per channel. ``section`` is the raw, valid section."""
+
+    def config_warnings(self, name: str, section: dict[str, Any]) -> list[str]: ...
 
 
 def _find_entry_point(group: str, name: str) -> EntryPoint:
