@@ -29,14 +29,15 @@ import asyncio
 import json
 import logging
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hub.agent import RunContext
-from hub.answers import read_answer
+from hub.answers import ANSWER_HINT, read_answer
 from hub.errors import ToolDenied, ToolFailed
 from hub.messages import Button, Inbound, Outbound, new_id
+from hub.tool_calls import CallStatus
 
 from .providers.base import ToolCall, ToolResult
 from .tools.base import READS_DATA, Approval, Tool, ToolContext, ToolRegistry, needs_approval
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 GRANT_SETTING = "grant:"
 """Prefix of the conversation settings that keep approvals (``grant:egress:example.com``)."""
-_HINT = "Reply yes or no if you cannot tap a button."
+_HINT = ANSWER_HINT
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,22 @@ Planned = Authorized | ToolResult
 """Either cleared to run, or already answered with an error result."""
 
 
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """How one call ended, for people (the chat's tool lines); the model gets the ``ToolResult``."""
+
+    call: ToolCall
+    args: Mapping[str, Any] | None
+    """The parsed arguments; None when they were not a JSON object."""
+    status: CallStatus
+    reason: str = ""
+    """Why it was refused or failed, in words a user can read."""
+
+
+ReportOutcome = Callable[[ToolOutcome], Awaitable[None]]
+"""Called once per call as soon as its outcome is known (concurrent calls in completion order)."""
+
+
 class ToolExecutor:
     """Runs one run's tool calls (see the module docstring).
 
@@ -133,6 +150,7 @@ class ToolExecutor:
         approve_medium: ask before medium-risk tools too.
         approval_timeout: seconds to wait for an answer before denying.
         max_result_chars: longer results are cut, with a note.
+        report: told each call's outcome (``agents.tool_lines``); it must not raise.
     """
 
     def __init__(
@@ -144,8 +162,10 @@ class ToolExecutor:
         approve_medium: bool = False,
         approval_timeout: float = 300.0,
         max_result_chars: int = 20_000,
+        report: ReportOutcome | None = None,
     ) -> None:
         self._tools = tools
+        self._report = report
         self._ctx = ctx
         self._tool_context = tool_context
         self._approve_medium = approve_medium
@@ -172,10 +192,12 @@ class ToolExecutor:
         tool = self._tools.get(call.name)
         if tool is None:
             names = ", ".join(sorted(t.name for t in self._tools)) or "none"
+            await self._tell(call, None, "failed", "no such tool")
             return _error(call, f"unknown tool {call.name!r}; available tools: {names}")
         try:
             args = parse_arguments(call.arguments)
         except ToolFailed as exc:
+            await self._tell(call, None, "failed", "its arguments were not valid")
             return _error(call, str(exc))
         try:
             approval = self._approval_for(tool, args)
@@ -183,10 +205,16 @@ class ToolExecutor:
                 await self._clear(tool, args, approval)
         except ToolDenied as exc:
             log.info("tool call %s denied: %s", tool.name, exc)
+            await self._tell(call, args, "refused", str(exc))
             return _error(call, f"denied: {exc}; the call was not run")
         except ToolFailed as exc:
+            await self._tell(call, args, "failed", str(exc))
             return _error(call, f"{exc}; the call was not run")
         return Authorized(call, tool, args)
+
+    async def _tell(self, call: ToolCall, args: Mapping[str, Any] | None, status: CallStatus, reason: str = "") -> None:
+        if self._report is not None:
+            await self._report(ToolOutcome(call, args, status, reason))
 
     def _approval_for(self, tool: Tool, args: dict[str, Any]) -> Approval | None:
         """What this call needs before it runs: the tool's own rule first, then its risk."""
@@ -257,23 +285,29 @@ class ToolExecutor:
             log.warning("could not update the approval question %s", question.id, exc_info=True)
 
     async def _invoke(self, p: Authorized) -> ToolResult:
+        result, status = await self._invoke_tool(p)
+        reason = "" if status == "ok" else result.content.removeprefix("denied: ")
+        await self._tell(p.call, p.args, status, reason)
+        return result
+
+    async def _invoke_tool(self, p: Authorized) -> tuple[ToolResult, CallStatus]:
         name = p.tool.name
         try:
             async with asyncio.timeout(p.tool.timeout_seconds):
                 content = await p.tool.invoke(p.args, self._tool_context)
         except ToolFailed as exc:
-            return _error(p.call, str(exc) or "the tool failed")
+            return _error(p.call, str(exc) or "the tool failed"), "failed"
         except ToolDenied as exc:
-            return _error(p.call, f"denied: {exc}")
+            return _error(p.call, f"denied: {exc}"), "refused"
         except TimeoutError:
-            return _error(p.call, f"the tool timed out after {p.tool.timeout_seconds:g} s")
+            return _error(p.call, f"the tool timed out after {p.tool.timeout_seconds:g} s"), "failed"
         except Exception as exc:  # a tool bug must not end the run; the model hears about it
             log.error("tool %s raised %s", name, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG))
-            return _error(p.call, f"the tool failed unexpectedly ({type(exc).__name__}: {exc})")
+            return _error(p.call, f"the tool failed unexpectedly ({type(exc).__name__}: {exc})"), "failed"
         text = self._cap(str(content))
         if READS_DATA.intersection(p.tool.permissions):
             self._tool_context.exposure.add(text)
-        return ToolResult(call_id=p.call.id, name=name, content=text)
+        return ToolResult(call_id=p.call.id, name=name, content=text), "ok"
 
     def _cap(self, content: str) -> str:
         if len(content) <= self._max_chars:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from hub.agent import AgentServices, JobScheduler
-from hub.config import validate_section
+from hub.config import unresolved_problem, validate_section
 from hub.default_agent import NoProviderAgent
 from hub.errors import ConfigError
 
@@ -26,7 +26,7 @@ from .runtime import LLMAgent, ResolvedModel, default_tool_context
 from .tools.base import Tool, ToolRegistry
 from .tools.builtin import builtin_tools, tool_checks
 from .tools.config import ToolsConfig
-from .tools.workspace import check_workspace_root
+from .tools.workspace import check_workspace_root, workspace_path
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,12 @@ class ProviderPool:
     def __init__(self, section: Mapping[str, Mapping[str, object]], default: str, fallback: Sequence[str]) -> None:
         self._section = dict(section)
         self.default = default
+        # A section with an unset ${VAR} fails when it is picked (validate_section says which
+        # variable), not the whole agent: only the default chain must be usable at start.
         self.configs = {
-            name: validate_section(ProviderConfig, raw, f"providers.{name}") for name, raw in self._section.items()
+            name: validate_section(ProviderConfig, raw, f"providers.{name}")
+            for name, raw in self._section.items()
+            if name == default or name in fallback or unresolved_problem(raw) is None
         }
         self._chain = build_chain(default, fallback, self._section)
         self._single: dict[str, Provider] = {}
@@ -54,6 +58,8 @@ class ProviderPool:
         if not setting:
             return ResolvedModel(self._chain, None, self.configs[self.default].context_window)
         choice = parse_model_choice(setting, providers=self.names, default=self.default)
+        if choice.provider not in self.configs:  # raises its ConfigError
+            validate_section(ProviderConfig, self._section[choice.provider], f"providers.{choice.provider}")
         window = self.configs[choice.provider].context_window
         if choice.provider == self.default:  # the chain drops the override for its fallbacks
             return ResolvedModel(self._chain, choice.model, window)
@@ -131,9 +137,13 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
     registry.extend(agent_tools(tools_config, scheduler=services.scheduler))
     if tools_config.approve_medium and not config.approve_medium:
         config = config.model_copy(update={"approve_medium": True})
-    AgentCommands(config.identity, pool.names, default, {name: c.model for name, c in pool.configs.items()}).register(
-        services.commands
-    )
+    AgentCommands(
+        config.identity,
+        pool.names,
+        default,
+        {name: c.model for name, c in pool.configs.items()},
+        workspace_of=lambda conv, sender: workspace_path(root, tools_config.workspace_scope, conv, sender),
+    ).register(services.commands)
     return LLMAgent(
         pool.resolve,
         registry,

@@ -1,4 +1,5 @@
-"""The agent's slash commands: ``/model`` (per-conversation model switch) and ``/persona``.
+"""The agent's slash commands: ``/model`` (per-conversation model switch), ``/persona`` and
+``/workspace`` (where the tools' files are).
 
 ``/model`` stores its choice in the session setting ``model`` as ``provider/model`` (or just
 ``provider`` for that provider's configured model); the runtime reads it at the start of each
@@ -8,15 +9,22 @@ model on the default provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from hub.commands import Command, CommandCall, CommandRegistry
+from hub.messages import ConversationRef, Sender
 
 from .config import IdentityConfig
 from .persona import describe_persona
 
+WorkspaceOf = Callable[[ConversationRef, Sender], Path]
+"""The workspace a call from this sender in this conversation uses (``[tools] workspace_scope``)."""
+
 MODEL_SETTING = "model"
+_LISTED = 20
+"""``/workspace`` lists at most this many entries."""
 _RESET = frozenset({"default", "reset", "clear"})
 
 
@@ -48,12 +56,14 @@ class AgentCommands:
         providers: names of the configured providers (empty when none is).
         default: the default provider's name.
         default_models: provider name → its configured model, for display.
+        workspace_of: the tools' workspace of a sender in a conversation (``/workspace``).
     """
 
     identity: IdentityConfig
     providers: tuple[str, ...]
     default: str | None
     default_models: dict[str, str]
+    workspace_of: WorkspaceOf | None = None
 
     def register(self, registry: CommandRegistry) -> None:
         registry.add(
@@ -65,6 +75,8 @@ class AgentCommands:
             )
         )
         registry.add(Command(name="persona", description="show the agent's persona", handler=self.persona))
+        if self.workspace_of is not None:
+            registry.add(Command(name="workspace", description="the files the tools can see", handler=self.workspace))
 
     async def model(self, call: CommandCall) -> str:
         arg = call.args.strip()
@@ -83,6 +95,19 @@ class AgentCommands:
 
     async def persona(self, call: CommandCall) -> str:
         return describe_persona(self.identity)
+
+    async def workspace(self, call: CommandCall) -> str:
+        """What is in the caller's workspace; its folder on the host only for an admin (the
+        operator, who can put files there: nobody else can reach the host's disk)."""
+        assert self.workspace_of is not None
+        path = self.workspace_of(call.inbound.conversation, call.inbound.sender).expanduser()
+        entries = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir()) if path.is_dir() else []
+        shown = ", ".join(entries[:_LISTED]) + (f" … ({len(entries)} in all)" if len(entries) > _LISTED else "")
+        lines = [f"Your workspace holds: {shown}." if entries else "Your workspace is empty."]
+        lines.append("The tools see these files and nothing else.")
+        if call.is_admin:
+            lines.append(f"On the host it is {path}: put files there for the tools to use.")
+        return "\n".join(lines)
 
     def _describe(self, current: str | None) -> str:
         assert self.default is not None

@@ -6,7 +6,17 @@ a bad value names its key (``agent.max_turns: Input should be greater than 0``).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from hub.config import StrictBool
+
+from .providers.config import ProviderConfig
+from .tools.config import ToolsConfig
+
+ShowToolCalls = Literal["all", "refused", "off"]
+"""Which tool calls the conversation shows a line for (``[agent] show_tool_calls``)."""
 
 
 class IdentityConfig(BaseModel):
@@ -32,7 +42,7 @@ class CompactionConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: StrictBool = True
     budget_fraction: float = Field(default=0.75, gt=0.0, le=1.0)
     """Compact once the estimated prompt exceeds this share of the model's context window."""
     keep_recent: int = Field(default=8, ge=1)
@@ -55,9 +65,9 @@ class AgentConfig(BaseModel):
     """Model calls per run before the run stops with a note."""
     timeout_seconds: float = Field(default=300.0, gt=0)
     """Wall time of one run, not counting time spent waiting for the user's approval."""
-    stream: bool = True
+    stream: StrictBool = True
     approval_timeout_seconds: float = Field(default=300.0, gt=0)
-    approve_medium: bool = False
+    approve_medium: StrictBool = False
     """Ask before medium-risk tools too (high-risk tools always ask)."""
     max_output_tokens: int = Field(default=4096, ge=16)
     max_tool_result_chars: int = Field(default=20_000, ge=100)
@@ -67,5 +77,18 @@ class AgentConfig(BaseModel):
     stream_interval_seconds: float = Field(default=1.0, ge=0)
     """… or this long after the previous partial (or the first text), whichever comes first; an
     answer complete before either arrives as one message, with no partials."""
+    show_tool_calls: ShowToolCalls = "all"
+    """One line per tool call in the conversation while the agent works (``🔧 read_file
+    README.md ✓``; ``✗ refused: …`` for a call that was not run): ``all`` of them, only the
+    ``refused`` ones, or ``off``. The lines are progress, edited into one message per answer
+    where the platform edits messages (shown as they come in ``autohands chat``; not shown on a
+    platform without edits); they stay out of the answer and of the model's history."""
     compaction: CompactionConfig = Field(default_factory=CompactionConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
+
+
+def config_models() -> dict[str, type[BaseModel]]:
+    """Entry point ``autohands.config:agents``: the model of each section this package validates,
+    by its key (``<name>`` stands for any table name), so the hub can document them
+    (``autohands config reference``) without importing ``agents``."""
+    return {"agent": AgentConfig, "providers.<name>": ProviderConfig, "tools": ToolsConfig}

@@ -3,7 +3,8 @@
 One run: history (compacted first if it nears the context budget) + the user's message →
 model (streamed: text goes out as coalesced partial outbounds; ``agents.streaming`` says when a
 failed stream starts over unseen and what a failed turn's reply is) → tool calls (authorized one
-by one, executed concurrently) → results back to the model → … until a final answer,
+by one, executed concurrently; each shown as a line, ``agents.tool_lines``) → results back to
+the model → … until a final answer,
 ``max_turns``, the run's timeout, or cancellation (``/stop`` cancels the task iterating
 ``run``; ``CancelledError`` propagates untouched).
 
@@ -46,6 +47,7 @@ from .providers.base import (
     closing,
 )
 from .streaming import StreamedText, failure_reply, provider_failure_reason, timeout_reason
+from .tool_lines import ToolLines
 from .tools.base import Exposure, ToolContext, ToolRegistry, ToolServices
 from .tools.config import ToolsConfig
 from .tools.workspace import workspace_path
@@ -170,6 +172,7 @@ class _Run:
         self.stream_id: str | None = None
         self.turn = self._new_turn()
         """The open stream's text, so a failure can finish that message."""
+        self.tool_lines: ToolLines | None = None
 
     def out(self, text: str, *, final: bool = True, stream: str | None = None) -> Outbound:
         inbound = self.ctx.inbound
@@ -227,6 +230,7 @@ class _Run:
         await self._compact_if_needed(choice, system, user)
         self.messages = [*history.decode(ctx.history), user]
         ctx.remember(history.encode(user))
+        self.tool_lines = ToolLines.for_run(ctx, config)
         executor = ToolExecutor(
             self.agent.tools,
             ctx=ctx,
@@ -234,6 +238,7 @@ class _Run:
             approve_medium=config.approve_medium,
             approval_timeout=config.approval_timeout_seconds,
             max_result_chars=config.max_tool_result_chars,
+            report=self.tool_lines.report if self.tool_lines is not None else None,
         )
         for turn in range(config.max_turns):
             if turn:
@@ -263,6 +268,8 @@ class _Run:
                 return
             if response.text.strip():
                 yield self.out(response.text, stream=self.stream_id)  # finishes this turn's message
+            if self.turn.shown and self.tool_lines is not None:
+                self.tool_lines.after_text()
             self.stream_id, self.turn = None, self._new_turn()
             results = await self._run_tools(executor, response)
             self.messages.append(results)

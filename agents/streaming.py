@@ -17,12 +17,15 @@ Every sentence the user reads about a failed model call is here (one owner).
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from hub.errors import ProviderError
 
 from .providers.base import Restarted
 from .providers.errors import (
     AuthError,
     BadRequest,
+    ContextTooLong,
     NotFound,
     Overloaded,
     ProviderTimeout,
@@ -75,37 +78,63 @@ APOLOGY = "Sorry, I could not finish"
 INCOMPLETE = "⚠️ The answer above is incomplete"
 
 _REASONS: tuple[tuple[type[ProviderError], str], ...] = (
-    (AuthError, "the model provider refused the hub's credentials; the operator should check the API key"),
-    (RateLimited, "the model provider is rate-limiting the hub; please try again in a minute"),
-    (Overloaded, "the model provider is overloaded right now; please try again in a few minutes"),
-    (ServerError, "the model provider failed on its side; please try again in a moment"),
+    (
+        AuthError,
+        "the model provider refused the hub's credentials{http}: the API key was refused; "
+        "the operator should check {section} api_key",
+    ),
+    (RateLimited, "the model provider is rate-limiting the hub{http}; please try again in a minute"),
+    (Overloaded, "the model provider is overloaded right now{http}; please try again in a few minutes"),
+    (ServerError, "the model provider failed on its side{http}: the provider is failing; please try again in a moment"),
     (ProviderTimeout, "the model provider took too long to answer; please try again in a moment"),
     (StreamInterrupted, "the connection to the model broke off in the middle of the answer; please try again"),
     (
         ProviderUnavailable,
-        "the hub cannot reach the model provider (if this lasts, the operator should "
-        "check that it is running and the provider's base_url)",
+        "the hub cannot reach the model provider: nothing answers at {section} base_url (connection "
+        "refused, unknown host or TLS failure); if this lasts, the operator should check that it is "
+        "running and its base_url",
     ),
     (
         NotFound,
-        "the model provider answered 404 Not Found; the operator should check the provider's "
-        "base_url (OpenAI-compatible servers usually need it to end in /v1) and model",
+        "the model provider answered {status}: the model or URL was not found; the operator should "
+        "check {section} model and base_url (is base_url missing /v1? OpenAI-compatible servers "
+        "usually need it to end in /v1)",
     ),
-    (BadRequest, "the model provider refused the request (the conversation may be too long; /new starts afresh)"),
+    (ContextTooLong, "the conversation is too long for the model{http}; /new starts afresh"),
+    (
+        BadRequest,
+        "the model provider refused the request{http}; the operator can find why in the log under the incident id",
+    ),
 )
-"""Subclasses before their bases: the first match wins."""
+"""Subclasses before their bases: the first match wins. Only ``ContextTooLong`` advises /new:
+any other refusal (a wrong URL or model) would fail the same way in a new conversation."""
 
 _UNKNOWN = "the model provider is not answering right now; please try again in a moment"
 
 
 def failure_reason(exc: ProviderError) -> str:
-    """One fixed, secret-free clause per kind of failure (never the provider's own message)."""
+    """One fixed, secret-free clause per kind of failure, naming the HTTP status and the
+    provider's section when known (never the provider's own message)."""
     if type(exc) is ProviderError and exc.status is not None and exc.status >= 400:
-        exc = from_status("", exc.status, "")  # a plugin's bare error: its status names the kind
+        exc = from_status(exc.provider, exc.status, "")  # a plugin's bare error: its status names the kind
     for kind, reason in _REASONS:
         if isinstance(exc, kind):
-            return reason
+            return reason.format(
+                http=f" (HTTP {exc.status})" if exc.status else "",
+                status=_status_text(exc.status),
+                section=f"[providers.{exc.provider}]" if exc.provider else "the provider's",
+            )
     return _UNKNOWN
+
+
+def _status_text(status: int | None) -> str:
+    """``404 Not Found``, as a person reads a status."""
+    if status is None:
+        return "an error"
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def provider_failure_reason(exc: ProviderError, incident: str) -> str:

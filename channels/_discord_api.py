@@ -4,22 +4,29 @@
   which the shared ``Deliverer`` composes.
 * ``map_errors``: discord.py exceptions → ``ChannelError``, in one place.
 * ``target_channel_id``: where a conversation's replies go (a thread is a channel).
+* ``probe_identity``: ``autohands doctor``'s live ``users/@me`` (``DiscordChannel.probe``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
+from channels._probe import failed, validated
 from channels.ratelimit import RetryAfter
+from hub.agent import Check
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef
 
-__all__ = ["DiscordOps", "map_errors", "target_channel_id"]
+if TYPE_CHECKING:
+    from channels.discord import DiscordConfig
+
+__all__ = ["DiscordOps", "map_errors", "probe_identity", "target_channel_id"]
 
 _NO_PINGS = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
 _STYLES = {
@@ -142,3 +149,28 @@ class DiscordOps:
     async def typing(self, conv: ConversationRef) -> None:
         with map_errors("typing"):
             await self._target(conv).typing()
+
+
+async def probe_identity(name: str, section: dict[str, Any], model: type[DiscordConfig], *, timeout: float) -> Check:
+    """``GET users/@me`` with the section's token: the bot's name, or why it failed (``Probing``)."""
+    from channels.discord import point_sdk_at  # the one place discord.py's base URL is set
+
+    config = validated(model, name, section)
+    if isinstance(config, Check):
+        return config
+    point_sdk_at(config.api_base, config.gateway_url)
+    http = discord.http.HTTPClient(asyncio.get_running_loop())
+    try:
+        async with asyncio.timeout(timeout):
+            with map_errors("users/@me"):
+                try:
+                    user = await http.static_login(config.token.get_secret_value())
+                except discord.LoginFailure as exc:  # its 401, as discord.py reports it
+                    raise ChannelError("discord users/@me: 401", retryable=False, status=401) from exc
+                finally:
+                    await http.close()
+    except TimeoutError as exc:
+        return failed(name, ChannelError(str(exc)), url=config.api_base, key="token", refused=False)
+    except ChannelError as exc:
+        return failed(name, exc, url=config.api_base, key="token", refused=exc.status in (401, 403))
+    return Check(f"channel {name}", "ok", f"bot {user.get('username')} (id {user.get('id')})")

@@ -3,6 +3,7 @@
 * ``SlackOps``: the ``PlatformOps`` primitives (post, edit, typing) on an ``AsyncWebClient``,
   which the shared ``Deliverer`` composes, plus ``post_ephemeral``.
 * ``slack_errors``: slack_sdk and network exceptions → ``ChannelError``, in one place.
+* ``probe_app``: ``autohands doctor``'s live ``auth.test`` (``SlackChannel.probe``).
 * Block Kit: ``button_blocks``, and where a conversation's answer goes (``slack_thread_ts``,
   ``buttons_block_id``; why a slash command's conversation is no Slack thread is told in
   ``channels._slack_parse``).
@@ -10,20 +11,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from channels._probe import failed, validated
 from channels._slack_parse import is_user_thread
 from channels.delivery import FormattingRejected
 from channels.ratelimit import RetryAfter
 from channels.splitting import split_text
+from hub.agent import Check
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef
+
+if TYPE_CHECKING:
+    from channels.slack import SlackConfig
 
 __all__ = [
     "MAX_BLOCKS",
@@ -32,6 +39,7 @@ __all__ = [
     "SlackOps",
     "button_blocks",
     "buttons_block_id",
+    "probe_app",
     "slack_errors",
     "slack_thread_ts",
 ]
@@ -183,3 +191,29 @@ def button_blocks(
     if block_id:
         actions["block_id"] = block_id[:255]  # Block Kit's limit
     return [*sections[: MAX_BLOCKS - 1], actions]
+
+
+async def probe_app(name: str, section: dict[str, Any], model: type[SlackConfig], *, timeout: float) -> Check:
+    """``auth.test`` with the bot token and, in Socket Mode, ``apps.connections.open`` with the
+    app token: the bot user and team, or why it failed (``Probing``)."""
+    config = validated(model, name, section)
+    if isinstance(config, Check):
+        return config
+    token = config.bot_token.get_secret_value()
+    client = AsyncWebClient(token=token, base_url=config.api_url, timeout=max(1, int(timeout)))
+    key = "bot_token"
+    try:
+        async with asyncio.timeout(timeout):
+            async with slack_errors("auth.test"):
+                auth = await client.auth_test()
+            if config.mode == "socket" and config.app_token is not None:
+                key = "app_token"
+                async with slack_errors("apps.connections.open"):
+                    await client.apps_connections_open(app_token=config.app_token.get_secret_value())
+    except TimeoutError as exc:
+        return failed(name, ChannelError(str(exc)), url=config.api_url, key=key, refused=False)
+    except ChannelError as exc:
+        return failed(name, exc, url=config.api_url, key=key, refused=exc.status in REFUSED_TOKEN)
+    socket = "; app token accepted (Socket Mode)" if config.mode == "socket" else ""
+    identity = f"bot user {auth.get('user')} ({auth.get('user_id')}) in {auth.get('team')}{socket}"
+    return Check(f"channel {name}", "ok", identity)

@@ -3,14 +3,17 @@
 * ``TelegramOps``: the ``PlatformOps`` primitives (post, edit, typing) on a PTB ``Bot``, which
   the shared ``Deliverer`` composes.
 * ``map_errors``: PTB exceptions → ``ChannelError`` / ``FormattingRejected``, in one place.
+* ``probe_bot``: ``autohands doctor``'s live ``getMe`` (``TelegramChannel.probe``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
@@ -24,13 +27,19 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from channels._probe import failed, validated
 from channels.delivery import FormattingRejected
+from hub.agent import Check
 from hub.errors import ChannelError
 from hub.messages import Button, ConversationRef
 
-__all__ = ["TelegramOps", "is_group", "map_errors", "retry_seconds"]
+if TYPE_CHECKING:
+    from channels.telegram import TelegramConfig
+
+__all__ = ["TelegramOps", "is_group", "map_errors", "probe_bot", "retry_seconds"]
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -139,3 +148,24 @@ class TelegramOps:
                 action=ChatAction.TYPING,
                 message_thread_id=int(conv.thread) if conv.thread else None,
             )
+
+
+async def probe_bot(name: str, section: dict[str, Any], model: type[TelegramConfig], *, timeout: float) -> Check:
+    """``getMe`` with the section's token: the bot's username, or why it failed (``Probing``)."""
+    config = validated(model, name, section)
+    if isinstance(config, Check):
+        return config
+    request = HTTPXRequest(connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, pool_timeout=timeout)
+    bot = Bot(config.token.get_secret_value(), base_url=config.base_url, request=request)
+    try:
+        async with asyncio.timeout(timeout):
+            with map_errors("getMe"):
+                try:
+                    user = await bot.get_me()
+                finally:
+                    await request.shutdown()
+    except TimeoutError as exc:
+        return failed(name, ChannelError(str(exc)), url=config.base_url, key="token", refused=False)
+    except ChannelError as exc:
+        return failed(name, exc, url=config.base_url, key="token", refused=exc.status in (401, 403, 404))
+    return Check(f"channel {name}", "ok", f"bot @{user.username} (id {user.id})")

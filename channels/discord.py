@@ -33,7 +33,7 @@ import dataclasses
 import json
 import logging
 from collections import OrderedDict
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import discord
 import yarl
@@ -41,7 +41,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 from pydantic import ConfigDict, Field, SecretStr
 
-from channels._discord_api import DiscordOps, map_errors
+from channels._discord_api import DiscordOps, map_errors, probe_identity
 from channels._discord_parse import (
     ChannelInfo,
     button_inbound,
@@ -50,10 +50,12 @@ from channels._discord_parse import (
     message_inbound,
     replies_to_bot,
 )
-from channels.access import AccessConfig, AccessPolicy
+from channels.access import NUMERIC_IDS, AccessConfig, AccessPolicy, section_warnings
 from channels.delivery import Deliverer
 from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
+from hub.agent import Check
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
+from hub.config import StrictBool
 from hub.errors import ChannelError
 from hub.messages import Delivery, Inbound, Outbound
 
@@ -69,7 +71,7 @@ class DiscordConfig(AccessConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+    enabled: StrictBool = False
     token: SecretStr
     api_base: str = "https://discord.com/api/v10"
     """REST base URL (process-global in discord.py; see ``point_sdk_at``)."""
@@ -158,11 +160,16 @@ class DiscordChannel:
     )
     capabilities = Capabilities(max_length=2000, dialect="discord_markdown", edits=True, buttons=True, typing=True)
 
+    @classmethod
+    async def probe(cls, name: str, section: dict[str, Any], *, timeout: float) -> Check:
+        """A live ``users/@me`` with the section's token (``hub.extensions.Probing``)."""
+        return await probe_identity(name, section, cls.config_model, timeout=timeout)
+
     def __init__(self, name: str, config: DiscordConfig, context: ChannelContext) -> None:
         self.name = name
         self._config = config
         self._context = context
-        self._access = AccessPolicy(config)
+        self._access = AccessPolicy(config, channel=name, pairing=context.pairing, ids=NUMERIC_IDS)
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._inbox: Inbox | None = None
@@ -177,6 +184,11 @@ class DiscordChannel:
         self._deliverer: Deliverer | None = None
         self.problem: str | None = None
         """Set when the gateway connection ended for good (see ``Channel``); ``/healthz`` reports it."""
+
+    @classmethod
+    def config_warnings(cls, name: str, section: dict[str, Any]) -> list[str]:
+        """``hub.extensions.Advising``: nobody can use the bot; usernames where ids are safer."""
+        return section_warnings(DiscordConfig, name, section, ids=NUMERIC_IDS)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self, inbox: Inbox) -> None:
@@ -346,11 +358,10 @@ class DiscordChannel:
         The inbox deduplicates on ``(channel, platform_id)``, so a redelivery returns False and
         is not answered twice; it still counts as taken here (the channel is active)."""
         assert self._inbox is not None
-        decision = self._access.decide(inbound.sender, inbound.conversation.chat, inbound.direct)
-        if decision == "ignore":
-            return False
-        if decision == "refuse":
-            await self._refuse(inbound, self._access.refusal_for(inbound.sender))
+        verdict = await self._access.check(inbound.sender, inbound.conversation.chat, inbound.direct)
+        if verdict.reply is not None:
+            await self._refuse(inbound, verdict.reply)
+        if not verdict.allowed:
             return False
         inbound = dataclasses.replace(inbound, sender=self._access.with_admin(inbound.sender))
         if not await self._inbox(inbound):

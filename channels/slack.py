@@ -19,8 +19,9 @@ reply, its own). Channel messages without a mention are ignored unless the chat'
 a mention is always dropped in favour of its ``app_mention``. A follow-up in a thread needs a
 new mention: Slack does not tell us, without a lookup, that a thread is one the bot is in.
 Access (``channels.access``) runs before the inbox and matches member ids only (``user_name`` is
-deprecated and not unique across workspaces): strangers are refused once in a DM, ignored in
-channels, and told their id ephemerally when they use the slash command.
+deprecated and not unique across workspaces): strangers get a pairing code (or the refusal, as
+``dm_policy`` says) once in a DM, are ignored in channels, and get the same answer ephemerally,
+seen by them alone, when they use the slash command.
 
 Socket Mode (``mode = "socket"``) uses Bolt's ``AsyncSocketModeHandler``; the same listeners
 run, and the envelope is acked after they return.
@@ -48,14 +49,16 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.web.async_client import AsyncWebClient
 
-from channels._slack_api import REFUSED_TOKEN, SlackOps, slack_errors
+from channels._slack_api import REFUSED_TOKEN, SlackOps, probe_app, slack_errors
 from channels._slack_ingress import SlackIngress
 from channels._slack_parse import BotIdentity, action_inbound, command_inbound, event_inbound, name_like_entries
-from channels.access import AccessConfig, AccessPolicy
+from channels.access import AccessConfig, AccessPolicy, IdRule, section_warnings
 from channels.delivery import Deliverer
 from channels.formatting import render
 from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
+from hub.agent import Check
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
+from hub.config import StrictBool
 from hub.errors import ChannelError, ConfigError
 from hub.messages import Delivery, Inbound, Outbound
 
@@ -68,6 +71,17 @@ SOCKET_CONNECT_TIMEOUT = 30.0
 # rendered mrkdwn (escapes included) is what is measured; 3,900 leaves room for the "(1/3)"
 # part numbers the splitter adds. Button messages are cut further into 3,000-char sections.
 MAX_LENGTH = 3900
+
+
+SLACK_IDS = IdRule(
+    lambda entry: not name_like_entries([entry]),
+    names_hint=(
+        "Slack users are matched by member id only (names are deprecated and not unique across "
+        "workspaces). Find an id in Slack under the person's profile → ⋮ (More) → Copy member ID "
+        "(it looks like U012AB3CD), or in the refusal or pairing message the bot sends them."
+    ),
+)
+"""Slack member ids (``U…`` / ``W…``): a name in ``allow_users`` / ``admins`` matches nobody."""
 
 
 class _SocketMode(Protocol):
@@ -83,7 +97,7 @@ class SlackConfig(AccessConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+    enabled: StrictBool = False
     bot_token: SecretStr
     """The bot token (``xoxb-…``)."""
     signing_secret: SecretStr | None = None
@@ -133,12 +147,16 @@ class SlackChannel:
         max_length=MAX_LENGTH, dialect="slack_mrkdwn", edits=True, buttons=True, typing=False
     )
 
+    @classmethod
+    async def probe(cls, name: str, section: dict[str, Any], *, timeout: float) -> Check:
+        """A live ``auth.test`` (and, in Socket Mode, the app token) (``hub.extensions.Probing``)."""
+        return await probe_app(name, section, cls.config_model, timeout=timeout)
+
     def __init__(self, name: str, config: SlackConfig, context: ChannelContext) -> None:
         self.name = name
         self._config = config
         self._context = context
-        self._access = AccessPolicy(config, match_usernames=False)
-        _warn_name_like_entries(name, config)
+        self._access = AccessPolicy(config, channel=name, pairing=context.pairing, ids=SLACK_IDS, match_usernames=False)
         self._client = AsyncWebClient(token=config.bot_token.get_secret_value(), base_url=config.api_url)
         self._ops = SlackOps(self._client)
         self._limiter = RateLimiter(config.rate_limits)
@@ -155,6 +173,11 @@ class SlackChannel:
         if config.mode == "http":
             ingress = SlackIngress(name, signing_secret=secret, app=self._app, ready=lambda: self._running)
             context.add_route("POST", EVENTS_PATH, ingress.handle)
+
+    @classmethod
+    def config_warnings(cls, name: str, section: dict[str, Any]) -> list[str]:
+        """``hub.extensions.Advising``: nobody can use the bot; names where member ids are needed."""
+        return section_warnings(SlackConfig, name, section, ids=SLACK_IDS)
 
     def _new_deliverer(self) -> Deliverer:
         return Deliverer(self._ops, self.capabilities, self._limiter)
@@ -292,9 +315,11 @@ class SlackChannel:
             body = {**body, "text": "help"}
         inbound = self._with_admin(command_inbound(self.name, body, commands=self._commands))
         chat = inbound.conversation.chat
-        if not self._access.is_allowed(inbound.sender, chat):
-            # Only the user sees an ephemeral answer to their own command: always say why.
-            await ack(text=self._access.refusal_for(inbound.sender), response_type="ephemeral")
+        if not await self._access.allows(inbound.sender, chat, inbound.direct):
+            # Only the user sees an ephemeral answer to their own command, so a pairing code is
+            # private even in a channel: answered as in a direct chat, and always with why.
+            text = await self._access.answer_stranger(inbound.sender, chat)
+            await ack(text=text, response_type="ephemeral")
             return
         if not self._access.addressed(inbound.direct, True, False, True, chat):
             await ack(text="The assistant is turned off in this channel.", response_type="ephemeral")
@@ -314,14 +339,11 @@ class SlackChannel:
         is_command = inbound.kind == "command"
         if not self._access.addressed(inbound.direct, inbound.mentioned, False, is_command, chat):
             return
-        decision = self._access.decide(inbound.sender, chat, inbound.direct)
-        if decision == "ignore":
-            log.debug("slack %s: ignored %s from %s", self.name, inbound.kind, inbound.sender.id)
-            return
-        if decision == "refuse":
-            await self._refuse(inbound, self._access.refusal_for(inbound.sender))
-            return
-        await self._commit(inbound)
+        verdict = await self._access.check(inbound.sender, chat, inbound.direct)
+        if verdict.reply is not None:
+            await self._refuse(inbound, verdict.reply)
+        if verdict.allowed:
+            await self._commit(inbound)
 
     async def _on_other_event(self, event: dict[str, Any]) -> None:
         log.debug("slack %s: ignored event type %s", self.name, event.get("type"))
@@ -331,7 +353,7 @@ class SlackChannel:
         if parsed is not None:
             inbound = self._with_admin(parsed)
             # The hub checks that the clicking user is the run's user; we pass the click on.
-            if self._access.is_allowed(inbound.sender, inbound.conversation.chat):
+            if await self._access.allows(inbound.sender, inbound.conversation.chat, inbound.direct):
                 await self._commit(inbound)
         await ack()
 
@@ -351,20 +373,6 @@ class SlackChannel:
             await self._ops.post(inbound.conversation, text, rich=False)
         except ChannelError as exc:
             log.warning("slack %s: could not send a refusal: %s", self.name, exc)
-
-
-def _warn_name_like_entries(name: str, config: SlackConfig) -> None:
-    """Say once, at construction, which ``allow_users`` / ``admins`` entries can never match."""
-    names = name_like_entries([*config.allow_users, *config.admins])
-    if names:
-        log.warning(
-            "channels.%s: allow_users/admins entries %s look like names, not Slack member ids, and match "
-            "nobody: Slack users are matched by member id only (names are deprecated and not unique "
-            "across workspaces). Find an id in Slack under the person's profile → ⋮ (More) → Copy member "
-            "ID (it looks like U012AB3CD), or in the refusal the bot sends them.",
-            name,
-            ", ".join(names),
-        )
 
 
 __all__ = ["EVENTS_PATH", "SlackChannel", "SlackConfig"]

@@ -32,7 +32,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from aiohttp import web
 from pydantic import ConfigDict, Field, SecretStr, model_validator
@@ -47,13 +47,15 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from channels._telegram_api import TelegramOps, is_group, map_errors, retry_seconds
+from channels._telegram_api import TelegramOps, is_group, map_errors, probe_bot, retry_seconds
 from channels._telegram_parse import ALLOWED_UPDATES, Parsed, parse_update, update_key, with_attachment
-from channels.access import AccessConfig, AccessPolicy
+from channels.access import NUMERIC_IDS, AccessConfig, AccessPolicy, section_warnings
 from channels.delivery import Deliverer
 from channels.ratelimit import RateLimiter, RateLimits, levels_default_to
+from hub.agent import Check
 from hub.backoff import Backoff
 from hub.channel import Capabilities, ChannelContext, Inbox, Manifest
+from hub.config import StrictBool
 from hub.errors import ChannelError
 from hub.logs import RedactingFilter
 from hub.messages import Delivery, Inbound, Outbound
@@ -81,7 +83,7 @@ class TelegramConfig(AccessConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+    enabled: StrictBool = False
     token: SecretStr
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
@@ -135,6 +137,11 @@ class TelegramChannel:
     )
     capabilities = Capabilities(max_length=4096, dialect="telegram_html", edits=True, buttons=True, typing=True)
 
+    @classmethod
+    async def probe(cls, name: str, section: dict[str, Any], *, timeout: float) -> Check:
+        """A live ``getMe`` with the section's token (``hub.extensions.Probing``)."""
+        return await probe_bot(name, section, cls.config_model, timeout=timeout)
+
     def __init__(self, name: str, config: TelegramConfig, context: ChannelContext) -> None:
         self.name = name
         self._config = config
@@ -151,7 +158,7 @@ class TelegramChannel:
             # A separate connection for the long poll, so sends never queue behind it.
             get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=10.0),
         )
-        self._access = AccessPolicy(config)
+        self._access = AccessPolicy(config, channel=name, pairing=context.pairing, ids=NUMERIC_IDS)
         self._poll_backoff = Backoff(first=config.poll_retry_first_seconds, cap=config.poll_retry_max_seconds)
         self._deliverer = self._new_deliverer()
         self._inbox: Inbox | None = None
@@ -165,6 +172,11 @@ class TelegramChannel:
         self._username = ""
         if config.mode == "webhook":
             context.add_route("POST", config.webhook_path, self._handle_webhook)
+
+    @classmethod
+    def config_warnings(cls, name: str, section: dict[str, Any]) -> list[str]:
+        """``hub.extensions.Advising``: nobody can use the bot; usernames where ids are safer."""
+        return section_warnings(TelegramConfig, name, section, ids=NUMERIC_IDS)
 
     def _new_deliverer(self) -> Deliverer:
         limiter = RateLimiter(self._config.rate_limits)
@@ -403,16 +415,16 @@ class TelegramChannel:
         inbound = parsed.inbound
         chat, direct = inbound.conversation.chat, inbound.direct
         sender = self._access.with_admin(inbound.sender)
-        decision = self._access.decide(sender, chat, direct)
-        if decision == "refuse":
-            await self._reply_directly(inbound, self._access.refusal_for(sender))
-        if decision != "allow":
-            return
         is_command = inbound.kind == "command"
         if inbound.kind != "button" and not self._access.addressed(
             direct, parsed.mentioned, parsed.replied_to_bot, is_command, chat
         ):
-            return  # group chatter not meant for the bot never reaches the store
+            return  # group chatter not meant for the bot never reaches the store (nor the log)
+        verdict = await self._access.check(sender, chat, direct)
+        if verdict.reply is not None:
+            await self._reply_directly(inbound, verdict.reply)
+        if not verdict.allowed:
+            return
         inbound = replace(inbound, sender=sender)
         if inbound.kind == "command" and inbound.command == "start":
             await self._reply_directly(inbound, _GREETING)

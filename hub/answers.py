@@ -9,6 +9,9 @@ from __future__ import annotations
 
 YES_WORDS = frozenset({"yes", "y", "approve", "approved", "ok", "okay", "allow", "sure"})
 NO_WORDS = frozenset({"no", "n", "nope", "deny", "denied", "reject", "cancel", "stop"})
+ANSWER_HINT = "Reply yes or no if you cannot tap a button."
+"""The last line of a question with buttons, for where they cannot be tapped; a channel that
+asks in its own way (the terminal's ``[y/N]``) leaves it out."""
 
 
 def read_answer(text: str) -> bool | None:
@@ -29,4 +32,4 @@ def read_answer(text: str) -> bool | None:
     return None
 
 
-__all__ = ["NO_WORDS", "YES_WORDS", "read_answer"]
+__all__ = ["ANSWER_HINT", "NO_WORDS", "YES_WORDS", "read_answer"]

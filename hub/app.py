@@ -27,6 +27,7 @@ from .extensions import load_entry_point
 from .gateway import Gateway
 from .messages import Inbound
 from .outbox import OutboxDispatcher
+from .pairing import PairingService, pair_command, pairing_for
 from .scheduler import Scheduler, SchedulerConfig, build_scheduler
 from .sessions import SessionManager, register_session_commands
 from .store import ScopedState, Store, StoreAPI, has_sql
@@ -66,6 +67,7 @@ class Hub:
         self.outbox: OutboxDispatcher | None = None
         self.gateway: Gateway | None = None
         self.scheduler: Scheduler | None = None
+        self.pairing: PairingService | None = None
         self.start_retry = start_retry
         self._started_channels: set[str] = set()
         self._start_errors: dict[str, str] = {}
@@ -125,6 +127,8 @@ class Hub:
         # 2. commands: the session's own, then the scheduler's and the agent's (the agent's tools
         #    use the scheduler); channels are told the complete list
         register_session_commands(self.commands)
+        self.pairing = pairing_for(self.store)
+        self.commands.add(pair_command(self.pairing))
         self.scheduler = self._build_scheduler()
         self.agent = self._agent_override or self._build_agent()
         if isinstance(self.agent, Closable):
@@ -243,6 +247,7 @@ class Hub:
             state=ScopedState(self.store, f"channel:{name}"),
             commands=self.commands.infos(),
             data_dir=data_dir,
+            pairing=self.pairing,
         )
         channel: Channel = cls(name, config, context)
         for method, path, handler in context.routes:

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from .extensions import Manifest
-from .messages import Delivery, Inbound, Outbound
+from .messages import ConversationRef, Delivery, Inbound, Outbound
 
 __all__ = [
     "Capabilities",
@@ -33,6 +33,7 @@ __all__ = [
     "Inbox",
     "KeyValueState",
     "Manifest",
+    "Pairing",
 ]
 
 Dialect = Literal["plain", "markdown", "telegram_html", "slack_mrkdwn", "discord_markdown"]
@@ -78,6 +79,21 @@ class KeyValueState(Protocol):
     async def set(self, key: str, value: str) -> None: ...
 
 
+class Pairing(Protocol):
+    """The hub's pairing service as a channel uses it (``hub.pairing.PairingService``): who an
+    operator let in, and a code for a stranger to hand to the operator."""
+
+    async def is_approved(self, channel: str, user_id: str) -> bool:
+        """Whether an approved pairing let ``user_id`` in on ``channel`` (read from the store,
+        so an approval or revocation made by ``autohands pairing`` / ``users`` counts at once)."""
+        ...
+
+    async def request_code(self, channel: str, user_id: str, display_name: str) -> str | None:
+        """The user's pending code (the same one while it lasts), else a new one; None when the
+        channel has as many codes pending as it may (the stranger should try later)."""
+        ...
+
+
 @dataclass(slots=True, kw_only=True)
 class ChannelContext:
     """The narrow part of the hub a channel may use."""
@@ -85,6 +101,9 @@ class ChannelContext:
     state: KeyValueState
     commands: Sequence[CommandInfo] = ()
     data_dir: Path = Path(".")
+    pairing: Pairing | None = None
+    """The hub's pairing service; None for a channel built outside a hub, which then refuses
+    strangers in direct chats as ``dm_policy = "allowlist"`` does."""
     routes: list[tuple[str, str, Handler]] = field(default_factory=list)
     """Webhook routes the channel mounts on the hub's aiohttp server (method, path, handler).
     Append in ``__init__`` or before ``start`` returns; the server starts after channels."""
@@ -122,6 +141,18 @@ class ConsoleChannel(Channel, Protocol):
     def interrupt(self) -> bool:
         """Ctrl+C: stop the answer in progress and return True; False when there is nothing to
         stop (or on a second Ctrl+C before the first took effect): the person leaves."""
+        ...
+
+    conversation: ConversationRef
+    """The one conversation the person holds here (the chat's banner tells of its history)."""
+
+    def begin(self) -> None:
+        """Show the first prompt: the command line calls it once its banner is on screen."""
+        ...
+
+    def note(self, text: str) -> None:
+        """Show ``text`` apart from the conversation (an error the person should know of), on
+        a line of its own; called on the event loop's thread."""
         ...
 
 

@@ -17,7 +17,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from ._lifecycle import STOP_GRACE_SECONDS
 from .errors import ConfigError
@@ -41,6 +51,10 @@ def _any_case(choices: Any) -> BeforeValidator:
     return BeforeValidator(lambda v: canonical.get(v.lower(), v) if isinstance(v, str) else v)
 
 
+StrictBool = Annotated[bool, Strict()]
+"""A config switch: ``true`` or ``false`` only. A lax bool reads ``enabled = "yes"`` (and
+``"no"``, ``1``, ``"off"``) as a bool without a word; the strict one names the key instead."""
+
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LogFormat = Literal["text", "json"]
@@ -52,23 +66,33 @@ class _Section(BaseModel):
 
 class HubSection(_Section):
     data_dir: Path = Path("~/.autohands")
+    """Where the hub keeps its database, logs, workspaces and chat history (``~`` is your home)."""
 
 
 class ServerSection(_Section):
-    enabled: bool = True
+    enabled: StrictBool = True
+    """Serve HTTP: ``GET /healthz`` and the platforms' webhook routes (Slack's ``http`` mode and
+    Telegram's ``webhook`` mode need it)."""
     host: str = "127.0.0.1"
+    """The address it listens on; ``127.0.0.1`` takes connections from this machine only."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """Its port; ``0`` picks a free one."""
 
 
 class StoreSection(_Section):
     url: str = ""
+    """Any SQLAlchemy URL; empty: ``autohands.db`` in ``[hub] data_dir`` (SQLite, WAL mode)."""
     synchronous: Annotated[Synchronous, _any_case(Synchronous)] = "FULL"
+    """SQLite's sync level: ``FULL`` survives power loss in WAL mode, ``NORMAL`` only a crash of the hub."""
 
 
 class SessionsSection(_Section):
     max_concurrent_runs: int = Field(default=100, ge=1)
+    """Agent runs at once across all conversations; more wait their turn."""
     idle_seconds: float = Field(default=600, gt=0)
+    """A conversation idle this long leaves memory (its history stays in the store)."""
     max_sessions_in_memory: int = Field(default=10_000, ge=1)
+    """Conversations kept in memory at most; the least recently active idle ones leave first."""
     stop_grace_seconds: float = Field(default=STOP_GRACE_SECONDS, ge=0)
     """How long a stopping hub lets agent runs in progress finish before cancelling them."""
 
@@ -97,7 +121,9 @@ class OutboxSection(_Section):
 
 class LogSection(_Section):
     level: Annotated[LogLevel, _any_case(LogLevel)] = "INFO"
+    """The least severe lines written (any case)."""
     format: Annotated[LogFormat, _any_case(LogFormat)] = "text"
+    """``text`` for people, ``json`` for one JSON object per line (``--log-format`` overrides it)."""
     file: str = "logs/autohands.log"
     """Where log lines are also written (relative to ``[hub] data_dir``); ``""`` for stderr
     only. ``autohands logs`` reads it."""
@@ -122,6 +148,11 @@ class Settings(_Section):
     scheduler: dict[str, Any] = {}
     channels: dict[str, dict[str, Any]] = {}
     _config_file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def config_file(self) -> Path | None:
+        """The file these settings were read from; None for the shipped defaults alone."""
+        return self._config_file
 
     @property
     def data_dir(self) -> Path:
@@ -152,7 +183,26 @@ class Settings(_Section):
         return self.store.url or default_sqlite_url(self.data_dir)
 
     def enabled_channels(self) -> dict[str, dict[str, Any]]:
-        return {name: sec for name, sec in self.channels.items() if sec.get("enabled", False)}
+        """The ``[channels.*]`` sections with ``enabled = true`` (checked a bool at load), and
+        those whose ``enabled`` names an unset variable: running them reports it."""
+        return {
+            name: sec
+            for name, sec in self.channels.items()
+            if sec.get("enabled", False) is True or isinstance(sec.get("enabled"), Unresolved)
+        }
+
+
+def make_private_dir(directory: Path) -> None:
+    """Create ``directory``, and each missing parent, readable by its owner only (0700): the data
+    directory holds the database, the logs and the workspaces. One that exists is left as it is."""
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is reduced by the umask; chmod is exact
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -209,7 +259,11 @@ def _redact(loc: str, value: Any) -> Any:
 
 
 def validate_section(model: type[M], data: Any, prefix: str) -> M:
-    """Validate one config section; raise ``ConfigError`` naming each bad key under ``prefix``."""
+    """Validate one config section; raise ``ConfigError`` naming each bad key under ``prefix``
+    (or the unset variable of an ``Unresolved`` value in it)."""
+    problem = unresolved_problem(data)
+    if problem is not None:
+        raise ConfigError(problem)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
@@ -279,14 +333,40 @@ def _parse_scalar(raw: str) -> Any:
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DEFERRING = ("channels", "providers")
+"""Tables whose sections keep an unset ``${VAR}`` as an ``Unresolved`` value instead of failing
+the load: one channel's missing token must not stop ``chat``, ``doctor`` or ``jobs list``."""
 
 
-def substitute_env(data: Any, environ: Mapping[str, str], path: str = "") -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in string values; a missing VAR names the key."""
+class Unresolved(str):
+    """A value whose ``${VAR}`` names an unset variable, kept as written in a ``[channels.*]`` or
+    ``[providers.*]`` section. ``validate_section`` raises its ``problem``, so what uses the
+    section (running that channel, building that provider) fails with the same one line."""
+
+    problem: str
+
+    def __new__(cls, written: str, problem: str) -> Unresolved:
+        value = super().__new__(cls, written)
+        value.problem = problem
+        return value
+
+
+class _UnsetVariable(Exception):
+    def __init__(self, var: str) -> None:
+        self.var = var
+
+
+def substitute_env(data: Any, environ: Mapping[str, str], path: str = "", *, defer: bool = False) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in string values; a missing VAR names the key.
+
+    A missing VAR raises ``ConfigError``, except under ``defer`` (the sections of the
+    ``_DEFERRING`` tables), where the value becomes an ``Unresolved`` carrying that error.
+    """
     if isinstance(data, dict):
-        return {k: substitute_env(v, environ, f"{path}.{k}" if path else k) for k, v in data.items()}
+        inner = defer or path in _DEFERRING
+        return {k: substitute_env(v, environ, f"{path}.{k}" if path else k, defer=inner) for k, v in data.items()}
     if isinstance(data, list):
-        return [substitute_env(v, environ, f"{path}[{i}]") for i, v in enumerate(data)]
+        return [substitute_env(v, environ, f"{path}[{i}]", defer=defer) for i, v in enumerate(data)]
     if not isinstance(data, str) or "${" not in data:
         return data
 
@@ -296,11 +376,45 @@ def substitute_env(data: Any, environ: Mapping[str, str], path: str = "") -> Any
             return environ[var]
         if default is not None:
             return default
-        raise ConfigError(
+        raise _UnsetVariable(var)
+
+    try:
+        return _VAR.sub(repl, data)
+    except _UnsetVariable as unset:
+        var = unset.var
+        problem = (
             f"invalid config: {path}: environment variable {var} is not set (set it, or write ${{{var}:-default}})"
         )
+        if defer:
+            return Unresolved(data, problem)
+        raise ConfigError(problem) from None
 
-    return _VAR.sub(repl, data)
+
+def unresolved_problem(data: Any) -> str | None:
+    """The error of the first ``Unresolved`` value in a section (None when it has none)."""
+    if isinstance(data, Unresolved):
+        return data.problem
+    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    for value in values:
+        problem = unresolved_problem(value)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_channel_switches(channels: Mapping[str, Any]) -> None:
+    """Each ``[channels.*]`` table with a boolean ``enabled`` (read before any channel validates
+    its section, so checked here): ``enabled = "yes"`` names the key instead of meaning true."""
+    switch: TypeAdapter[bool] = TypeAdapter(StrictBool)
+    for name, section in channels.items():
+        if not isinstance(section, dict):
+            raise ConfigError(f"invalid config: channels.{name}: expected a table like [channels.{name}]")
+        if "enabled" not in section or isinstance(section["enabled"], Unresolved):
+            continue
+        try:
+            switch.validate_python(section["enabled"])
+        except ValidationError as exc:
+            raise ConfigError(f"invalid config: {describe_validation_error(exc, f'channels.{name}.enabled')}") from None
 
 
 def _drop_retired_keys(data: dict[str, Any]) -> None:
@@ -343,9 +457,9 @@ def load_settings(
         data = merge(data, overrides)
     data = substitute_env(data, env)
     _drop_retired_keys(data)
-    for name, section in (data.get("channels") or {}).items():
-        if not isinstance(section, dict):
-            raise ConfigError(f"invalid config: channels.{name}: expected a table like [channels.{name}]")
+    channels = data.get("channels") or {}
+    if isinstance(channels, dict):
+        _check_channel_switches(channels)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -77,6 +77,7 @@ class ProviderError(AutoHandsError):
         retryable: True when another try (or the next provider of a chain) may succeed.
         retry_after: seconds the API asked us to wait, if it said.
         status: the HTTP status, if any.
+        provider: the configured provider's name (``[providers.<name>]``), if known.
     """
 
     def __init__(
@@ -86,11 +87,13 @@ class ProviderError(AutoHandsError):
         retryable: bool = False,
         retry_after: float | None = None,
         status: int | None = None,
+        provider: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+        self.provider = provider
 
 
 class ToolDenied(AutoHandsError):

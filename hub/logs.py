@@ -1,21 +1,28 @@
-"""Logging set-up for the CLI: text or JSON lines, with secrets redacted.
+"""Logging set-up for the CLI: text or JSON lines on stderr and in a rotating file, secrets redacted.
 
 Only ``hub/cli.py`` calls ``setup_logging``; library code just uses ``getLogger(__name__)``.
+The file (``[log] file``, read back by ``autohands logs``) gets every record at the configured
+level with its traceback, whatever a command shows on stderr (``autohands chat``: warnings).
 An adapter whose SDK logs a secret (Telegram's token in URLs) installs a ``RedactingFilter`` on
 that SDK's loggers.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import re
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
 
+from .config import make_private_dir
 from .redact import mask_urls
 
 # Token shapes that must never reach a log even if nobody registered them as secrets.
@@ -152,32 +159,160 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = ()) -> RedactingFilter:
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+"""A text log line: ``autohands logs`` tells a record's first line by its leading timestamp."""
+
+_NOISY = (
+    "httpx",
+    "httpcore",
+    "telegram",
+    "discord",
+    "slack_bolt",
+    "slack_sdk",
+    "apscheduler",
+    "openai",
+    "anthropic",
+    "aiohttp.access",
+)
+"""Libraries that log request URLs (Telegram puts the token in the URL) at INFO/DEBUG."""
+
+
+class _Fanout(logging.Handler):
+    """The root's one handler: its filters (repeats, redaction) run once per record, then each
+    destination (stderr, the file) writes it if the record reaches that destination's level."""
+
+    def __init__(self, targets: Iterable[logging.Handler]) -> None:
+        super().__init__()
+        self.targets = tuple(targets)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for target in self.targets:
+            if record.levelno >= target.level:
+                target.handle(record)
+
+    def close(self) -> None:
+        for target in self.targets:
+            target.close()
+        super().close()
+
+
+class _PrivateRotatingFile(RotatingFileHandler):
+    """A ``RotatingFileHandler`` whose files (the first and each one after a rotation) are
+    created readable by their owner only, and that reports a failed write once on stderr
+    instead of a traceback per record (a full disk must not drown the terminal)."""
+
+    failed = False
+    _size = 0
+    """Bytes in the current file, counted as written: the base class formats each record a
+    second time and seeks to the file's end to decide whether to rotate."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+            size = len(line.encode("utf-8")) if not line.isascii() else len(line)
+            if self.stream is None:
+                self.stream = self._open()
+                self._size = os.fstat(self.stream.fileno()).st_size
+            if self.maxBytes > 0 and self._size and self._size + size > self.maxBytes:
+                self.doRollover()  # closes the file; with ``delay`` the next one opens here
+                if self.backupCount == 0:  # nothing to keep: start the file over (the base never would)
+                    os.truncate(self.baseFilename, 0)
+                self.stream, self._size = self._open(), 0
+            self.stream.write(line)
+            self.stream.flush()  # `autohands logs --follow` shows it now; a crash loses nothing
+            self._size += size
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            print(f"autohands: warning: cannot write the log file {self.baseFilename}: {exc}", file=sys.stderr)
+
+
+def _file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler | None:
+    """The log file's handler, or None (after one warning on stderr) when it cannot be written.
+
+    The file is opened at its first record, so a command that logs nothing leaves none behind
+    (``autohands logs`` can then say that nothing was written yet)."""
+    try:
+        make_private_dir(path.parent)
+        writable = os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)
+        if not writable or path.is_dir():
+            raise PermissionError("not writable")
+        if path.exists():
+            os.chmod(path, 0o600)  # a file from before, or one made by hand: secrets' neighbours
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"autohands: warning: not writing the log file {path} ({reason}); logging to stderr only", file=sys.stderr
+        )
+        return None
+    return _PrivateRotatingFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+
+
+def _formatter(fmt: str) -> logging.Formatter:
+    return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+def setup_logging(
+    level: str = "INFO",
+    fmt: str = "text",
+    secrets: Iterable[str] = (),
+    *,
+    file: Path | None = None,
+    max_bytes: int = 10_000_000,
+    backups: int = 5,
+    stderr_level: str | None = None,
+) -> RedactingFilter:
+    """Send log records to stderr and, when ``file`` is given, to a rotating log file.
+
+    Both see the same records after one ``RepeatFilter`` and one ``RedactingFilter`` (secrets
+    never reach either); the file always gets tracebacks and incident ids in full.
+
+    Args:
+        level: the lowest level written to the file (and to stderr, unless ``stderr_level``).
+        fmt: ``text`` or ``json`` (one JSON document a line, its traceback inside).
+        secrets: values to mask wherever they appear.
+        file: the log file (``Settings.log_file``); its directory is created ``0700`` and the
+            file ``0600``. If it cannot be written, one warning goes to stderr and the command
+            goes on with stderr only.
+        max_bytes: rotate the file when it grows past this size.
+        backups: rotated files kept (``autohands.log.1`` …).
+        stderr_level: the lowest level shown on stderr, when it differs from ``level``:
+            ``autohands chat`` passes ``"WARNING"`` so the terminal stays the conversation while
+            the file keeps everything. ``"OFF"`` shows nothing on stderr (all goes to the file).
+    """
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+        h.close()
+    file_level = logging.getLevelNamesMapping()[level.upper()]
+    shown = (stderr_level or level).upper()
+    targets: list[logging.Handler] = []
+    if shown != "OFF":
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setLevel(logging.getLevelNamesMapping()[shown])
+        targets.append(stderr)
+    if file is not None and (handler := _file_handler(file, max_bytes, backups)) is not None:
+        handler.setLevel(file_level)
+        targets.append(handler)
+    for target in targets:
+        target.setFormatter(_formatter(fmt))
+    fanout = _Fanout(targets)
     redactor = RedactingFilter(secrets)
-    handler.addFilter(RepeatFilter())
-    handler.addFilter(redactor)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level)
-    # Chatty libraries log request URLs (Telegram puts the token in the URL) at INFO/DEBUG.
-    for noisy in (
-        "httpx",
-        "httpcore",
-        "telegram",
-        "discord",
-        "slack_bolt",
-        "slack_sdk",
-        "apscheduler",
-        "openai",
-        "anthropic",
-        "aiohttp.access",
-    ):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    fanout.addFilter(RepeatFilter())
+    fanout.addFilter(redactor)
+    root.addHandler(fanout)
+    lowest = min((t.level for t in targets), default=logging.CRITICAL)
+    root.setLevel(lowest)
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, lowest))
     return redactor

@@ -25,6 +25,13 @@ def _key_like(name: str) -> bool:
     return bool(_KEY_LIKE.search(name)) or name.lower().endswith(("key", "token", "secret", "password"))
 
 
+def secret_key(name: str) -> bool:
+    """Whether a config key or parameter named ``name`` holds a credential when its value is text:
+    it contains token, secret, key or password (``bot_token``, ``api_key``), or is key-like
+    (``auth``, ``sig``)."""
+    return any(word in name.lower() for word in ("token", "secret", "key", "password")) or _key_like(name)
+
+
 def _masked_query(query: str) -> str:
     pairs = parse_qsl(query, keep_blank_values=True)
     if not any(_key_like(name) for name, _ in pairs):

@@ -16,6 +16,7 @@ _CREDENTIAL_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "A
 def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TZ", "UTC")  # the scheduler's default zone is the host's: the same on every machine
     for var in _CREDENTIAL_VARS:
         monkeypatch.delenv(var, raising=False)
     for var in [v for v in os.environ if v.startswith("AUTOHANDS__")]:

@@ -25,6 +25,7 @@ from .config import ProviderConfig
 from .errors import (
     AuthError,
     BadRequest,
+    ContextTooLong,
     NotFound,
     Overloaded,
     ProviderTimeout,
@@ -41,6 +42,7 @@ __all__ = [
     "AuthError",
     "BadRequest",
     "ChatMessage",
+    "ContextTooLong",
     "Finished",
     "ModelRequest",
     "ModelResponse",

@@ -9,10 +9,13 @@ from typing import Any, ClassVar, Protocol
 import httpx2
 import orjson
 
+from hub.agent import Check
+
 from ._sse import ServerSentEvent, SSEDecoder
 from .base import Finished, ModelRequest, ModelResponse, StreamEvent, TextDelta
 from .config import ProviderConfig
 from .errors import StreamInterrupted
+from .probe import probe_section
 from .retry import RetryPolicy, retry_call, retry_stream
 
 
@@ -36,7 +39,9 @@ def event_json(provider: str, event: ServerSentEvent) -> Any:
         return orjson.loads(event.data)
     except orjson.JSONDecodeError as exc:
         raise StreamInterrupted(
-            f"{provider}: the stream sent a chunk that is not JSON: {event.data[:200]!r}", retryable=True
+            f"{provider}: the stream sent a chunk that is not JSON: {event.data[:200]!r}",
+            retryable=True,
+            provider=provider,
         ) from exc
 
 
@@ -78,6 +83,23 @@ class SDKProvider:
     async def aclose(self) -> None:
         await self._client.close()
 
+    @classmethod
+    async def probe(cls, name: str, section: dict[str, Any], *, timeout: float) -> Check:
+        """One live round trip with ``section`` (``hub.extensions.Probing``); never raises."""
+
+        async def round_trip(name: str, config: ProviderConfig) -> tuple[str, str]:
+            provider = cls(name, config)
+            try:
+                return await provider._probe_once()
+            finally:
+                await provider.aclose()
+
+        return await probe_section(name, section, round_trip, timeout=timeout)
+
+    async def _probe_once(self) -> tuple[str, str]:
+        """The cheapest request that proves key, URL and model: the row's status and detail."""
+        raise NotImplementedError
+
     async def _open_stream(self, path: str, body: dict[str, Any]) -> httpx2.Response:
         """POST ``body`` (already in the vendor's wire format) and return the unread streaming
         response. The SDK still sends it (auth, headers, timeouts, connection pool, HTTP
@@ -115,7 +137,9 @@ class SDKProvider:
         finally:
             await response.aclose()
         if not acc.finished:
-            raise StreamInterrupted(f"{self.name}: the stream ended before the answer was complete", retryable=True)
+            raise StreamInterrupted(
+                f"{self.name}: the stream ended before the answer was complete", retryable=True, provider=self.name
+            )
         yield Finished(response=acc.response())
 
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:

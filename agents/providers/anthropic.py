@@ -67,6 +67,14 @@ class AnthropicProvider(SDKProvider):
             params["temperature"] = request.temperature
         return params
 
+    async def _probe_once(self) -> tuple[str, str]:
+        """A one-token message: proves the key, the URL and the model in one request."""
+        with map_anthropic_errors(self.name):
+            message = await self._client.messages.create(
+                model=self.model, max_tokens=1, messages=[{"role": "user", "content": "ping"}]
+            )
+        return "ok", f"model {message.model!r} answered"
+
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:
         params = self._params(request)
         logger.debug("%s: message request (model %s)", self.name, params["model"])

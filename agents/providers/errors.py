@@ -9,7 +9,8 @@
     ├── ProviderUnavailable  the server could not be reached
     ├── AuthError            401/403, missing credentials (never retried)
     └── BadRequest           the request was refused as invalid (never retried)
-        └── NotFound         404: wrong ``base_url`` (often a missing ``/v1``) or model
+        ├── NotFound         404/405: wrong ``base_url`` (often a missing ``/v1``) or model
+        └── ContextTooLong   the conversation no longer fits the model's context window
 
 An error the provider reports inside an open stream (an Anthropic ``error`` event, an OpenAI
 ``error`` chunk) arrives with the stream's 200 status; the body's error type gives it its
@@ -24,6 +25,7 @@ wraps a dropped stream in ``APIConnectionError``; the anthropic SDK lets the bar
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,7 +78,20 @@ class BadRequest(ProviderError):
 
 
 class NotFound(BadRequest):
-    """404: nothing answers at that URL (a ``base_url`` missing ``/v1``), or no such model."""
+    """404 (or 405): nothing answers at that URL (a ``base_url`` missing ``/v1``), or no such model."""
+
+
+class ContextTooLong(BadRequest):
+    """The request was refused because the conversation is longer than the model takes."""
+
+
+# How vendors word a context-length refusal (OpenAI's ``context_length_exceeded``, Anthropic's
+# "prompt is too long", vLLM/llama.cpp "maximum context length"); any other 400 is not one,
+# and telling the user to start afresh would send them the wrong way.
+_CONTEXT_TOO_LONG = re.compile(
+    r"context[ _]length|context window|prompt is too long|too many tokens|maximum context|exceeds? the context",
+    re.IGNORECASE,
+)
 
 
 def parse_retry_after(headers: Any) -> float | None:
@@ -107,18 +122,20 @@ def from_status(provider: str, status: int, message: str, headers: Any = None) -
     text = f"{provider}: HTTP {status}: {_short(message)}"
     retry_after = parse_retry_after(headers)
     if status == 429:
-        return RateLimited(text, retryable=True, retry_after=retry_after, status=status)
+        return RateLimited(text, retryable=True, retry_after=retry_after, status=status, provider=provider)
     if status in (401, 403):
-        return AuthError(f"{text} (check the provider's api_key)", status=status)
+        return AuthError(f"{text} (check the provider's api_key)", status=status, provider=provider)
     if status == 408:
-        return ProviderTimeout(text, retryable=True, retry_after=retry_after, status=status)
+        return ProviderTimeout(text, retryable=True, retry_after=retry_after, status=status, provider=provider)
     if status == 529:
-        return Overloaded(text, retryable=True, retry_after=retry_after, status=status)
+        return Overloaded(text, retryable=True, retry_after=retry_after, status=status, provider=provider)
     if status == 409 or status >= 500:
-        return ServerError(text, retryable=True, retry_after=retry_after, status=status)
-    if status == 404:
-        return NotFound(text, status=status)
-    return BadRequest(text, status=status)
+        return ServerError(text, retryable=True, retry_after=retry_after, status=status, provider=provider)
+    if status in (404, 405):  # 405: a server's other route answers POST to a URL missing /v1
+        return NotFound(text, status=status, provider=provider)
+    if status == 413 or _CONTEXT_TOO_LONG.search(message):
+        return ContextTooLong(text, status=status, provider=provider)
+    return BadRequest(text, status=status, provider=provider)
 
 
 # A failure inside an open stream comes with the stream's 200 status (Anthropic: an ``error``
@@ -180,16 +197,18 @@ def _timeout(provider: str, exc: Exception, streaming: bool) -> ProviderError:
         if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
             return _transport(provider, cause, streaming)
         cause = cause.__cause__ or cause.__context__
-    return ProviderTimeout(f"{provider}: timed out", retryable=True)
+    return ProviderTimeout(f"{provider}: timed out", retryable=True, provider=provider)
 
 
 def _transport(provider: str, exc: BaseException, streaming: bool) -> ProviderError:
     kind = type(exc).__name__
     if isinstance(exc, _TIMEOUTS):
-        return ProviderTimeout(f"{provider}: timed out ({kind})", retryable=True)
+        return ProviderTimeout(f"{provider}: timed out ({kind})", retryable=True, provider=provider)
     if streaming:
-        return StreamInterrupted(f"{provider}: the stream broke off ({kind}: {_short(str(exc))})", retryable=True)
-    return ProviderUnavailable(f"{provider}: cannot connect ({kind}: {_short(str(exc))})", retryable=True)
+        message = f"{provider}: the stream broke off ({kind}: {_short(str(exc))})"
+        return StreamInterrupted(message, retryable=True, provider=provider)
+    message = f"{provider}: cannot connect ({kind}: {_short(str(exc))})"
+    return ProviderUnavailable(message, retryable=True, provider=provider)
 
 
 @contextmanager
@@ -218,7 +237,7 @@ def map_openai_errors(provider: str, *, streaming: bool = False) -> Iterator[Non
     except _TRANSPORT as exc:
         raise _transport(provider, exc, streaming) from exc
     except openai.OpenAIError as exc:  # missing credentials and other client-side refusals
-        raise AuthError(f"{provider}: {_short(str(exc))}") from exc
+        raise AuthError(f"{provider}: {_short(str(exc))}", provider=provider) from exc
 
 
 @contextmanager
@@ -239,8 +258,8 @@ def map_anthropic_errors(provider: str, *, streaming: bool = False) -> Iterator[
         cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
         raise _transport(provider, cause, streaming) from exc
     except anthropic.APIError as exc:
-        raise ServerError(f"{provider}: {_short(exc.message)}", retryable=False) from exc
+        raise ServerError(f"{provider}: {_short(exc.message)}", retryable=False, provider=provider) from exc
     except _TRANSPORT as exc:
         raise _transport(provider, exc, streaming) from exc
     except anthropic.CredentialsError as exc:
-        raise AuthError(f"{provider}: {_short(str(exc))}") from exc
+        raise AuthError(f"{provider}: {_short(str(exc))}", provider=provider) from exc

@@ -78,6 +78,16 @@ class OpenAIProvider(SDKProvider):
         body = dict(params)
         return {"model": body.pop("model"), "messages": [], "extra_body": body}
 
+    async def _probe_once(self) -> tuple[str, str]:
+        """``GET /models``: proves the key and the URL without spending tokens; a model the
+        server does not list is a warning (some compatible servers list none)."""
+        with map_openai_errors(self.name):
+            page = await self._client.models.list()
+        ids = {m.id for m in page.data}
+        if self.model in ids:
+            return "ok", f"{len(ids)} model(s); {self.model!r} listed"
+        return "WARNING", f"{len(ids)} model(s), but not {self.model!r}"
+
     async def _complete_once(self, request: ModelRequest) -> ModelResponse:
         params = self._params(request)
         logger.debug("%s: completion request (model %s)", self.name, params["model"])

@@ -72,6 +72,7 @@ def _give_up(error: ProviderError, policy: RetryPolicy) -> ProviderError:
             retryable=False,
             retry_after=error.retry_after,
             status=error.status,
+            provider=error.provider,
         )
     return error
 

@@ -70,6 +70,15 @@ the checks)."""
 APPEND = WRITE | os.O_APPEND
 
 
+def not_found(user_path: str) -> ToolFailed:
+    """The error for a path the workspace does not hold. It says where the tools look, so the
+    model can tell the user why "read README.md" found nothing and how to see what is there."""
+    return ToolFailed(
+        f"{user_path!r} does not exist in the workspace (the user's own folder, the only files the tools "
+        "can see; the user can list it with /workspace)"
+    )
+
+
 class FoundLink(Exception):
     """The entry opened is a symbolic link to ``target``; ``Workspace.resolve`` follows it."""
 
@@ -319,7 +328,7 @@ class Workspace:
                 return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
             except FileNotFoundError:
                 if not create:
-                    raise ToolFailed(f"{user_path!r} does not exist") from None
+                    raise not_found(user_path) from None
             except OSError as exc:
                 if exc.errno in _LINK_ERRNOS and (target := _readlink(dir_fd, name)) is not None:
                     raise FoundLink(target) from None
@@ -345,7 +354,7 @@ class Workspace:
             try:
                 fd = open_entry(dir_fd, name, flags)
             except FileNotFoundError:
-                raise ToolFailed(f"{user_path!r} does not exist") from None
+                raise not_found(user_path) from None
             except IsADirectoryError:
                 raise ToolFailed(f"{user_path!r} {not_regular}") from None
             except OSError as exc:
@@ -366,7 +375,7 @@ class Workspace:
             try:
                 return open_entry(dir_fd, name, os.O_RDONLY)
             except FileNotFoundError:
-                raise ToolFailed(f"{user_path!r} does not exist") from None
+                raise not_found(user_path) from None
             except OSError as exc:
                 raise ToolFailed(f"cannot open {user_path!r}: {exc.strerror or exc}") from None
 
@@ -379,7 +388,7 @@ class Workspace:
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
-                raise ToolFailed(f"{user_path!r} does not exist") from None
+                raise not_found(user_path) from None
             if stat.S_ISLNK(st.st_mode) and (target := _readlink(dir_fd, name)) is not None:
                 raise FoundLink(target)
             return st

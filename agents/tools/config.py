@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 
+from hub.config import StrictBool
+
 from .base import Risk
 
 Category = Literal["file", "shell", "web", "search", "math", "time", "schedule"]
@@ -95,7 +97,7 @@ class ShellToolsConfig(_Section):
     declares (``programs`` and the built-in declarations) — an operator's explicit choice."""
     allow_commands: tuple[str, ...] = DEFAULT_SHELL_COMMANDS
     """Executable names (no paths) the ``run_command`` tool may start."""
-    network: bool = False
+    network: StrictBool = False
     """Let sandboxed commands use the network (off: they see only a loopback of their own)."""
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_output_bytes: int = Field(default=16_000, gt=0)
@@ -131,7 +133,7 @@ class WebToolsConfig(_Section):
     host is asked about once per conversation; a URL carrying text the model read always asks."""
     deny_hosts: tuple[str, ...] = ()
     """Never fetched, even if allowed (subdomains included)."""
-    allow_private: bool = False
+    allow_private: StrictBool = False
     """Allow private, loopback, link-local and reserved addresses (the hub's own network)."""
     allow_networks: tuple[IPvAnyNetwork, ...] = ()
     """Networks allowed even when ``allow_private`` is false (e.g. one LAN service)."""
@@ -158,7 +160,7 @@ class ToolsConfig(_Section):
     """One workspace per user (``users/<channel>/<id>``), per conversation
     (``conversations/<key>``), or one ``shared`` by everyone (the root itself)."""
     enabled: tuple[Category, ...] = ALL_CATEGORIES
-    approve_medium: bool = False
+    approve_medium: StrictBool = False
     """Ask the user before medium-risk tools too (high-risk ones always ask)."""
     file: FileToolsConfig = FileToolsConfig()
     shell: ShellToolsConfig = ShellToolsConfig()

@@ -140,7 +140,7 @@ def _delete(workspace: Path, deny: _paths.DenyList, path: str) -> str:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
-            raise ToolFailed(f"{path!r} does not exist") from None
+            raise _paths.not_found(path) from None
         if stat.S_ISDIR(st.st_mode):
             raise ToolFailed(f"{path!r} is a directory; only files can be deleted")
         try:

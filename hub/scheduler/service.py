@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .._lifecycle import STOP_GRACE_SECONDS, Lifecycle
 from ..bus import Bus
 from ..commands import CommandRegistry
+from ..config import StrictBool
 from ..durations import human_duration
 from ..messages import ConversationRef, Inbound, JobInfo, Sender, utcnow
 from ..store import SQLStoreAPI, jobs as sj
@@ -66,8 +68,11 @@ class SchedulerConfig(BaseModel):
     """``[scheduler]``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
-    default_timezone: str = "UTC"
+    enabled: StrictBool = True
+    default_timezone: str = Field(default="local", validate_default=True)
+    """The time zone of a user who has not set one with ``/tz``: an IANA name
+    (``Europe/Berlin``), or ``local`` for the host's zone (``TZ``, else ``/etc/localtime``; UTC
+    when the host names none)."""
     grace_seconds: float = Field(default=3600, ge=0)
     """A run this late (hub down) still fires, noting the delay; later, the user is told it was missed."""
     late_note_seconds: float = Field(default=60, ge=0)
@@ -80,11 +85,26 @@ class SchedulerConfig(BaseModel):
     @field_validator("default_timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
+        if value.strip().lower() == "local":
+            return host_timezone()
         try:
             zone(value)
         except ScheduleError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+
+def host_timezone() -> str:
+    """The host's IANA zone name (``TZ``, else ``/etc/localtime``), ``UTC`` when it names none."""
+    import tzlocal  # APScheduler 3's own dependency for the same question
+
+    named = os.environ.get("TZ", "").lstrip(":")  # read each time: tzlocal caches its answer
+    try:
+        name = named or tzlocal.get_localzone_name() or "UTC"
+        zone(name)
+    except Exception:  # an unknown or unreadable zone: the documented fallback
+        return "UTC"
+    return name
 
 
 def _due(job_id: str) -> None:

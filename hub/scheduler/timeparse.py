@@ -225,13 +225,15 @@ def _duration(text: str) -> float | None:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _clock(text: str) -> tuple[int, int] | None:
+def _clock(text: str, *, bare_hour: bool = False) -> tuple[int, int] | None:
+    """``9:30``, ``9am``, ``21:00`` → (hour, minute). A bare ``9`` only when ``bare_hour`` (it
+    followed "at": "every weekday at 9"); alone it could be a count."""
     m = _CLOCK.match(text.lower())
     if m is None:
         return None
     hour, minute, half = int(m.group(1)), int(m.group(2) or 0), m.group(3)
-    if half is None and m.group(2) is None:
-        return None  # "9" alone is ambiguous
+    if half is None and m.group(2) is None and not bare_hour:
+        return None
     if half:
         if not 1 <= hour <= 12:
             return None
@@ -336,12 +338,15 @@ def parse_every(args: str, tz: str, now: datetime | None = None) -> tuple[Trigge
     days = _days(words[0])
     if days is not None:
         rest = words[1:]
-        if rest and rest[0].lower() == "at":
+        said_at = bool(rest) and rest[0].lower() == "at"
+        if said_at:
             rest = rest[1:]
-        clock = _clock(rest[0]) if rest else None
-        if clock is None and len(rest) >= 2:
+        clock = None
+        if len(rest) >= 2 and rest[1].lower() in ("am", "pm"):
             clock = _clock(" ".join(rest[:2]))  # "9 am"
             rest = rest[1:] if clock else rest
+        if clock is None and rest:
+            clock = _clock(rest[0], bare_hour=said_at)
         if clock is None:
             raise ScheduleError(f"say at what time, e.g. '{words[0]} 9:00'. Examples: {EVERY_EXAMPLES}")
         hour, minute = clock

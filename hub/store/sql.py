@@ -30,11 +30,12 @@ from sqlmodel import SQLModel
 
 from .._lifecycle import Lifecycle
 from ..agent import HistoryItem, Usage
-from ..config import Settings, sqlite_path
+from ..config import Settings, make_private_dir, sqlite_path
 from ..errors import StoreError
 from ..messages import ConversationRef, Inbound, Outbound, utcnow
 from ..redact import masked_url
 from . import outbox as outbox_sql
+from ._files import StoreHealth, private_database
 from ._lock import release_lease, take_file_lock, take_lease
 from ._rows import (
     _as_store_error,
@@ -217,18 +218,7 @@ class Store:
         if self._is_sqlite:
             path = self._sqlite_path()
             if path is not None:
-                try:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StoreError(
-                        f"cannot create the database folder {path.parent}: {exc.strerror}; "
-                        "fix its permissions or set [store] url"
-                    ) from None
-                if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-                    raise StoreError(
-                        f"the database {path} is not writable; fix its permissions "
-                        "or set [store] url to a writable place"
-                    )
+                self._prepare_file(path)
             # check_same_thread off: the writer connection is opened here and then used only by
             # the writer (statements on the loop, commits on this thread), never concurrently.
             self._writer = self._engine(
@@ -250,6 +240,25 @@ class Store:
             raise StoreError(
                 f"cannot open the database {self._safe_url()}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
             ) from None
+
+    @staticmethod
+    def _prepare_file(path: Path) -> None:
+        """The database's folder (0700) and file (0600), or a ``StoreError`` saying what to fix."""
+        try:
+            make_private_dir(path.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the database folder {path.parent}: {exc.strerror}; "
+                "fix its permissions or set [store] url"
+            ) from None
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise StoreError(
+                f"the database {path} is not writable; fix its permissions or set [store] url to a writable place"
+            )
+        try:
+            private_database(path)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database {path}: {exc.strerror}; fix its permissions") from None
 
     def _engine(self, **kw: Any) -> Engine:
         """``create_engine`` with the mistakes a config can make told as one line each."""
@@ -697,6 +706,25 @@ class Store:
             return {r[0]: r[1] for r in rows}
 
         return await self.run_read(_q)
+
+    async def health(self) -> StoreHealth:
+        """What ``autohands doctor`` reports: SQLite's ``PRAGMA quick_check``, the size of the
+        files, whether they are writable, and the messages by status."""
+        path = self._sqlite_path()
+
+        def _q(c: Connection) -> str:
+            if not self._is_sqlite:
+                return "ok"
+            rows = [str(r[0]) for r in c.exec_driver_sql("PRAGMA quick_check").all()]
+            return "; ".join(rows[:5]) or "no answer"
+
+        integrity = await self.run_read(_q)
+        files = [path, path.with_name(path.name + "-wal")] if path is not None else []
+        size = sum(f.stat().st_size for f in files if f.exists())
+        writable = path is None or (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+        return StoreHealth(
+            integrity=integrity, size_bytes=size, writable=writable, messages=await self.count_messages()
+        )
 
 
 _: type[SQLStoreAPI] = Store

@@ -119,6 +119,32 @@ class HubLockRow(SQLModel, table=True):
     heartbeat_at: datetime
 
 
+class PairingCodeRow(SQLModel, table=True):
+    """A pairing code given to a stranger who wrote in a direct chat (``hub.pairing``): pending
+    until an operator approves or denies it, or until ``expires_at``."""
+
+    __tablename__ = "pairing_codes"
+    __table_args__ = (Index("ix_pairing_codes_user", "channel", "user_id"),)
+    code: str = Field(primary_key=True)
+    channel: str
+    user_id: str
+    display_name: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class AllowedUserRow(SQLModel, table=True):
+    """A user let in by an approved pairing: the channel's allow list kept in the store, beside
+    the one in config (``autohands users list | revoke``)."""
+
+    __tablename__ = "allowed_users"
+    channel: str = Field(primary_key=True)
+    user_id: str = Field(primary_key=True)
+    display_name: str = ""
+    approved_by: str = ""
+    approved_at: datetime = Field(default_factory=utcnow)
+
+
 # The tables as SQLAlchemy Core sees them, for the store's statements (one place, typed).
 MESSAGES: Table = SQLModel.metadata.tables["messages"]
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
@@ -127,3 +153,5 @@ CONVERSATIONS: Table = SQLModel.metadata.tables["conversations"]
 USAGE: Table = SQLModel.metadata.tables["usage"]
 STATE: Table = SQLModel.metadata.tables["state"]
 HUB_LOCK: Table = SQLModel.metadata.tables["hub_lock"]
+PAIRING_CODES: Table = SQLModel.metadata.tables["pairing_codes"]
+ALLOWED_USERS: Table = SQLModel.metadata.tables["allowed_users"]

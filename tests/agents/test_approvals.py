@@ -211,3 +211,38 @@ def test_decide_and_needs_approval() -> None:
     assert decide(button("approve:a"), approval_id="a", user_id="u1", timeout=5).approved
     assert not decide(button("deny:a"), approval_id="a", user_id="u1", timeout=5).approved
     assert not decide(button("approve:a", sender=MALLORY), approval_id="a", user_id="u1", timeout=5).approved
+
+
+async def test_each_call_outcome_is_reported_once_for_the_tool_lines() -> None:
+    from hub.errors import ToolDenied, ToolFailed
+
+    async def refuses(args: dict[str, Any], ctx: ToolContext) -> str:
+        raise ToolDenied("outside the workspace")
+
+    async def breaks(args: dict[str, Any], ctx: ToolContext) -> str:
+        raise ToolFailed("disk full")
+
+    async def hangs(args: dict[str, Any], ctx: ToolContext) -> str:
+        await asyncio.Event().wait()
+        return ""
+
+    provider = (
+        ScriptedProvider()
+        .tool_calls(
+            call("jail", {"path": "/etc"}, id="c1"),
+            call("disk", {}, id="c2"),
+            call("slow", {}, id="c3"),
+            call("gone", {}, id="c4"),
+        )
+        .reply("Done.")
+    )
+    tools = [make_tool("jail", refuses), make_tool("disk", breaks), make_tool("slow", hangs, timeout=0.01)]
+    ctx = FakeRunContext(inbound("go"))
+    await collect(make_agent(provider, *tools), ctx)
+    lines = [o for o in ctx.sent if not o.final][-1].text.splitlines()  # the last has every line
+    assert sorted(lines) == [
+        "🔧 disk ✗ failed: disk full",
+        "🔧 gone ✗ failed: no such tool",
+        "🔧 jail /etc ✗ refused: outside the workspace",
+        "🔧 slow ✗ failed: the tool timed out after 0.01 s",
+    ]

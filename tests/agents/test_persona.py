@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from agents.commands import AgentCommands, ModelChoice, parse_model_choice
 from agents.config import AgentConfig, IdentityConfig
@@ -164,3 +165,18 @@ async def test_model_setting_written_by_the_command_drives_the_next_run() -> Non
     assert out[-1].text == "from alt" and alt.requests[0].model == "claude-z"
     main.assert_done()
     alt.assert_done()
+
+
+async def test_workspace_command_lists_the_files_and_shows_the_folder_to_admins_only(tmp_path: Path) -> None:
+    """Before, nothing told a user where "read README.md" looks; now /workspace does."""
+    (tmp_path / "README.md").write_text("hi")
+    (tmp_path / "notes").mkdir()
+    reg = CommandRegistry()
+    AgentCommands(IdentityConfig(), ("main",), "main", {}, workspace_of=lambda conv, sender: tmp_path).register(reg)
+    cmd = reg.get("workspace")
+    assert cmd is not None
+    message = inbound("/workspace")
+    user = await cmd.handler(CommandCall(inbound=message, args="", session=FakeSession()))
+    assert user is not None and "README.md, notes/" in user and str(tmp_path) not in user
+    admin = await cmd.handler(CommandCall(inbound=message, args="", session=FakeSession(), is_admin=True))
+    assert admin is not None and f"On the host it is {tmp_path}" in admin

@@ -8,6 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
+from agents.providers.anthropic import AnthropicProvider
 from agents.providers.base import (
     AssistantMessage,
     Finished,
@@ -28,18 +29,24 @@ from agents.providers.chain import ProviderChain
 from agents.providers.errors import (
     AuthError,
     BadRequest,
+    ContextTooLong,
     NotFound,
     Overloaded,
     ProviderUnavailable,
     RateLimited,
     ServerError,
     StreamInterrupted,
+    from_status,
     parse_retry_after,
 )
 from agents.providers.factory import build_chain, build_provider
+from agents.providers.openai import OpenAIProvider
 from agents.providers.retry import RetryPolicy
+from agents.streaming import failure_reason, provider_failure_reason
 from hub.backoff import EQUAL_JITTER, Backoff
+from hub.config import Unresolved
 from hub.errors import ConfigError, PluginError, ProviderError
+from hub.extensions import Probing
 from tests.fakes.llm_script import LLMScript, ScriptedCall, split_text
 
 from .conftest import LLMVendor
@@ -593,3 +600,95 @@ async def test_echo_mode_with_scripted_tool(llm_openai: LLMVendor) -> None:
         ),
     )
     assert echoed.text == "echo: noon"
+
+
+# ---------------------------------------------------------------------------- probes (doctor)
+def _probe_class(kind: str) -> type[OpenAIProvider] | type[AnthropicProvider]:
+    return OpenAIProvider if kind == "openai" else AnthropicProvider
+
+
+async def test_probe_names_the_model_that_answered(llm_vendor: LLMVendor) -> None:
+    llm_vendor.script.reply("p")  # Anthropic's probe is a one-token message; OpenAI's lists models
+    check = await _probe_class(llm_vendor.kind).probe("main", llm_vendor.section(), timeout=5)
+
+    assert isinstance(_probe_class(llm_vendor.kind), Probing)
+    assert check.what == "provider main"
+    if llm_vendor.kind == "openai":  # the fake lists only "fake-model"
+        assert check.status == "WARNING" and "1 model(s), but not 'openai-test-model'" in check.detail
+        assert check.fix == "check [providers.main] model"
+        ok = await OpenAIProvider.probe("main", llm_vendor.section(model="fake-model"), timeout=5)
+        assert ok.status == "ok" and "'fake-model' listed" in ok.detail and ok.fix == ""
+    else:
+        assert check.status == "ok" and "answered" in check.detail and check.fix == ""
+        assert llm_vendor.script.requests[0].body["max_tokens"] == 1
+
+
+async def test_probe_of_a_refused_key_says_so_without_the_key(llm_vendor: LLMVendor) -> None:
+    check = await _probe_class(llm_vendor.kind).probe("main", llm_vendor.section(api_key="sk-wrong-1234"), timeout=5)
+
+    assert check.status == "ERROR" and "HTTP 401" in check.detail and "API key was refused" in check.detail
+    assert "[providers.main] api_key" in check.fix
+    assert "sk-wrong-1234" not in check.detail + check.fix
+
+
+async def test_probe_of_a_base_url_without_v1_asks_about_it(llm_openai: LLMVendor) -> None:
+    base = llm_openai.fake.base_url.removesuffix("/v1")
+    check = await OpenAIProvider.probe("local", llm_openai.section(base_url=base), timeout=5)
+
+    assert check.status == "ERROR" and "HTTP 404" in check.detail and "is base_url missing /v1?" in check.detail
+    assert check.fix == f"set [providers.local] base_url = '{base}/v1'"
+
+
+async def test_probe_where_nothing_listens(llm_vendor: LLMVendor, closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}/v1"
+    check = await _probe_class(llm_vendor.kind).probe("main", llm_vendor.section(base_url=url), timeout=5)
+
+    assert check.status == "ERROR" and check.detail == f"nothing answers at {url} (connection refused)"
+    assert "base_url" in check.fix
+
+
+async def test_probe_of_a_failing_server(llm_anthropic: LLMVendor) -> None:
+    llm_anthropic.script.error(503)  # the OpenAI fake's /v1/models does not follow the script
+    check = await AnthropicProvider.probe("main", llm_anthropic.section(), timeout=5)
+
+    assert check.status == "ERROR" and check.detail == "HTTP 503: the provider is failing"
+
+
+async def test_probe_of_an_invalid_or_unresolved_section_names_the_key() -> None:
+    bad = await OpenAIProvider.probe("main", {"kind": "openai", "model": ""}, timeout=1)
+    assert bad.status == "ERROR" and "providers.main.model" in bad.detail
+
+    unset = Unresolved("${NO_KEY_HERE}", "invalid config: providers.main.api_key: environment variable NO_KEY_HERE")
+    check = await OpenAIProvider.probe("main", {"kind": "openai", "model": "m", "api_key": unset}, timeout=1)
+    assert check.status == "ERROR" and "NO_KEY_HERE" in check.detail
+
+
+# ---------------------------------------------------------------------------- what the chat says
+@pytest.mark.parametrize(
+    ("status", "message", "says", "never"),
+    [
+        (401, "Incorrect API key", ["(HTTP 401)", "API key was refused", "[providers.local] api_key"], "/new"),
+        (404, "404 page not found", ["404 Not Found", "[providers.local] model and base_url", "missing /v1?"], "/new"),
+        (405, "no such route", ["405 Method Not Allowed", "missing /v1?"], "too long"),
+        (429, "slow down", ["rate-limiting", "(HTTP 429)"], "/new"),
+        (503, "busy", ["(HTTP 503)", "the provider is failing"], "/new"),
+        (400, "Unsupported parameter: 'tools'", ["refused the request (HTTP 400)", "incident"], "too long"),
+        (400, "This model's maximum context length is 8192 tokens", ["too long", "/new starts afresh"], "base_url"),
+        (413, "request too large", ["too long", "/new starts afresh"], "base_url"),
+    ],
+)
+def test_each_failure_names_its_status_and_cause(status: int, message: str, says: list[str], never: str) -> None:
+    reason = provider_failure_reason(from_status("local", status, message), "abc123")
+
+    assert all(s in reason for s in says), reason
+    assert never not in reason and message not in reason
+
+
+def test_a_refused_connection_names_the_providers_base_url() -> None:
+    reason = failure_reason(ProviderUnavailable("local: cannot connect", provider="local"))
+    assert "nothing answers at [providers.local] base_url" in reason
+
+
+def test_a_context_length_error_is_its_own_kind() -> None:
+    assert isinstance(from_status("p", 400, "prompt is too long: 210000 tokens > 200000 maximum"), ContextTooLong)
+    assert type(from_status("p", 400, "messages: at least one message is required")) is BadRequest

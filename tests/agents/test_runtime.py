@@ -278,7 +278,7 @@ async def test_provider_error_gives_one_clear_message_without_details() -> None:
     out = await collect(make_agent(provider), FakeRunContext())
     final = out[-1]
     assert final.final and "rate-limiting" in final.text and "incident" in final.text
-    assert "sk-SECRET" not in final.text and "429" not in final.text
+    assert "sk-SECRET" not in final.text and "over quota" not in final.text and "(HTTP 429)" in final.text
     assert sum(1 for o in out if o.final) == 1
 
 

@@ -17,6 +17,7 @@ from agents.config import AgentConfig
 from agents.providers.errors import (
     AuthError,
     BadRequest,
+    ContextTooLong,
     NotFound,
     Overloaded,
     ProviderTimeout,
@@ -174,7 +175,8 @@ async def test_no_fallback_once_text_was_shown(llm_openai: LLMVendor, llm_anthro
         (StreamInterrupted("i"), "the connection to the model broke off"),
         (ProviderUnavailable("u"), "cannot reach the model provider"),
         (NotFound("n", status=404), "answered 404 Not Found"),
-        (BadRequest("b", status=400), "/new starts afresh"),
+        (ContextTooLong("c", status=400), "/new starts afresh"),
+        (BadRequest("b", status=400), "refused the request (HTTP 400)"),
         (ProviderError("plugin", status=529), "overloaded right now"),
         (ProviderError("plugin"), "not answering right now"),
     ],

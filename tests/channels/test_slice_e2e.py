@@ -126,5 +126,6 @@ async def test_the_agent_sets_a_reminder_that_arrives_in_the_same_chat(telegram:
         telegram.inject_message(chat_id=ALICE, text="remind me to stretch in 1 second")
         await until_said(telegram, "Stretch your legs!")
     script.assert_done()  # the reminder is sent as is: no model call when it fires
-    texts = [m.text for m in telegram.messages(ALICE)]
-    assert texts == ["Done: I will remind you in 1 second.", "Stretch your legs!"]
+    texts = [m.text.strip() for m in telegram.messages(ALICE)]
+    # the tool call's line (one message, edited as calls finish), the answer, the reminder
+    assert texts == ["🔧 schedule create ✓", "Done: I will remind you in 1 second.", "Stretch your legs!"]

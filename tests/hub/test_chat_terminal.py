@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ termios = pytest.importorskip("termios")
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = b"> "
+YES_NO = b"[y/N] "
 
 
 class Terminal:
@@ -163,8 +165,7 @@ async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) ->
     # the prompt never came back (and Ctrl+D could not leave).
     def conversation(term: Terminal, llm: FakeOpenAI) -> None:
         term.type("list my files\r")
-        term.expect(b"answer yes or no")
-        term.expect(PROMPT)
+        term.expect(YES_NO)
         term.type("yes\r")
         term.expect(b"Approved")
         term.expect(b"Listed.")
@@ -199,7 +200,7 @@ async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Pa
             proc.stdin.write(b"list my files\n")
             await proc.stdin.drain()
             seen = b""
-            while b"answer yes or no" not in seen:  # answer only once asked, as a person would
+            while b"[y/N]" not in seen:  # answer only once asked, as a person would
                 line = await asyncio.wait_for(proc.stdout.readline(), 30)
                 assert line, "the chat ended before asking"
                 seen += line
@@ -212,3 +213,207 @@ async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Pa
                 await proc.wait()
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"Listed." in out
+
+
+def echo_chat(tmp_path: Path) -> Terminal:
+    """A chat whose agent echoes what it is sent (no model)."""
+    return Terminal(tmp_path, env={"AUTOHANDS__AGENT__RUNTIME": "echo"})
+
+
+def test_a_reminder_is_labelled_on_its_own_line_and_the_typing_goes_on(tmp_path: Path) -> None:
+    # Regression: the reminder's text came right after the "> " prompt, as if the person had typed it.
+    with echo_chat(tmp_path) as term:
+        term.expect(PROMPT, within=30)
+        term.type("/remind in 2 seconds stretch\r")
+        term.expect(b"Job ")
+        term.expect(PROMPT)
+        term.type("half a")
+        term.expect(b"half a")
+        term.expect("⏰ Reminder: stretch".encode())
+        # the prompt line was cleared first; a fresh prompt holds what had been typed so far
+        assert term.screen.startswith(b"\r\n> half a"), term.screen
+        term.type(" line\r")
+        term.expect(b"echo: half a line")
+        term.expect(PROMPT)
+        term.type("\x04")
+        assert term.wait_exit(within=10) == 0
+
+
+def test_a_multi_line_paste_or_a_quoted_block_is_one_message(tmp_path: Path) -> None:
+    with echo_chat(tmp_path) as term:
+        term.expect(PROMPT, within=30)
+        # What a terminal sends for a paste once bracketed paste is on: the lines between markers.
+        term.type("\x1b[200~first line\rsecond line\x1b[201~\r")
+        term.expect(b"echo: first line\r\nsecond line\r\n")
+        term.expect(PROMPT)
+        term.type('"""\r')
+        term.expect(b"... ")
+        term.type("typed by hand\r")
+        term.expect(b"... ")
+        term.type('over two lines"""\r')
+        term.expect(b"echo: typed by hand\r\nover two lines\r\n")
+        term.expect(PROMPT)
+        term.type("\x04")
+        assert term.wait_exit(within=10) == 0
+        assert b"echo: first line\r\n" not in term.screen  # each block was answered once
+
+
+def test_the_terminal_is_asked_for_bracketed_paste(tmp_path: Path) -> None:
+    with echo_chat(tmp_path) as term:
+        term.read_until(PROMPT, within=30)
+        assert b"\x1b[?2004h" + PROMPT in term.screen
+        term.ctrl_c()
+        assert term.wait_exit(within=10) == 130
+        assert term.screen.rstrip().endswith(b"\x1b[?2004l")  # and given back without it
+
+
+async def test_ctrl_c_typed_during_an_answer_prints_one_line(tmp_path: Path) -> None:
+    # Regression: "^C — stopping the answer …", "Stopping." and "Stopped." on three lines.
+    def conversation(term: Terminal, llm: FakeOpenAI) -> None:
+        term.type("tell me a long story\r")
+        term.expect(b"tell me a long story\r\n")
+        deadline = time.monotonic() + 10
+        while not llm.script.requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        term.type("\x03")  # as a person presses it: the terminal sends SIGINT (and echoes ^C)
+        term.read_until(PROMPT, within=10)
+        shown = term.screen[: term.screen.index(PROMPT)]
+        assert shown.count(b"\n") == 1, shown
+        assert b"stopping the answer (Ctrl+C again to leave)\xe2\x80\xa6 Stopped.\r\n" in shown
+        assert b"Stopping." not in shown
+        term.expect(PROMPT)
+
+    assert await chat_with_model(tmp_path, LLMScript("echo", latency=30), conversation) == 0
+
+
+async def test_an_approval_is_asked_as_y_n_and_enter_means_no(tmp_path: Path) -> None:
+    script = LLMScript()
+    script.tool_calls(ScriptedCall("run_command", {"command": "ls"}, id="call_1"))
+    script.reply("Not listed, then.")
+
+    def conversation(term: Terminal, llm: FakeOpenAI) -> None:
+        term.type("list my files\r")
+        term.read_until(YES_NO, within=10)
+        asked = term.screen[: term.screen.index(YES_NO)].decode()
+        lines = asked[asked.index("Approve running run_command?") :].splitlines()
+        assert lines[0].startswith("Approve running run_command? ")
+        assert lines[1] == 'command: "ls"'
+        assert "tap a button" not in asked and "Approve / Deny" not in asked
+        term.expect(YES_NO)
+        term.type("\r")  # Enter: no
+        term.expect(b"Not run: the user denied the call.")
+        term.expect(b"Not listed, then.")
+        term.expect(PROMPT)
+        assert b"Approve running" not in term.screen  # the outcome, not the question again
+
+    assert await chat_with_model(tmp_path, script, conversation) == 0
+    script.assert_done()
+    tool_result = next(m for m in script.requests[1].body["messages"] if m["role"] == "tool")
+    assert "denied" in tool_result["content"]
+
+
+async def test_logs_stay_out_of_the_chat_and_an_error_is_one_dimmed_line(tmp_path: Path) -> None:
+    script = LLMScript()
+    script.error(401, message="bad key")  # the provider refuses: an error is logged, the reply says why
+
+    def conversation(term: Terminal, llm: FakeOpenAI) -> None:
+        term.type("hello\r")
+        term.expect(b"hello\r\n")
+        term.read_until(PROMPT, within=15)
+        shown = term.screen[: term.screen.index(PROMPT)]
+        lines = [line.split(b"\r")[-1] for line in shown.split(b"\r\n")]  # as the screen shows them
+        dimmed = [line for line in lines if line.startswith(b"\x1b[2m")]
+        assert len(dimmed) == 1 and dimmed[0].startswith(b"\x1b[2m[error] "), shown
+        assert dimmed[0].endswith(b"\x1b[0m")
+        term.expect(PROMPT)
+
+    assert await chat_with_model(tmp_path, script, conversation) == 0
+    log_file = tmp_path / "d" / "logs" / "autohands.log"
+    assert "provider failed" in log_file.read_text()
+
+
+async def test_the_banner_comes_first_and_tells_of_an_earlier_conversation(tmp_path: Path) -> None:
+    def first_screen(term: Terminal) -> bytes:
+        term.read_until(PROMPT, within=30)
+        return term.screen[: term.screen.index(PROMPT)]
+
+    async with FakeOpenAI(LLMScript("echo")) as llm:
+        cfg = chat_config(tmp_path, llm.base_url)
+
+        def two_chats() -> tuple[bytes, bytes]:
+            with Terminal(tmp_path, "--config", str(cfg)) as term:
+                fresh = first_screen(term)
+                term.expect(PROMPT)
+                term.type("remember me\r")
+                term.expect(b"echo: ")  # the model is sent the time it was said, then the text
+                term.expect(b"remember me")
+                term.expect(PROMPT)
+                term.type("\x04")
+                assert term.wait_exit(within=10) == 0
+            with Terminal(tmp_path, "--config", str(cfg)) as term:
+                again = first_screen(term)
+                term.ctrl_c()
+                assert term.wait_exit(within=10) == 130
+            return fresh, again
+
+        fresh, again = await asyncio.to_thread(two_chats)
+    # Regression: the prompt came before the banner, and the chat went on from before unsaid.
+    assert b"AutoHands terminal chat" in fresh and b"Continuing" not in fresh
+    assert b"AutoHands terminal chat" in again
+    assert b"Continuing your conversation from " in again
+    assert "(2 messages) — /new starts afresh.".encode() in again
+
+
+async def test_chat_beside_a_running_hub_is_refused_in_one_line(tmp_path: Path) -> None:
+    from hub.config import load_settings
+    from hub.store import Store
+
+    cfg = chat_config(tmp_path, "http://127.0.0.1:9")
+    async with Store.from_settings(load_settings(cfg, environ={})):  # what `autohands run` holds
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hub.cli",
+            "chat",
+            "--config",
+            str(cfg),
+            cwd=ROOT,
+            env={**os.environ, "HOME": str(tmp_path)},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(b"hello\n"), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 2
+    [line] = err.decode().splitlines()
+    assert line.startswith("autohands: error: the hub running on this database (pid ")
+    assert "stop the hub first" in line and "autohands chat --config" in line and "data_dir" in line
+    assert out == b""
+
+
+def test_the_banner_counts_what_was_said_and_says_when() -> None:
+    from hub.agent import HistoryItem
+    from hub.cli_chat import WELCOME, banner
+
+    now = datetime(2026, 3, 10, 12, 0).astimezone()
+
+    def said(at: datetime) -> list[HistoryItem]:
+        return [
+            HistoryItem(kind="user", data={"text": "list my files"}, created_at=at),
+            HistoryItem(kind="assistant", data={"text": "", "tool_calls": [{"id": "1"}]}, created_at=at),
+            HistoryItem(kind="tool_results", data={"results": []}, created_at=at),
+            HistoryItem(kind="assistant", data={"text": "Here they are."}, created_at=at),
+        ]
+
+    assert banner([], now) == WELCOME
+    assert banner(said(now - timedelta(hours=1)), now).splitlines() == [
+        WELCOME,
+        "Continuing your conversation from today at 11:00 (2 messages) — /new starts afresh.",
+    ]
+    assert "from yesterday at 12:00 (2 messages)" in banner(said(now - timedelta(days=1)), now)
+    assert " 2025 at 12:00 (2 messages)" in banner(said(now.replace(year=2025)), now)

@@ -64,4 +64,24 @@ def test_doctor_masks_a_provider_base_url_with_credentials(tmp_path: Path) -> No
     proc = run_cli("doctor", "--config", str(cfg), home=tmp_path)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "s3cr3tpw" not in proc.stdout + proc.stderr and "k3y-v4lue" not in proc.stdout + proc.stderr
-    assert "base_url=https://***@proxy.example/v1?api_key=***" in proc.stdout
+    assert "https://***@proxy.example/v1?api_key=***" in proc.stdout
+
+
+def test_secrets_never_reach_the_log_file(tmp_path: Path) -> None:
+    from hub.logs import setup_logging
+    from tests.hub.test_logs_cli import restored_logging
+
+    path = tmp_path / "logs" / "autohands.log"
+    token = "123456789:" + "A" * 35
+    with restored_logging():
+        setup_logging("DEBUG", secrets=["config-secret-value"], file=path, stderr_level="OFF")
+        log = logging.getLogger("hub.test")
+        log.debug("calling https://bot:pa55word@api.example/x?token=t0k3n with %s", token)
+        try:
+            raise RuntimeError("failed with config-secret-value")
+        except RuntimeError:
+            log.exception("incident ab12cd34")
+    text = path.read_text()
+    assert "incident ab12cd34" in text and "RuntimeError: failed with ***" in text
+    for secret in ("config-secret-value", "pa55word", "t0k3n", token):
+        assert secret not in text

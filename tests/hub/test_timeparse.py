@@ -83,6 +83,9 @@ def test_parse_at_whole_phrase_and_iso() -> None:
         ("every hour look up", 3600.0, "look up", "every hour"),
         ("weekday 9:00 stand-up", "0 9 * * mon-fri", "stand-up", "every weekday at 09:00"),
         ("weekdays at 9am stand-up", "0 9 * * mon-fri", "stand-up", "every weekday at 09:00"),
+        ("weekday at 9 standup", "0 9 * * mon-fri", "standup", "every weekday at 09:00"),
+        ("every day at 7 pm walk", "0 19 * * *", "walk", "every day at 19:00"),
+        ("monday at 17 review", "0 17 * * mon", "review", "every mon at 17:00"),
         ("day 8:30 news", "30 8 * * *", "news", "every day at 08:30"),
         ("monday 10:00 plan", "0 10 * * mon", "plan", "every mon at 10:00"),
         ("mon,wed 6pm gym", "0 18 * * mon,wed", "gym", "every mon,wed at 18:00"),
@@ -106,6 +109,8 @@ def test_parse_every(args: str, expr_or_seconds: object, what: str, description:
     [
         ("sometimes water", "could not read a schedule"),
         ("weekday standup", "at what time"),
+        ("weekday 9 standup", "at what time"),  # a bare number without "at" could be a count
+        ("weekday at 24 x", "at what time"),
         ("day 25:00 x", "at what time"),
         ('cron: "0 9 *" x', "5 fields"),
         ('cron: "0 9 * * 9" x', "invalid cron expression"),
