@@ -17,6 +17,7 @@ from typing import Any
 
 from ._lifecycle import Lifecycle
 from .agent import Agent, AgentServices, Closable
+from .auth import Auth
 from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus
 from .channel import Channel, ChannelContext
@@ -66,6 +67,7 @@ class Hub:
         self.sessions: SessionManager | None = None
         self.outbox: OutboxDispatcher | None = None
         self.gateway: Gateway | None = None
+        self.auth: Auth | None = None
         self.scheduler: Scheduler | None = None
         self.pairing: PairingService | None = None
         self.start_retry = start_retry
@@ -136,6 +138,7 @@ class Hub:
 
         # 3. channels are built (routes registered) before anything is published to them
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
+        self.auth = Auth(s.server, data_dir / "gateway.secret") if s.server.enabled else None
         for name, section in s.enabled_channels().items():
             self.channels[name] = self._build_channel(name, section, data_dir)
         self.channels.update(self._extra_channels)
@@ -248,6 +251,7 @@ class Hub:
             commands=self.commands.infos(),
             data_dir=data_dir,
             pairing=self.pairing,
+            auth=self.auth,
         )
         channel: Channel = cls(name, config, context)
         for method, path, handler in context.routes:

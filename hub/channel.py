@@ -13,13 +13,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 from aiohttp import web
 from pydantic import BaseModel
 
 from .extensions import Manifest
 from .messages import ConversationRef, Delivery, Inbound, Outbound
+
+if TYPE_CHECKING:
+    from .auth import Auth
 
 __all__ = [
     "Capabilities",
@@ -104,6 +107,10 @@ class ChannelContext:
     pairing: Pairing | None = None
     """The hub's pairing service; None for a channel built outside a hub, which then refuses
     strangers in direct chats as ``dm_policy = "allowlist"`` does."""
+    auth: Auth | None = None
+    """Who is asking the hub's HTTP server (API keys, login cookie, the loopback rule); None
+    when ``[server] enabled = false``. Channels serving people over HTTP (the web chat, the API)
+    check every request with it."""
     routes: list[tuple[str, str, Handler]] = field(default_factory=list)
     """Webhook routes the channel mounts on the hub's aiohttp server (method, path, handler).
     Append in ``__init__`` or before ``start`` returns; the server starts after channels."""

@@ -77,6 +77,40 @@ class ServerSection(_Section):
     """The address it listens on; ``127.0.0.1`` takes connections from this machine only."""
     port: int = Field(default=8080, ge=0, le=65535)
     """Its port; ``0`` picks a free one."""
+    api_keys: list[str] = Field(default_factory=list)
+    """Bearer keys for the OpenAI-compatible API, the WebSocket and the web chat (write them
+    ``${VAR}``). None: the server answers only on a loopback ``host``, to this machine."""
+    admin_keys: list[str] = Field(default_factory=list)
+    """Keys that may also use the dashboard (approvals, jobs, every conversation). The one-time
+    login link ``autohands run`` prints signs its browser in as admin."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Other web origins (``https://chat.example.com``) whose pages may open the WebSocket; the
+    server's own origin always may."""
+    public_url: str = ""
+    """The address people reach the server at (behind a proxy, ``https://hub.example.com``);
+    empty: ``http://<host>:<port>``. Used for printed links and the allowed origin."""
+
+    @model_validator(mode="after")
+    def _keys_off_loopback(self) -> ServerSection:
+        if self.enabled and not (self.api_keys or self.admin_keys) and not is_loopback_host(self.host):
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines but no api_keys are set: "
+                'set [server] api_keys (and admin_keys), or host = "127.0.0.1"'
+            )
+        return self
+
+
+def is_loopback_host(host: str) -> bool:
+    """``127.0.0.1``, ``::1``, ``localhost``: an address only this machine can connect to."""
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class StoreSection(_Section):
