@@ -30,9 +30,11 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin autohands \
 USER autohands
 WORKDIR /home/autohands
 
-# The HTTP server (/healthz and the platforms' signed webhook routes; no other API) must listen
-# on every interface of the container to be reachable through a published port; compose.yaml
-# publishes it on the host's loopback only.
+# The HTTP server (the web chat, the API, /healthz and the platforms' webhook routes) must
+# listen on every interface of the container to be reachable through a published port. A hub
+# that listens beyond loopback needs a key, so give one: AUTOHANDS__SERVER__API_KEYS='["…"]'
+# (compose.yaml reads it from AUTOHANDS_API_KEY in .env); without one `run` stops with that
+# advice. compose.yaml publishes the port on the host's loopback only.
 ENV AUTOHANDS__HUB__DATA_DIR=/data \
     AUTOHANDS__SERVER__HOST=0.0.0.0 \
     AUTOHANDS__SERVER__PORT=8080

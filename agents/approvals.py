@@ -37,6 +37,7 @@ from hub.agent import RunContext
 from hub.answers import ANSWER_HINT, read_answer
 from hub.errors import ToolDenied, ToolFailed
 from hub.messages import Button, Inbound, Outbound, new_id
+from hub.questions import is_operator
 from hub.tool_calls import CallStatus
 
 from .providers.base import ToolCall, ToolResult
@@ -60,12 +61,13 @@ def decide(answer: Inbound | None, *, approval_id: str, user_id: str, timeout: f
     """Interpret the answer to an approval question; anything unclear is a denial."""
     if answer is None:
         return Decision(False, f"no answer from the user within {timeout:g} s")
-    if answer.sender.id != user_id:
+    operator = is_operator(answer.sender)  # an admin on the dashboard may answer any run's question
+    if answer.sender.id != user_id and not operator:
         return Decision(False, "the answer came from someone other than the user who asked")
     if answer.kind == "button":
         if answer.button == f"approve:{approval_id}":
-            return Decision(True, "approved by the user")
-        return Decision(False, "the user denied the call")
+            return Decision(True, "approved by the operator" if operator else "approved by the user")
+        return Decision(False, "the operator denied the call" if operator else "the user denied the call")
     said = read_answer(answer.text)
     if said is True:
         return Decision(True, "approved by the user")

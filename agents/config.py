@@ -25,12 +25,18 @@ class IdentityConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "AutoHands"
+    """What the agent calls itself: the system prompt opens with "You are <name>, <role>."
+    (``/persona`` shows the whole identity)."""
     role: str = "a helpful assistant that can use tools to get things done"
+    """What the agent is for, completing that sentence (e.g. "the support desk of Example Ltd")."""
     personality: str = ""
+    """Character traits (e.g. "patient, curious"); empty states none."""
     tone: str = ""
+    """How the agent writes (e.g. "friendly and brief"); empty states none."""
     knowledge_scope: str = ""
     """What the agent knows about or should stick to (e.g. "our product docs")."""
     catchphrase: str = ""
+    """A phrase the agent is told to use sparingly; empty: none."""
     taboos: list[str] = Field(default_factory=list)
     """Things the agent must never do or talk about."""
     lang: str = ""
@@ -43,6 +49,8 @@ class CompactionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: StrictBool = True
+    """Summarise older turns once the prompt nears the context window (``budget_fraction``).
+    ``false`` always sends the whole history, which a long conversation can push past the window."""
     budget_fraction: float = Field(default=0.75, gt=0.0, le=1.0)
     """Compact once the estimated prompt exceeds this share of the model's context window."""
     keep_recent: int = Field(default=8, ge=1)
@@ -50,6 +58,8 @@ class CompactionConfig(BaseModel):
     context_window: int = Field(default=128_000, ge=1024)
     """Used when the provider's config does not state its model's ``context_window``."""
     summary_max_tokens: int = Field(default=1024, ge=64)
+    """Most tokens the model may write for that summary; raise it to keep more detail of long
+    conversations."""
 
 
 class AgentConfig(BaseModel):
@@ -66,10 +76,16 @@ class AgentConfig(BaseModel):
     timeout_seconds: float = Field(default=300.0, gt=0)
     """Wall time of one run, not counting time spent waiting for the user's approval."""
     stream: StrictBool = True
+    """Show the answer while the model writes it (partial messages, edited into one where the
+    platform edits). ``false`` waits for the whole answer, e.g. for an endpoint that cannot stream."""
     approval_timeout_seconds: float = Field(default=300.0, gt=0)
+    """Seconds to wait for the user's yes or no to a tool call before it is denied (the model is
+    told why). Raise it when people answer late; the wait is not counted in ``timeout_seconds``."""
     approve_medium: StrictBool = False
     """Ask before medium-risk tools too (high-risk tools always ask)."""
     max_output_tokens: int = Field(default=4096, ge=16)
+    """Most tokens the model may write per call (each step of a run), sent as ``max_tokens``;
+    the provider's own ``max_output_tokens`` caps it. Raise both for long answers or files."""
     max_tool_result_chars: int = Field(default=20_000, ge=100)
     """Longer tool results are cut (with a note to the model) to protect the context window."""
     stream_min_chars: int = Field(default=120, ge=1)

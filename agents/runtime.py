@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import assert_never
 
-from hub.agent import Check, RunContext
+from hub.agent import Check, ReportsErrors, RunContext
 from hub.errors import ConfigError, PluginError, ProviderError
 from hub.messages import Inbound, Outbound, new_id, new_incident_id, utcnow
 
@@ -211,6 +211,8 @@ class _Run:
                 type(exc).__name__,
                 exc,
             )
+            if isinstance(self.ctx, ReportsErrors):
+                self.ctx.record_error(choice.provider.name, type(exc).__name__)
             yield self._finish_stream(provider_failure_reason(exc, incident))
 
     def _new_turn(self) -> StreamedText:

@@ -72,7 +72,11 @@ class DiscordConfig(AccessConfig):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: StrictBool = False
+    """Run this bot when the hub starts; the table is validated only when ``true``, so ``false``
+    keeps its settings without needing the token."""
     token: SecretStr
+    """The bot's token (Developer Portal → your application → Bot → Reset Token); write it
+    ``${DISCORD_BOT_TOKEN}``."""
     api_base: str = "https://discord.com/api/v10"
     """REST base URL (process-global in discord.py; see ``point_sdk_at``)."""
     gateway_url: str = "wss://gateway.discord.gg"

@@ -98,6 +98,8 @@ class SlackConfig(AccessConfig):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: StrictBool = False
+    """Run this app when the hub starts; the table is validated only when ``true``, so ``false``
+    keeps its settings without needing the tokens."""
     bot_token: SecretStr
     """The bot token (``xoxb-…``)."""
     signing_secret: SecretStr | None = None
@@ -105,11 +107,20 @@ class SlackConfig(AccessConfig):
     app_token: SecretStr | None = None
     """App-level token (``xapp-…``); required in ``socket`` mode."""
     mode: Literal["http", "socket"] = "http"
+    """``http``: Slack posts events, commands and button taps to ``POST /slack/events`` on the
+    hub's server (a public HTTPS URL; needs ``signing_secret``). ``socket``: the hub connects out
+    (Socket Mode: no public URL; needs ``app_token``)."""
     api_url: str = "https://slack.com/api/"
     """Web API base URL (tests point it at a local fake)."""
     command: str = "/ask"
+    """The slash command the Slack app declares: ``/ask <question>``, or ``/ask <hub command>``
+    (``/ask jobs``). Change both when ``/ask`` is taken in your workspace."""
     ack_text: str = "Working on it…"
+    """The immediate reply to the slash command once the question is recorded; the answer
+    follows as a message of its own."""
     ack_visibility: Literal["ephemeral", "in_channel"] = "ephemeral"
+    """Who sees ``ack_text``: ``ephemeral``, only the user who typed the command; ``in_channel``,
+    everyone in the channel."""
     rate_limits: Annotated[RateLimits, levels_default_to(RateLimits.slack())] = RateLimits.slack()
     """Outbound buckets (``chat.postMessage``: about one message a second per channel); a table
     sets the levels it names, e.g. ``per_chat = { per_second = 1.0, burst = 3 }``."""

@@ -84,14 +84,27 @@ class TelegramConfig(AccessConfig):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: StrictBool = False
+    """Run this bot when the hub starts; the table is validated only when ``true``, so ``false``
+    keeps its settings without needing the token."""
     token: SecretStr
+    """The bot token from @BotFather (``123456789:AAH…``); write it ``${TELEGRAM_BOT_TOKEN}``."""
     base_url: str = "https://api.telegram.org/bot"
+    """Bot API base URL (the token is appended); change it for a self-hosted Bot API server or a
+    local fake."""
     base_file_url: str = "https://api.telegram.org/file/bot"
+    """Base URL of file downloads (documents; the token is appended); change it with ``base_url``."""
     mode: Literal["polling", "webhook"] = "polling"
+    """``polling``: the hub asks Telegram for updates (no public URL; a webhook is removed at
+    start). ``webhook``: Telegram posts them to the hub's server; needs ``webhook_url`` and
+    ``webhook_secret``."""
     webhook_url: str = ""
     """The public HTTPS URL Telegram posts to (ends with ``webhook_path``)."""
     webhook_path: str = "/telegram/webhook"
+    """The ``POST`` route on the hub's server in ``webhook`` mode; change it when a proxy forwards
+    another path, or for a second bot."""
     webhook_secret: SecretStr | None = None
+    """Required in ``webhook`` mode (1–256 of ``A-Z a-z 0-9 _ -``): Telegram sends it with each
+    update, and a request without it is refused (403)."""
     poll_timeout: int = Field(default=30, ge=0, le=50)
     """Long-poll seconds per ``getUpdates``."""
     poll_retry_first_seconds: float = Field(default=1.0, gt=0)

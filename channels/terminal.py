@@ -46,8 +46,12 @@ _PASTE_OFF = "\x1b[?2004l"
 class TerminalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: StrictBool = False
+    """``autohands chat`` turns it on by itself; ``true`` also chats on the hub's own terminal
+    under ``autohands run``."""
     user_name: str = "you"
+    """Your name in the conversation's transcript and in job lists (your id is always ``local``)."""
     prompt: str = "> "
+    """Shown where you type; a yes/no question replaces it with ``[y/N]`` while it waits."""
     history_file: str = "chat_history"
     """Readline history, relative to the data directory."""
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .agent import HistoryItem, Usage
-from .messages import ConversationRef, Inbound, Outbound, Sender
+from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
 
 if TYPE_CHECKING:
     from .sessions import Session, SessionManager
@@ -26,6 +27,11 @@ class Question:
     future: asyncio.Future[Inbound]
     inbound_id: int = 0
     """The inbound whose run asks."""
+    asked: Outbound | None = None
+    """The question as sent (its text and buttons: the dashboard lists it)."""
+    asked_at: datetime | None = None
+    timeout: float = 0.0
+    """Seconds the run waits for the answer (then the question is settled as unanswered)."""
 
 
 class SessionControl:
@@ -107,6 +113,11 @@ class SessionRunContext:
     def record_usage(self, provider: str, model: str, usage: Usage) -> None:
         self.usage.append((provider, model, usage))
 
+    def record_error(self, provider: str, error: str) -> None:
+        """``hub.agent.ReportsErrors``: told to the session manager's observer (``/metrics``)."""
+        if self._m.observer is not None:
+            self._m.observer.model_error(provider, error)
+
     async def send(self, outbound: Outbound) -> None:
         await self._m.send_during_run(outbound)
 
@@ -117,7 +128,9 @@ class SessionRunContext:
     async def ask(self, outbound: Outbound, *, user_id: str, timeout: float) -> Inbound | None:
         s = self.session
         future: asyncio.Future[Inbound] = asyncio.get_running_loop().create_future()
-        s.question = Question(frozenset(b.id for b in outbound.buttons), user_id, future, self._inbound.id)
+        s.question = Question(
+            frozenset(b.id for b in outbound.buttons), user_id, future, self._inbound.id, outbound, utcnow(), timeout
+        )
         try:
             await self._m.send_during_run(outbound)
             try:

@@ -84,6 +84,14 @@ class RunContext(Protocol):
         ...
 
 
+@runtime_checkable
+class ReportsErrors(Protocol):
+    """A ``RunContext`` that counts why runs failed (the hub's: ``GET /metrics``)."""
+
+    def record_error(self, provider: str, error: str) -> None:
+        """The run's model ``provider`` failed it; ``error`` names the kind (an exception class)."""
+
+
 class Agent(Protocol):
     """Answers one inbound at a time for a session."""
 

@@ -17,16 +17,18 @@ from typing import Any
 
 from ._lifecycle import Lifecycle
 from .agent import Agent, AgentServices, Closable
+from .api_runs import HubRuns
 from .auth import Auth
 from .backoff import TENTH_LONGER, Backoff
 from .bus import Bus
-from .channel import Channel, ChannelContext
+from .channel import Channel, ChannelContext, ConsoleChannel
 from .commands import CommandRegistry
 from .config import Settings, validate_section
 from .errors import AutoHandsError, ChannelError, ConfigError, PluginError
 from .extensions import load_entry_point
 from .gateway import Gateway
 from .messages import Inbound
+from .metrics import HubGauges, Metrics, metrics_handler
 from .outbox import OutboxDispatcher
 from .pairing import PairingService, pair_command, pairing_for
 from .scheduler import Scheduler, SchedulerConfig, build_scheduler
@@ -68,8 +70,11 @@ class Hub:
         self.outbox: OutboxDispatcher | None = None
         self.gateway: Gateway | None = None
         self.auth: Auth | None = None
+        self.runs: HubRuns | None = None
         self.scheduler: Scheduler | None = None
         self.pairing: PairingService | None = None
+        self.metrics = Metrics()
+        """The hub's Prometheus registry and counters (``GET /metrics``)."""
         self.start_retry = start_retry
         self._started_channels: set[str] = set()
         self._start_errors: dict[str, str] = {}
@@ -125,6 +130,8 @@ class Hub:
         # 1. the store: the database is the source of truth, everything else starts after it
         await self.store.start()
         stack.push_async_callback(self.store.stop)
+        self.metrics.watch(self.bus, self._gauges())
+        stack.callback(self.metrics.unwatch)
 
         # 2. commands: the session's own, then the scheduler's and the agent's (the agent's tools
         #    use the scheduler); channels are told the complete list
@@ -139,6 +146,7 @@ class Hub:
         # 3. channels are built (routes registered) before anything is published to them
         self.gateway = Gateway(s.server.host, s.server.port, health=self.health) if s.server.enabled else None
         self.auth = Auth(s.server, data_dir / "gateway.secret") if s.server.enabled else None
+        self.runs = HubRuns(self.store, self.bus, s.providers)
         for name, section in s.enabled_channels().items():
             self.channels[name] = self._build_channel(name, section, data_dir)
         self.channels.update(self._extra_channels)
@@ -147,7 +155,11 @@ class Hub:
         self.outbox = OutboxDispatcher(self.store, self.bus, self.channels, s.outbox)
         await self.outbox.start()
         stack.push_async_callback(self.outbox.stop)
-        self.sessions = SessionManager(self.store, self.bus, self.agent, self.commands, s.sessions)
+        self.sessions = SessionManager(
+            self.store, self.bus, self.agent, self.commands, s.sessions, observer=self.metrics
+        )
+        self.runs.attach(self.sessions)  # before resume: a resumed API request's run is seen
+        stack.callback(self.runs.close)
         await self.sessions.start()
         stack.push_async_callback(self.sessions.stop)
         await self.outbox.resume()
@@ -155,6 +167,7 @@ class Hub:
 
         # 5. the HTTP server (webhook routes must answer once platforms are told about them)
         if self.gateway is not None:
+            self._mount_operator_routes(self.gateway)
             await self.gateway.start()
             stack.push_async_callback(self.gateway.stop)
 
@@ -241,6 +254,35 @@ class Hub:
         await self.bus.publish("inbound", recorded)
         return True
 
+    def _mount_operator_routes(self, gateway: Gateway) -> None:
+        """``/metrics`` and the dashboard (``hub.dashboard``), for admin principals."""
+        from .dashboard import DashboardDeps, mount_dashboard
+
+        assert self.auth is not None and self.sessions is not None
+        gateway.add_route("GET", "/metrics", metrics_handler(self.metrics, self.auth, self.store))
+        deps = DashboardDeps(
+            auth=self.auth,
+            server=self.settings.server,
+            store=self.store,
+            sessions=self.sessions,
+            scheduler=self.scheduler,
+            inbox=self.inbox,
+            health=self.health,
+            channels=self.channels,
+        )
+        mount_dashboard(gateway, deps)
+
+    def _gauges(self) -> HubGauges:
+        """What a scrape reads of the running hub (parts built later are read when scraped)."""
+        return HubGauges(
+            queued_messages=lambda: sum(len(x.queue) for x in self.sessions.sessions.values()) if self.sessions else 0,
+            active_runs=lambda: self.sessions.active_runs if self.sessions else 0,
+            pending_questions=lambda: len(self.sessions.pending_questions()) if self.sessions else 0,
+            outbox_queued=lambda: self.outbox.queued() if self.outbox else 0,
+            outbox_given_up=lambda: self.outbox.failed if self.outbox else 0,
+            channels=lambda: self.channels,
+        )
+
     def _build_channel(self, name: str, section: dict[str, Any], data_dir: Any) -> Channel:
         kind = section.get("kind", name)
         cls = load_entry_point("autohands.channels", kind)
@@ -252,6 +294,7 @@ class Hub:
             data_dir=data_dir,
             pairing=self.pairing,
             auth=self.auth,
+            runs=self.runs,
         )
         channel: Channel = cls(name, config, context)
         for method, path, handler in context.routes:
@@ -328,6 +371,22 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
+def print_web_address(hub: Hub) -> None:
+    """``autohands run``: where the page a channel serves at ``/`` (the web chat) is, and, when
+    keys are configured, a one-time sign-in link (``Auth.login_link_token``). Printed, never
+    logged: the link signs a browser in."""
+    gateway, auth = hub.gateway, hub.auth
+    if gateway is None or auth is None or not any(r.canonical == "/" for r in gateway.app.router.resources()):
+        return
+    host = gateway.host if gateway.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    base = hub.settings.server.public_url.rstrip("/") or f"http://{host}:{gateway.bound_port}"
+    print(f"Web chat: {base}/", flush=True)
+    if not auth.open:
+        link = f"{base}/login?token={auth.login_link_token()}"
+        print(f"Sign in from your browser once with {link} (it works once, for 10 minutes)", flush=True)
+
+
 async def run_until_signalled(hub_settings: Settings) -> None:
     """``autohands run``: start, wait for SIGINT/SIGTERM, stop cleanly."""
     import signal
@@ -340,6 +399,10 @@ async def run_until_signalled(hub_settings: Settings) -> None:
             loop.add_signal_handler(sig, hub.request_stop)
     async with hub:
         tune_gc_for_serving()
+        for channel in hub.channels.values():
+            if isinstance(channel, ConsoleChannel):
+                channel.begin()  # a terminal in `run` prompts at once: there is no banner to wait for
+        print_web_address(hub)
         if not hub.channels:
             log.warning(
                 "no channel is enabled: the hub serves HTTP only. Enable one in your config "

@@ -61,6 +61,13 @@ class Auth:
         """No key configured: the server is loopback-only and every request is the operator."""
         self._secret = _load_secret(secret_file)
         self._links: dict[str, float] = {}
+        self.server = server
+        """The ``[server]`` section (``public_url``, ``allowed_origins``) for channels that check
+        a browser's ``Origin`` (``allows_origin``) or write their own address."""
+
+    def allows_origin(self, request: web.Request) -> bool:
+        """``allowed_origin`` with this server's section (the web chat's WebSocket checks it)."""
+        return allowed_origin(request, self.server)
 
     # ------------------------------------------------------------------ requests
     def principal(self, request: web.Request) -> Principal | None:

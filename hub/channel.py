@@ -22,6 +22,7 @@ from .extensions import Manifest
 from .messages import ConversationRef, Delivery, Inbound, Outbound
 
 if TYPE_CHECKING:
+    from .api_runs import Runs
     from .auth import Auth
 
 __all__ = [
@@ -111,6 +112,9 @@ class ChannelContext:
     """Who is asking the hub's HTTP server (API keys, login cookie, the loopback rule); None
     when ``[server] enabled = false``. Channels serving people over HTTP (the web chat, the API)
     check every request with it."""
+    runs: Runs | None = None
+    """The hub's sessions as a channel answering HTTP requests sees them (``hub.api_runs``:
+    the run-slot limit, a request's own history, its run's replies and end); None outside a hub."""
     routes: list[tuple[str, str, Handler]] = field(default_factory=list)
     """Webhook routes the channel mounts on the hub's aiohttp server (method, path, handler).
     Append in ``__init__`` or before ``start`` returns; the server starts after channels."""

@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help()
         return EXIT_ERROR
+    if command.offers_setup:
+        from .cli_init import offer_setup
+
+        offer_setup(args.config)
     try:
         settings = _settings_for(command, args.config)
         level = args.log_level or settings.log.level  # the file's; the terminal may show less
@@ -168,7 +172,7 @@ def _print_extensions() -> None:
 
 COMMANDS: tuple[Command, ...] = (
     INIT,
-    Command("run", _add_run, _run),
+    Command("run", _add_run, _run, offers_setup=True),
     CHAT,
     CONFIG,
     DOCTOR,

@@ -44,4 +44,8 @@ class Command:
     """False: the command runs when no valid config can be loaded (``init``); it is then given
     the shipped defaults."""
     log_level: str | None = None
-    """The log level when none is asked for (``chat``: ``WARNING``, the terminal is the chat)."""
+    """The log level on stderr when none is asked for (``chat``: ``OFF``, the terminal is the
+    chat; its lines go to the log file)."""
+    offers_setup: bool = False
+    """With no config file yet and a person at the terminal, offer ``autohands init`` first
+    (``chat``, ``run``: a new user's first commands)."""

@@ -148,5 +148,5 @@ def _when(at: datetime, now: datetime) -> str:
     return f"{day} at {clock}"
 
 
-CHAT = Command("chat", _add_chat, _chat, log_level="OFF")
+CHAT = Command("chat", _add_chat, _chat, log_level="OFF", offers_setup=True)
 """``log_level="OFF"``: nothing on stderr unless ``--log-level`` asks; the file keeps it all."""

@@ -243,7 +243,7 @@ def offer_setup(config: str | Path | None = None) -> bool:
     """When there is no config file yet and a person is at the terminal, offer the wizard.
     True when it wrote the file (load the settings again); False otherwise."""
     path = config_path(str(config) if config is not None else None)
-    if path.exists() or not sys.stdin.isatty():
+    if path.exists() or not sys.stdin.isatty() or _configured_by_environment():
         return False
     io = TerminalPrompter()
     try:
@@ -254,6 +254,14 @@ def offer_setup(config: str | Path | None = None) -> bool:
     except SetupCancelled:
         io.say("\nSet-up cancelled; nothing was written.")
         return False
+
+
+def _configured_by_environment() -> bool:
+    """Whether the environment already configures the hub (``AUTOHANDS__…`` overrides, a
+    provider's key): such a person chose not to need a file, so the wizard is not offered."""
+    return any(name.startswith("AUTOHANDS__") for name in os.environ) or any(
+        os.environ.get(name) for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+    )
 
 
 # ---------------------------------------------------------------------------- the command

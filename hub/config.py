@@ -392,6 +392,7 @@ class _UnsetVariable(Exception):
 
 def substitute_env(data: Any, environ: Mapping[str, str], path: str = "", *, defer: bool = False) -> Any:
     """Replace ``${VAR}`` / ``${VAR:-default}`` in string values; a missing VAR names the key.
+    A value that is one reference and reads ``true`` or ``false`` becomes that boolean.
 
     A missing VAR raises ``ConfigError``, except under ``defer`` (the sections of the
     ``_DEFERRING`` tables), where the value becomes an ``Unresolved`` carrying that error.
@@ -413,7 +414,7 @@ def substitute_env(data: Any, environ: Mapping[str, str], path: str = "", *, def
         raise _UnsetVariable(var)
 
     try:
-        return _VAR.sub(repl, data)
+        value = _VAR.sub(repl, data)
     except _UnsetVariable as unset:
         var = unset.var
         problem = (
@@ -422,6 +423,11 @@ def substitute_env(data: Any, environ: Mapping[str, str], path: str = "", *, def
         if defer:
             return Unresolved(data, problem)
         raise ConfigError(problem) from None
+    # A switch read from the environment (``enabled = "${TELEGRAM_ON:-false}"``) is a boolean:
+    # a value that is one reference and reads true or false, as in an AUTOHANDS__ override.
+    if _VAR.fullmatch(data) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
 
 
 def unresolved_problem(data: Any) -> str | None:

@@ -155,6 +155,10 @@ class OutboxDispatcher:
             health = self._health[channel] = ChannelHealth(channel, self.clock, self._probe)
         return health
 
+    def queued(self) -> int:
+        """Outbounds held in memory, waiting for their turn or their channel (``/metrics``)."""
+        return sum(len(lane.queue) for lane in self._lanes.values())
+
     def problems(self) -> dict[str, str]:
         """Channels whose sends are failing now, with why (for ``/healthz``)."""
         return {name: problem for name, health in self._health.items() if (problem := health.problem())}

@@ -18,18 +18,19 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._lifecycle import Lifecycle
 from ._session_context import Question, SessionControl, SessionRunContext
-from .agent import Agent, HistoryItem
+from .agent import Agent, HistoryItem, Usage
 from .answers import read_answer
 from .bus import Bus, Subscription
 from .commands import Command, CommandCall, CommandRegistry
 from .config import SessionsSection
 from .messages import ConversationRef, Inbound, Outbound, TextFormat, new_incident_id
+from .questions import PendingQuestion, is_operator, operator_answer, pending_questions
 from .store import StoreAPI
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,19 @@ WAITING_FOR_YOU_TEXT = (
     "I'm waiting for your yes or no to the question above. I'll answer this message once that is settled."
 )
 WAITING_FOR_OTHER_TEXT = "I'm waiting for an answer to the question above. I'll answer this message after that."
+
+
+class RunObserver(Protocol):
+    """Told how each agent run went (``hub.metrics``): one call per run, off the message path."""
+
+    def run_finished(
+        self, channel: str, seconds: float, first_output: float | None, usage: Sequence[tuple[str, str, Usage]]
+    ) -> None:
+        """``seconds`` from the run's start to its end; ``first_output`` to the first text or
+        tool line it showed (None if it showed nothing before its final reply)."""
+
+    def model_error(self, provider: str, error: str) -> None:
+        """A run's model provider failed it (``error``: the kind, an exception class name)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -75,6 +89,8 @@ class Session:
 @dataclass(slots=True, kw_only=True)
 class _RunWatch:
     typed: float
+    started: float
+    first_output: float | None = None
 
 
 class SessionManager:
@@ -88,6 +104,7 @@ class SessionManager:
             (``register_session_commands``) before channels learn the list.
         limits: the ``[sessions]`` section (concurrency, idle eviction, stop grace); its
             defaults if ``None``.
+        observer: told how long each agent run took (``hub.metrics``).
     """
 
     def __init__(
@@ -97,8 +114,11 @@ class SessionManager:
         agent: Agent,
         commands: CommandRegistry,
         limits: SessionsSection | None = None,
+        *,
+        observer: RunObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer = observer
         self.bus = bus
         self.agent = agent
         self.commands = commands
@@ -114,6 +134,9 @@ class SessionManager:
         self._stopping = False
         self._prior_attempts: dict[int, int] = {}
         self.active_runs = 0
+        self.run_ended: Callable[[Inbound, Sequence[tuple[str, str, Usage]]], None] | None = None
+        """Told, synchronously, that an inbound's run (or command) has ended and its last reply
+        is on the bus, with the run's token usage (``hub.api_runs``: the HTTP API answers then)."""
         self._life = Lifecycle("SessionManager")
 
     # ----------------------------------------------------------------- lifecycle
@@ -353,6 +376,8 @@ class SessionManager:
         await self.store.finish_run(inbound, reply=reply, status=status)
         if reply is not None:
             await self.bus.publish("outbound", reply)
+        if self.run_ended is not None:
+            self.run_ended(inbound, ())
 
     # ----------------------------------------------------------------- agent runs
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
@@ -364,7 +389,8 @@ class SessionManager:
             # The run happens in the session's worker task; `/stop` cancels that task while
             # `s.running` (see SessionControl.stop_run), and the cancellation is taken back here.
             s.running = True
-            self._runs[s] = _RunWatch(typed=time.monotonic())
+            now = time.monotonic()
+            watch = self._runs[s] = _RunWatch(typed=now, started=now)
             try:
                 await self._begin(inbound)
                 final = await self._drive(ctx)
@@ -385,6 +411,9 @@ class SessionManager:
                 self.active_runs -= 1
                 self._runs.pop(s, None)
         await self._end_agent_run(s, ctx, final=final)
+        if self.observer is not None:
+            first = None if watch.first_output is None else watch.first_output - watch.started
+            self.observer.run_finished(s.conversation.channel, time.monotonic() - watch.started, first, ctx.usage)
 
     async def _watch_runs(self) -> None:
         """One watcher renews "typing…" for every run in progress (rather than timers per run,
@@ -403,7 +432,10 @@ class SessionManager:
         """Iterate the agent: progress goes out at once, every final but the last is sent as it
         comes, and the last is returned to be committed with the run's end."""
         held: Outbound | None = None
+        watch = self._runs.get(ctx.session)
         async for out in self.agent.run(ctx):
+            if watch is not None and watch.first_output is None and not out.typing:
+                watch.first_output = time.monotonic()
             if not out.final or out.typing:
                 await self.bus.publish("outbound", out)
                 continue
@@ -431,6 +463,8 @@ class SessionManager:
         ctx.replaced = None
         if final is not None:
             await self.bus.publish("outbound", final)
+        if self.run_ended is not None:
+            self.run_ended(ctx.inbound, ctx.usage)
 
     # ----------------------------------------------------------------- control
     async def _handle_control(self, s: Session, inbound: Inbound) -> None:
@@ -441,7 +475,7 @@ class SessionManager:
                     inbound, self._reply(s, inbound, "That request is no longer waiting for an answer.")
                 )
                 return
-            if inbound.sender.id != q.user_id:
+            if inbound.sender.id != q.user_id and not is_operator(inbound.sender):
                 await self._end_run(
                     inbound, self._reply(s, inbound, "Only the person who started this request can answer it.")
                 )
@@ -456,6 +490,15 @@ class SessionManager:
             await self._end_run(inbound, None)
             return
         await self._run_command(s, inbound)
+
+    # ----------------------------------------------------------------- the dashboard
+    def pending_questions(self) -> list[PendingQuestion]:
+        """Every question a run waits on now, of every channel, oldest first."""
+        return pending_questions(self.sessions.values())
+
+    def operator_answer(self, question_id: str, button: str, principal_id: str) -> Inbound | None:
+        """See ``hub.questions.operator_answer``."""
+        return operator_answer(self.sessions.values(), question_id, button, principal_id)
 
     async def _run_command(self, s: Session, inbound: Inbound) -> None:
         assert inbound.command is not None

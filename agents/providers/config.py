@@ -22,6 +22,8 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["openai", "anthropic"]
+    """The API the endpoint speaks: ``openai`` (Chat Completions; with ``base_url`` also Ollama,
+    vLLM, llama.cpp and other compatible servers) or ``anthropic`` (the Messages API)."""
     model: str = Field(min_length=1)
     """The default model id; a request's ``model`` overrides it."""
     api_key: SecretStr | None = None
@@ -31,6 +33,8 @@ class ProviderConfig(BaseModel):
     timeout_seconds: float = Field(default=120.0, gt=0)
     """Longest wait for the response to start or for the next chunk of a stream."""
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait, in seconds, to open a connection (retried like other timeouts); raise it for
+    a distant server or one slow to wake."""
     max_retries: int = Field(default=3, ge=0, le=20)
     """Our retries of 429 / 5xx / timeouts (the SDK's own retries are off)."""
     retry_initial_wait_seconds: float = Field(default=0.5, ge=0)
@@ -42,6 +46,8 @@ class ProviderConfig(BaseModel):
     context_window: int = Field(default=128_000, gt=0)
     """The model's context size in tokens (the loop's compaction budget)."""
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    """HTTP headers added to every request to this endpoint, e.g. a gateway's own auth header or
+    ``OpenAI-Organization``; write secret values ``${VAR}``."""
     max_connections: int = Field(default=1000, ge=1, le=100_000)
     """Open connections to this endpoint at most (one per concurrent streamed request)."""
 

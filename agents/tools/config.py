@@ -63,7 +63,11 @@ class FileToolsConfig(_Section):
     max_read_bytes: int = Field(default=200_000, gt=0)
     """Largest slice ``read_file`` returns at once (the model may continue with ``offset``)."""
     max_write_bytes: int = Field(default=1_000_000, gt=0)
+    """Largest content, in bytes (UTF-8), one ``write_file`` call may write or append; a larger
+    one fails and the model is told the limit."""
     max_list_entries: int = Field(default=500, gt=0)
+    """Entries ``list_dir`` shows of one directory; the rest are only counted. Raise it for
+    directories with many files (each entry costs context)."""
     deny_patterns: tuple[str, ...] = ()
     """More credential-looking names to refuse, added to ``DEFAULT_DENY_PATTERNS``."""
 
@@ -100,7 +104,11 @@ class ShellToolsConfig(_Section):
     network: StrictBool = False
     """Let sandboxed commands use the network (off: they see only a loopback of their own)."""
     timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Seconds a command may run before it is killed with the processes it started; raise it for
+    long builds or test runs. Waiting for the user's approval is not counted."""
     max_output_bytes: int = Field(default=16_000, gt=0)
+    """Bytes of a command's output (stdout and stderr together) returned to the model; the rest is
+    dropped with a note of the total. Raise it for commands with long output, at a cost in context."""
     max_processes: int = Field(default=64, ge=1)
     """Processes and threads one command may run at once (RLIMIT_NPROC inside the sandbox)."""
     max_memory_mb: int = Field(default=1024, ge=16)
@@ -142,12 +150,20 @@ class WebToolsConfig(_Section):
     max_chars: int = Field(default=20_000, gt=0)
     """Characters of text returned to the model."""
     timeout_seconds: float = Field(default=20.0, gt=0, le=600)
+    """Seconds one fetch may take in all (connecting, redirects, download) before it fails; raise it
+    for slow sites."""
     max_redirects: int = Field(default=5, ge=0, le=20)
+    """Redirects followed per fetch, each target checked like the first URL; one more fails the
+    fetch. ``0`` follows none."""
     user_agent: str = "AutoHands/0.1 (+web tool)"
+    """The ``User-Agent`` header of every fetch; change it when a site blocks the default or wants
+    bots to name a contact."""
 
 
 class SearchToolsConfig(_Section):
     max_results: int = Field(default=100, gt=0)
+    """Matches one ``grep`` or ``glob`` call returns; past it the list stops with a note to narrow
+    the search."""
     max_file_bytes: int = Field(default=2_000_000, gt=0)
     """Files larger than this are skipped by ``grep``."""
 
@@ -160,12 +176,18 @@ class ToolsConfig(_Section):
     """One workspace per user (``users/<channel>/<id>``), per conversation
     (``conversations/<key>``), or one ``shared`` by everyone (the root itself)."""
     enabled: tuple[Category, ...] = ALL_CATEGORIES
+    """The tool categories the model may use; leave one out to remove its tools (e.g. ``shell``
+    and ``web`` for an agent that only talks). ``schedule`` also needs ``[scheduler] enabled``."""
     approve_medium: StrictBool = False
     """Ask the user before medium-risk tools too (high-risk ones always ask)."""
     file: FileToolsConfig = FileToolsConfig()
+    """Limits of ``read_file``, ``write_file`` and ``list_dir``, and more names the tools refuse."""
     shell: ShellToolsConfig = ShellToolsConfig()
+    """The ``run_command`` tool: its sandbox, the programs it may start, and their limits."""
     web: WebToolsConfig = WebToolsConfig()
+    """The ``fetch_url`` tool: the hosts and networks it may reach, and its limits."""
     search: SearchToolsConfig = SearchToolsConfig()
+    """Limits of the ``grep`` and ``glob`` tools."""
 
     @field_validator("workspace")
     @classmethod

@@ -69,6 +69,8 @@ class SchedulerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     enabled: StrictBool = True
+    """Run scheduled jobs: the ``/remind``, ``/every``, ``/jobs``, ``/cancel`` and ``/tz``
+    commands and the agent's ``schedule`` tool. ``false`` turns them all off (stored jobs are kept)."""
     default_timezone: str = Field(default="local", validate_default=True)
     """The time zone of a user who has not set one with ``/tz``: an IANA name
     (``Europe/Berlin``), or ``local`` for the host's zone (``TZ``, else ``/etc/localtime``; UTC
@@ -78,7 +80,11 @@ class SchedulerConfig(BaseModel):
     late_note_seconds: float = Field(default=60, ge=0)
     """Runs later than this say how late they are."""
     max_jobs_per_user: int = Field(default=50, ge=1)
+    """Active jobs one user may have at once, across all conversations; a new one is refused
+    until they ``/cancel`` one. Raise it for users who schedule a lot."""
     min_interval_seconds: float = Field(default=60, ge=0)
+    """Shortest time, in seconds, between two runs of a repeating job (one-off reminders are not
+    limited). Lower it to allow more frequent jobs; each run of an agent job is a model call."""
     admins: tuple[str, ...] = ()
     """User ids that may cancel anyone's job (besides senders the channel marks admin)."""
 

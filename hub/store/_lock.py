@@ -27,7 +27,8 @@ def take_file_lock(db_path: Path) -> IO[str]:
     import fcntl
 
     lock_path = db_path.with_name(db_path.name + ".lock")
-    f = open(lock_path, "a+")
+    # 0600 like the database beside it: the holder's pid and host are nobody else's business.
+    f = os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

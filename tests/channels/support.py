@@ -89,6 +89,7 @@ def hub_settings(data_dir: Path, **channels: dict[str, Any]) -> Settings:
             "hub": {"data_dir": str(data_dir)},
             "server": {"enabled": True, "host": "127.0.0.1", "port": 0},
             "agent": {"runtime": "echo"},
-            "channels": channels,
+            # the gateway's channels (on by default) are not these tests' subject
+            "channels": {"web": {"enabled": False}, "api": {"enabled": False}, **channels},
         },
     )

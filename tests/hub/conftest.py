@@ -111,6 +111,7 @@ def reply(ctx: RunContext, text: str, **kw: Any) -> Outbound:
 def hub_settings(tmp_path: Path) -> Any:
     def make(**over: Any) -> Any:
         base = {"hub": {"data_dir": str(tmp_path / "data")}, "server": {"enabled": False}, "agent": {"runtime": "none"}}
+        base["channels"] = {"web": {"enabled": False}, "api": {"enabled": False}}  # on by default, not tested here
         for k, v in over.items():
             base[k] = {**base.get(k, {}), **v}
         return load_settings(environ={}, overrides=base)

@@ -417,3 +417,16 @@ def test_the_banner_counts_what_was_said_and_says_when() -> None:
     ]
     assert "from yesterday at 12:00 (2 messages)" in banner(said(now - timedelta(days=1)), now)
     assert " 2025 at 12:00 (2 messages)" in banner(said(now.replace(year=2025)), now)
+
+
+def test_the_first_chat_without_a_config_offers_the_set_up_and_goes_on_when_declined(tmp_path: Path) -> None:
+    """A new user's first command asks whether to run ``autohands init``; "n" goes on to the chat
+    (setup instructions, since no model is configured) and writes nothing."""
+    with Terminal(tmp_path) as term:
+        term.expect(b"No configuration yet", within=30)
+        term.type("n\r")
+        term.expect(b"autohands init", within=10)
+        term.expect(PROMPT, within=30)
+        term.type("/quit\r")
+        assert term.wait_exit(within=15) == 0
+    assert not (tmp_path / ".autohands" / "config.toml").exists()

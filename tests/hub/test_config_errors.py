@@ -151,3 +151,28 @@ def test_config_reference_is_markdown(tmp_path: Path) -> None:
 def test_config_without_an_action_names_them(tmp_path: Path) -> None:
     proc = cli("config", home=tmp_path)
     assert proc.returncode == 2 and "check, show, reference" in proc.stderr
+
+
+def test_a_switch_read_from_the_environment_is_a_boolean(tmp_path: Path) -> None:
+    """Strict booleans refused ``enabled = "${X:-true}"`` (a string); a whole reference that
+    reads true/false is a boolean, and text around a reference stays text."""
+    from hub.config import substitute_env
+
+    assert substitute_env({"on": "${ON:-true}", "off": "${OFF}"}, {"OFF": "False"}) == {"on": True, "off": False}
+    assert substitute_env({"t": "x${ON:-true}", "s": "${S}"}, {"S": "yes"}) == {"t": "xtrue", "s": "yes"}
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\nenabled = "${SERVE:-false}"\n')
+    assert load_settings(cfg, environ={}).server.enabled is False
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.5", "::", "hub.example.com"])
+def test_a_server_reachable_from_other_machines_needs_a_key(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"no api_keys are set: set \[server\] api_keys"):
+        load_settings(environ={"AUTOHANDS__SERVER__HOST": host}, user_file=False)
+    keyed = {"AUTOHANDS__SERVER__HOST": host, "AUTOHANDS__SERVER__API_KEYS": '["k-123"]'}
+    assert load_settings(environ=keyed, user_file=False).server.api_keys == ["k-123"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.2"])
+def test_a_loopback_server_needs_no_key(host: str) -> None:
+    assert load_settings(environ={"AUTOHANDS__SERVER__HOST": host}, user_file=False).server.host == host

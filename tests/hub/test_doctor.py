@@ -222,6 +222,7 @@ async def test_the_data_directory_and_the_database_are_private(tmp_path: Path) -
     assert data.stat().st_mode & 0o777 == 0o700 and (tmp_path / "new").stat().st_mode & 0o777 == 0o700
     assert modes["autohands.db"] == 0o600
     assert modes["autohands.db-wal"] == 0o600 and modes["autohands.db-shm"] == 0o600
+    assert modes["autohands.db.lock"] == 0o600  # it was 0644
 
 
 async def test_a_database_from_before_is_made_private(tmp_path: Path) -> None:

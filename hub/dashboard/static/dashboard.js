@@ -1,0 +1,221 @@
+// The operator's dashboard (hub/dashboard). Plain DOM, no build step, no library.
+// Everything shown comes from conversations, so it is only ever set as text (textContent),
+// never as HTML; the page's Content-Security-Policy forbids inline script as a second guard.
+"use strict";
+
+const REFRESH_MS = 3000;
+let current = "overview";
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) {
+    const td = document.createElement("td");
+    if (cell instanceof Node) td.appendChild(cell);
+    else td.textContent = cell === null || cell === undefined ? "" : String(cell);
+    tr.appendChild(td);
+  }
+  return tr;
+}
+
+function when(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function cost(value) {
+  return value === null || value === undefined ? "no price" : "$" + value.toFixed(4);
+}
+
+function status(text, bad) {
+  const node = document.getElementById("status");
+  node.textContent = text;
+  node.classList.toggle("bad", Boolean(bad));
+  node.classList.toggle("ok", !bad);
+}
+
+async function api(path, body) {
+  const init = { credentials: "same-origin", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.method = "POST";
+    init.headers["Content-Type"] = "application/json";
+    init.headers["X-AutoHands"] = "1"; // the CSRF guard every changing request needs
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = (data.error && data.error.message) || response.status + " " + response.statusText;
+    throw new Error(message);
+  }
+  return data;
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows);
+}
+
+// ------------------------------------------------------------------ channels
+async function loadOverview() {
+  const data = await api("/api/admin/overview");
+  const tbody = document.querySelector("#overview tbody");
+  fill(tbody, data.channels.map((c) => {
+    const state = el("span", c.problem ? "problem" : c.started ? "running" : "not started", "pill " + (c.problem || !c.started ? "bad" : "ok"));
+    return row([c.name, state, c.problem || ""]);
+  }));
+  document.getElementById("overview-extra").textContent =
+    `${data.active_runs} run(s) in progress · ${data.pending_approvals} approval(s) pending · signed in as ${data.you}` +
+    (data.scheduler ? "" : " · scheduler off");
+  badge(data.pending_approvals);
+  status(data.ok ? "healthy" : "needs attention", !data.ok);
+}
+
+function badge(n) {
+  const node = document.getElementById("approvals-count");
+  node.hidden = !n;
+  node.textContent = String(n);
+}
+
+// ------------------------------------------------------------------ approvals
+async function loadApprovals() {
+  const data = await api("/api/admin/approvals");
+  const list = document.getElementById("approvals-list");
+  badge(data.approvals.length);
+  if (!data.approvals.length) {
+    list.replaceChildren(el("p", "Nothing is waiting for an approval.", "muted"));
+    return;
+  }
+  list.replaceChildren(...data.approvals.map(approvalCard));
+}
+
+function approvalCard(q) {
+  const card = el("article", null, "card approval");
+  card.dataset.question = q.id;
+  const head = el("p", null, "meta");
+  head.append(el("strong", q.conversation), ` · ${q.user} asked ${when(q.asked_at)}`);
+  if (q.seconds_left !== null) head.append(` · ${Math.round(q.seconds_left)} s left`);
+  card.append(head, el("pre", q.text, "question"));
+  const buttons = el("div", null, "row");
+  for (const b of q.buttons) {
+    const button = el("button", b.label, "btn " + b.style);
+    button.type = "button";
+    button.addEventListener("click", async () => {
+      buttons.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+      try {
+        await api("/api/admin/approvals/" + encodeURIComponent(q.id), { button: b.id });
+        card.replaceChildren(el("p", `${b.label}: sent to ${q.conversation}.`, "done"));
+      } catch (err) {
+        card.append(el("p", String(err.message), "error"));
+      }
+    });
+    buttons.append(button);
+  }
+  card.append(buttons);
+  return card;
+}
+
+// ------------------------------------------------------------------ jobs
+let armedJob = null; // the job whose Cancel was clicked once: a second click cancels it
+
+async function loadJobs() {
+  const data = await api("/api/admin/jobs");
+  const tbody = document.querySelector("#jobs tbody");
+  document.getElementById("jobs-empty").hidden = data.jobs.length > 0;
+  fill(tbody, data.jobs.map((j) => {
+    const cancel = el("button", j.id === armedJob ? "Confirm cancel" : "Cancel", "btn danger");
+    cancel.type = "button";
+    cancel.addEventListener("click", async () => {
+      if (armedJob !== j.id) {
+        armedJob = j.id;
+        cancel.textContent = "Confirm cancel";
+        return;
+      }
+      armedJob = null;
+      cancel.disabled = true;
+      try {
+        await api(`/api/admin/jobs/${encodeURIComponent(j.id)}/cancel`, {});
+        await loadJobs();
+      } catch (err) {
+        status(String(err.message), true);
+        cancel.disabled = false;
+      }
+    });
+    const tr = row([j.id, j.conversation, j.description || j.text, when(j.next_run_at), cancel]);
+    tr.dataset.job = j.id;
+    return tr;
+  }));
+}
+
+// ------------------------------------------------------------------ conversations
+async function loadConversations() {
+  const q = document.getElementById("q").value.trim();
+  const data = await api("/api/admin/conversations?limit=100" + (q ? "&q=" + encodeURIComponent(q) : ""));
+  const tbody = document.querySelector("#conversations tbody");
+  fill(tbody, data.conversations.map((c) => {
+    const link = el("button", c.key, "link");
+    link.type = "button";
+    link.addEventListener("click", () => loadTranscript(c.key));
+    return row([link, c.messages, `${c.input_tokens}/${c.output_tokens}`, when(c.last_activity)]);
+  }));
+  if (!data.conversations.length) fill(tbody, [row([q ? "No conversation matches." : "No conversations yet.", "", "", ""])]);
+}
+
+async function loadTranscript(key) {
+  const box = document.getElementById("transcript");
+  const data = await api("/api/admin/transcript?key=" + encodeURIComponent(key));
+  const items = data.entries.map((e) => {
+    const item = el("div", null, "said " + (e.from_user ? "user" : "bot"));
+    item.append(el("p", `${e.from_user ? e.who : "AutoHands"} · ${when(e.at)} · ${e.status}`, "meta"), el("pre", e.text));
+    return item;
+  });
+  box.replaceChildren(el("h3", key), ...(items.length ? items : [el("p", "Nothing was said.", "muted")]));
+}
+
+// ------------------------------------------------------------------ usage
+async function loadUsage() {
+  const days = document.getElementById("days").value;
+  const data = await api("/api/admin/usage?days=" + encodeURIComponent(days));
+  const [total] = data.total;
+  document.getElementById("usage-total").textContent =
+    `${total.runs} run(s) · ${total.input_tokens} tokens in, ${total.output_tokens} out · estimated ${cost(total.cost_usd)} (${data.currency}, last ${data.days} day(s))`;
+  for (const table of document.querySelectorAll("[data-usage]")) {
+    const rows = data[table.dataset.usage] || [];
+    fill(table.querySelector("tbody"), rows.map((r) => row([r.label, r.runs, `${r.input_tokens}/${r.output_tokens}`, cost(r.cost_usd)])));
+  }
+}
+
+// ------------------------------------------------------------------ tabs and refresh
+const loaders = { overview: loadOverview, approvals: loadApprovals, jobs: loadJobs, conversations: loadConversations, usage: loadUsage };
+
+async function refresh() {
+  try {
+    // The overview also sets the health pill and the approvals badge every tab shows.
+    await Promise.all(current === "overview" ? [loadOverview()] : [loaders[current](), loadOverview()]);
+  } catch (err) {
+    status(String(err.message), true);
+  }
+}
+
+function show(tab) {
+  current = tab;
+  for (const button of document.querySelectorAll("[data-tab]")) button.classList.toggle("active", button.dataset.tab === tab);
+  for (const panel of document.querySelectorAll(".panel")) panel.hidden = panel.id !== tab;
+  refresh();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("[data-tab]")) button.addEventListener("click", () => show(button.dataset.tab));
+  document.getElementById("search").addEventListener("submit", (event) => { event.preventDefault(); loadConversations(); });
+  document.getElementById("days").addEventListener("change", () => loadUsage());
+  const start = (location.hash || "#overview").slice(1);
+  show(loaders[start] ? start : "overview");
+  // Live views refresh themselves; the others (a search, a transcript being read) do not jump.
+  setInterval(() => { if (current === "overview" || current === "approvals" || current === "jobs") refresh(); }, REFRESH_MS);
+});
