@@ -1,13 +1,23 @@
 """The gateway's cost: ``/v1/chat/completions`` through the hub vs. straight to the model.
 
-One instant echo-mode fake OpenAI server runs in its own process. The same load (``--requests``
-chat completions, ``--concurrency`` at a time, the official ``openai`` SDK) is sent from a
-client process, first straight to the fake, then to a hub (SQLite store, the agent on that
-fake) in this process: the ratio of the two rates is what the gateway, the store and the agent
-run cost. SSE time to first byte is compared the same way; with ``channels/web`` present, the
-RSS that ``--ws-clients`` idle WebSocket clients on ``/ws`` add to the hub is measured too.
+Three kinds of process, so that each one's cost can be told apart: one instant echo-mode fake
+OpenAI server; a client process sending ``--requests`` chat completions, ``--concurrency`` at a
+time, with the official ``openai`` SDK; and this process, which hosts the hub (SQLite store, the
+agent on that fake) and nothing else while a load runs. Bare runs (client → fake) and hub runs
+(client → hub → fake) alternate ``--repeat`` times, so a noisy neighbour on a shared machine
+hits both alike; the figures are the medians, and every run is listed.
 
-    python bench/gateway.py [--requests 2000] [--concurrency 32] [--ws-clients 1000]
+A rate is only the gateway's cost if the client is not the limit. So every run also reports the
+CPU time per request of each process (client, fake, hub — ``/proc`` and ``time.process_time``)
+and how busy the client was (its CPU time / wall time; near 1.0 it was saturated, and that rate
+is the client's, not the server's). The hub's CPU time per request is the gateway's real cost.
+
+SSE time to first byte is compared the same way (one request at a time), and, with ``channels/web`` present, the RSS
+that ``--ws-clients`` idle WebSocket clients on ``/ws`` add to the hub's process (the clients
+live in a process of their own). ``--profile`` prints where the hub's time goes (cProfile of
+one more hub run).
+
+    python bench/gateway.py [--requests 2000] [--concurrency 32] [--repeat 3] [--ws-clients 1000]
 
 Readable lines, then one JSON line of figures.
 """
@@ -16,8 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import importlib.util
+import io
 import json
+import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,12 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._common import current_rss_mb, emit, percentile
-from bench.agent import fake_process
+from bench.agent import FakeProc, fake_process
 
 KEY = "sk-bench-gateway"
+BUSY = 0.85
+"""A process using this share of a core or more during a run was (near) saturated."""
 
 
-# --------------------------------------------------------------------------- client process
+# --------------------------------------------------------------------------- client processes
 async def _load(url: str, requests: int, concurrency: int, stream: bool) -> dict[str, Any]:
     import openai
 
@@ -61,18 +77,27 @@ async def _load(url: str, requests: int, concurrency: int, stream: bool) -> dict
         for i in counter:
             await one(i)
 
-    await one(-1)  # warm-up: connections, imports
+    await asyncio.gather(*(one(-1 - j) for j in range(concurrency)))  # warm-up: connections, imports
     latencies.clear()
     ttfb.clear()
-    began = time.perf_counter()
+    began, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu0
     await client.close()
-    return {"rate": requests / elapsed, "lat": latencies, "ttfb": ttfb}
+    return {"rate": requests / elapsed, "wall": elapsed, "cpu": cpu, "lat": latencies, "ttfb": ttfb}
 
 
-def client_main(url: str, requests: int, concurrency: int, stream: bool) -> None:
-    print(json.dumps(asyncio.run(_load(url, requests, concurrency, stream))))
+async def _idle_sockets(port: int, clients: int) -> None:
+    """Open ``clients`` idle WebSockets, say so on stdout, hold them until stdin closes."""
+    import aiohttp
+
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        sockets = [await http.ws_connect(f"http://127.0.0.1:{port}/ws", heartbeat=None) for _ in range(clients)]
+        print("open", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        for ws in sockets:
+            await ws.close()
 
 
 async def run_client(url: str, requests: int, concurrency: int, *, stream: bool = False) -> dict[str, Any]:
@@ -85,6 +110,25 @@ async def run_client(url: str, requests: int, concurrency: int, *, stream: bool 
         raise RuntimeError("the client process failed")
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
     return result
+
+
+async def idle_ws_rss(port: int, clients: int) -> float | None:
+    """RSS (MB) that ``clients`` idle WebSocket connections add to this (the hub's) process."""
+    if importlib.util.find_spec("channels.web") is None:
+        return None
+    before = current_rss_mb()
+    args = [sys.executable, __file__, "--ws-hold", str(port), "--ws-clients", str(clients)]
+    proc = await asyncio.create_subprocess_exec(*args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        if (await asyncio.wait_for(proc.stdout.readline(), 120)).strip() != b"open":
+            raise RuntimeError("the WebSocket client process failed")
+        await asyncio.sleep(0.5)  # let the hub finish each handshake's bookkeeping
+        added = current_rss_mb() - before
+    finally:
+        proc.stdin.close()
+        await proc.wait()
+    return round(added, 1)
 
 
 # --------------------------------------------------------------------------- the hub
@@ -106,71 +150,145 @@ def hub_settings(data_dir: Path, fake_url: str) -> Any:
     )
 
 
-async def idle_ws_rss(port: int, clients: int) -> float | None:
-    """RSS (MB) that ``clients`` idle WebSocket connections add to this process: the hub's
-    sockets and the clients' (both are here; the clients' share is in the note)."""
-    import aiohttp
-
-    if importlib.util.find_spec("channels.web") is None:
-        return None
-    before = current_rss_mb()
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn, headers={"Authorization": f"Bearer {KEY}"}) as http:
-        sockets = []
-        for _ in range(clients):
-            sockets.append(await http.ws_connect(f"http://127.0.0.1:{port}/ws", heartbeat=None))
-        await asyncio.sleep(0.5)
-        added = current_rss_mb() - before
-        for ws in sockets:
-            await ws.close()
-    return round(added, 1)
+async def measured(
+    url: str, fake: FakeProc, n: int, c: int, *, stream: bool = False, hub: bool = False
+) -> dict[str, Any]:
+    """One load, with the CPU time each process spent on it per request (ms)."""
+    fake0, hub0 = fake.cpu_s(), time.process_time()
+    r = await run_client(url, n, c, stream=stream)
+    r["fake_cpu_ms"] = (fake.cpu_s() - fake0) * 1000 / n
+    # This process hosts only the hub while the client runs (its own share is a subprocess wait).
+    r["hub_cpu_ms"] = (time.process_time() - hub0) * 1000 / n if hub else 0.0
+    r["client_cpu_ms"] = r["cpu"] * 1000 / n
+    r["client_busy"] = r["cpu"] / r["wall"]
+    return r
 
 
-def figures(prefix: str, r: dict[str, Any]) -> dict[str, float]:
+def summary(kind: str, r: dict[str, Any]) -> dict[str, Any]:
     ms = [x * 1000 for x in r["lat"]]
     return {
-        f"{prefix}_rps": round(r["rate"], 1),
-        f"{prefix}_p50_ms": round(percentile(ms, 50), 2),
-        f"{prefix}_p99_ms": round(percentile(ms, 99), 2),
+        "kind": kind,
+        "rps": round(r["rate"], 1),
+        "p50_ms": round(percentile(ms, 50), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "ttfb_p50_ms": round(percentile([x * 1000 for x in r["ttfb"]], 50), 2) if r["ttfb"] else None,
+        "client_cpu_ms": round(r["client_cpu_ms"], 3),
+        "client_busy": round(r["client_busy"], 2),
+        "fake_cpu_ms": round(r["fake_cpu_ms"], 3),
+        "hub_cpu_ms": round(r["hub_cpu_ms"], 3),
     }
+
+
+async def rounds(args: argparse.Namespace, fake: FakeProc, hub_url: str) -> list[dict[str, Any]]:
+    """Bare and hub runs alternated, ``--repeat`` rounds; SSE runs after the plain ones, one
+    request at a time (time to first byte is a latency: at full load it is the client's queue)."""
+    n, c, sse_n = args.requests, args.concurrency, max(1, args.requests // 10)
+    runs: list[dict[str, Any]] = []
+    # Not counted: the hub's first requests pay for imports, caches and the database's growth.
+    await run_client(hub_url, max(1, n // 4), c)
+    for i in range(args.repeat):
+        order = [("bare", fake.url), ("hub", hub_url)]
+        for kind, url in order if i % 2 == 0 else order[::-1]:  # neither always goes first
+            runs.append(summary(kind, await measured(url, fake, n, c, hub=kind == "hub")))
+        for kind, url in order:
+            runs.append(summary(kind + "_sse", await measured(url, fake, sse_n, 1, stream=True, hub=kind == "hub")))
+    return runs
+
+
+async def profile_hub(url: str, fake: FakeProc, n: int, c: int, top: int = 25) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    await measured(url, fake, n, c, hub=True)
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(top)
+    return text.getvalue()
+
+
+# --------------------------------------------------------------------------- figures
+def med(runs: list[dict[str, Any]], kind: str, key: str) -> float:
+    values = [r[key] for r in runs if r["kind"] == kind and r[key] is not None]
+    return round(statistics.median(values), 3) if values else float("nan")
+
+
+def figures(runs: list[dict[str, Any]], ws_clients: int, ws_mb: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind in ("bare", "hub"):
+        for key in ("rps", "p50_ms", "p99_ms", "client_cpu_ms", "client_busy", "fake_cpu_ms"):
+            out[f"{kind}_{key}"] = med(runs, kind, key)
+    out["hub_cpu_ms_per_request"] = med(runs, "hub", "hub_cpu_ms")
+    out["ratio"] = round(out["hub_rps"] / out["bare_rps"], 3)
+    pairs = zip([r for r in runs if r["kind"] == "bare"], [r for r in runs if r["kind"] == "hub"], strict=True)
+    out["ratios"] = [round(h["rps"] / b["rps"], 3) for b, h in pairs]
+    # What the servers alone cost per request: the ratio a machine with a free core for each
+    # process would see once the client is not the limit.
+    bare_server = out["bare_fake_cpu_ms"]
+    hub_server = out["hub_cpu_ms_per_request"] + out["hub_fake_cpu_ms"]
+    out["server_cpu_ratio"] = round(bare_server / hub_server, 3) if hub_server else float("nan")
+    out["sse_ttfb_bare_p50_ms"] = med(runs, "bare_sse", "ttfb_p50_ms")
+    out["sse_ttfb_hub_p50_ms"] = med(runs, "hub_sse", "ttfb_p50_ms")
+    out["sse_ttfb_overhead_ms"] = round(out["sse_ttfb_hub_p50_ms"] - out["sse_ttfb_bare_p50_ms"], 2)
+    out["ws_idle_clients"] = ws_clients if ws_mb is not None else 0
+    out["ws_idle_rss_added_mb"] = ws_mb
+    out["runs"] = runs
+    return out
+
+
+def report(out: dict[str, Any], repeat: int) -> None:
+    for r in out["runs"]:
+        ttfb = f", first byte {r['ttfb_p50_ms']} ms" if r["ttfb_p50_ms"] is not None else ""
+        print(
+            f"  run {r['kind']:<8}: {r['rps']:7.1f} req/s, p50 {r['p50_ms']} ms{ttfb}; CPU ms/req client "
+            f"{r['client_cpu_ms']} (busy {r['client_busy']}), fake {r['fake_cpu_ms']}, hub {r['hub_cpu_ms']}"
+        )
+    b, h = "bare", "hub"
+    print(f"medians of {repeat} alternated runs:")
+    print(
+        f"straight to the fake : {out[b + '_rps']:.0f} req/s, p50 {out[b + '_p50_ms']} ms, p99 {out[b + '_p99_ms']} ms"
+    )
+    print(
+        f"through the hub      : {out[h + '_rps']:.0f} req/s, p50 {out[h + '_p50_ms']} ms, p99 {out[h + '_p99_ms']} ms"
+    )
+    print(f"ratio (goal >= 0.70) : {out['ratio']} (per round: {out['ratios']})")
+    print(
+        f"hub CPU per request  : {out['hub_cpu_ms_per_request']} ms (the gateway's cost), the fake's "
+        f"{out['bare_fake_cpu_ms']} ms: server-side CPU ratio {out['server_cpu_ratio']}"
+    )
+    for kind in (b, h):
+        busy = out[f"{kind}_client_busy"]
+        verdict = "saturated: the client was the limit" if busy >= BUSY else "not the limit"
+        print(f"client, {kind:<4} runs   : {out[f'{kind}_client_cpu_ms']} ms CPU/req, busy {busy} ({verdict})")
+    print(
+        f"SSE first byte       : {out['sse_ttfb_bare_p50_ms']} ms bare, {out['sse_ttfb_hub_p50_ms']} ms "
+        f"through the hub (p50; overhead {out['sse_ttfb_overhead_ms']} ms)"
+    )
+    if out["ws_idle_rss_added_mb"] is None:
+        print("idle WebSockets      : not measured (channels/web absent or --ws-clients 0)")
+    else:
+        print(
+            f"idle WebSockets      : {out['ws_idle_clients']} clients add {out['ws_idle_rss_added_mb']} MB "
+            "to the hub's process (clients in their own)"
+        )
 
 
 async def main(args: argparse.Namespace) -> None:
     from hub.app import Hub
 
-    out: dict[str, Any] = {}
+    profile = ""
     async with fake_process(latency=0.0, tool=False) as fake:
-        n, c = args.requests, args.concurrency
-        bare = await run_client(fake.url, n, c)
-        bare_sse = await run_client(fake.url, max(1, n // 4), c, stream=True)
         with tempfile.TemporaryDirectory() as tmp:
-            hub = Hub(hub_settings(Path(tmp), fake.url))
-            async with hub:
+            async with Hub(hub_settings(Path(tmp), fake.url)) as hub:
                 assert hub.gateway is not None and hub.gateway.bound_port is not None
                 url = f"http://127.0.0.1:{hub.gateway.bound_port}/v1"
-                through = await run_client(url, n, c)
-                through_sse = await run_client(url, max(1, n // 4), c, stream=True)
+                runs = await rounds(args, fake, url)
                 ws_mb = await idle_ws_rss(hub.gateway.bound_port, args.ws_clients) if args.ws_clients else None
-    out.update(figures("bare", bare))
-    out.update(figures("hub", through))
-    out["ratio"] = round(through["rate"] / bare["rate"], 3)
-    bare_ttfb = percentile([x * 1000 for x in bare_sse["ttfb"]], 50)
-    hub_ttfb = percentile([x * 1000 for x in through_sse["ttfb"]], 50)
-    out["sse_ttfb_bare_p50_ms"] = round(bare_ttfb, 2)
-    out["sse_ttfb_hub_p50_ms"] = round(hub_ttfb, 2)
-    out["sse_ttfb_overhead_ms"] = round(hub_ttfb - bare_ttfb, 2)
-    out["ws_idle_clients"] = args.ws_clients if ws_mb is not None else 0
-    out["ws_idle_rss_added_mb"] = ws_mb
-    print(
-        f"straight to the fake : {out['bare_rps']:.0f} req/s, p50 {out['bare_p50_ms']} ms, p99 {out['bare_p99_ms']} ms"
-    )
-    print(f"through the hub      : {out['hub_rps']:.0f} req/s, p50 {out['hub_p50_ms']} ms, p99 {out['hub_p99_ms']} ms")
-    print(f"ratio (goal >= 0.70) : {out['ratio']}")
-    print(f"SSE first byte       : {bare_ttfb:.1f} ms bare, {hub_ttfb:.1f} ms through the hub (p50)")
-    if ws_mb is None:
-        print("idle WebSockets      : not measured (channels/web absent or --ws-clients 0)")
-    else:
-        print(f"idle WebSockets      : {args.ws_clients} clients add {ws_mb} MB (hub and clients in one process)")
+                if args.profile:
+                    profile = await profile_hub(url, fake, args.requests, args.concurrency)
+    out = figures(runs, args.ws_clients, ws_mb)
+    report(out, args.repeat)
+    if profile:
+        print("where the hub's time goes (cProfile, one more hub run, by own time):")
+        print(profile)
     emit(out)
 
 
@@ -178,11 +296,16 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--repeat", type=int, default=3, help="bare/hub rounds, alternated (default 3)")
     p.add_argument("--ws-clients", type=int, default=1000)
+    p.add_argument("--profile", action="store_true", help="cProfile one more hub run and print the top")
     p.add_argument("--client", help=argparse.SUPPRESS)
+    p.add_argument("--ws-hold", type=int, help=argparse.SUPPRESS)
     p.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.client:
-        client_main(a.client, a.requests, a.concurrency, a.stream)
+        print(json.dumps(asyncio.run(_load(a.client, a.requests, a.concurrency, a.stream))))
+    elif a.ws_hold:
+        asyncio.run(_idle_sockets(a.ws_hold, a.ws_clients))
     else:
         asyncio.run(main(a))

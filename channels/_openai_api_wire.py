@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 from aiohttp import web
@@ -22,6 +22,7 @@ from hub.messages import Outbound
 USER, ASSISTANT = "user", "assistant"
 
 ErrorType = Literal["invalid_request_error", "authentication_error", "rate_limit_error", "api_error", "server_error"]
+_ERROR_TYPES: dict[str, ErrorType] = {t: t for t in get_args(ErrorType)}
 
 
 class ApiError(Exception):
@@ -50,6 +51,20 @@ class ApiError(Exception):
         return web.Response(
             status=self.status, body=orjson.dumps(self.body()), content_type="application/json", headers=headers
         )
+
+
+def stored_error(error: ApiError) -> dict[str, object]:
+    """An error kept as an ``Idempotency-Key``'s answer, so a retry gets the same error."""
+    return {"status": error.status, **error.body()}
+
+
+def replayed_error(answer: dict[str, object]) -> ApiError | None:
+    """The error a stored answer holds (``stored_error``); None for a completion."""
+    error, status = answer.get("error"), answer.get("status")
+    if not isinstance(error, dict) or not isinstance(status, int):
+        return None
+    kind = _ERROR_TYPES.get(str(error.get("type")), "api_error")
+    return ApiError(status, str(error.get("message")), type=kind, code=str(error.get("code")))
 
 
 def bad_field(param: str, message: str) -> ApiError:

@@ -15,22 +15,27 @@ inbound is recorded, and the response waits for that run's replies and end.
 - A tool that needs approval asks in the conversation, where nobody answers over HTTP: the
   question waits for an operator on the dashboard until ``[agent] approval_timeout_seconds``,
   then the tool is refused (fails closed). The response waits at most ``request_timeout_seconds``.
+- ``Idempotency-Key`` (``channels._openai_api_idem``): when a keyed request times out or its
+  client leaves, the channel follows the run alone (``finish_within_seconds`` at most, in a task
+  it owns and cancels at stop) and keeps its answer, so a retry waits for it or replays it.
 - Errors have OpenAI's shape (``channels._openai_api_wire.ApiError``); no traceback is shown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels._openai_api_idem import IdempotencyKeys, body_hash
+from channels._openai_api_idem import Claim, IdempotencyKeys, body_hash
 from channels._openai_api_wire import (
     DONE,
     ApiError,
@@ -40,7 +45,9 @@ from channels._openai_api_wire import (
     completion,
     error_event,
     parse_request,
+    replayed_error,
     split_messages,
+    stored_error,
     usage_body,
     usage_chunk,
 )
@@ -75,6 +82,36 @@ class ApiConfig(BaseModel):
     request_timeout_seconds: float = Field(default=600.0, gt=0)
     """How long a request waits for its run; then 504 (the run goes on; a retry with the same
     ``Idempotency-Key`` gets its answer)."""
+    finish_within_seconds: float = Field(default=3600.0, gt=0)
+    """How long the run of a request with an ``Idempotency-Key`` is still followed after the
+    request timed out or its client left, to keep its answer for a retry; a run still going then
+    is given up on (the key answers 504). Generous: the agent's ``timeout_seconds`` plus
+    ``approval_timeout_seconds`` fit many times."""
+
+
+@dataclass(slots=True)
+class _Progress:
+    """One recorded run being answered: what has been read of it so far. The response reads it;
+    after a keyed request gave up, the channel's follow-up task reads on from the same point."""
+
+    watch: RunWatch
+    model: str
+    cid: str = field(default_factory=lambda: "chatcmpl-" + new_id())
+    created: int = field(default_factory=lambda: int(time.time()))
+    text: Assembler = field(default_factory=Assembler)
+    recorded: bool = False
+    answer: dict[str, object] | None = None
+    """Set when the run ended: its completion, or the error it is answered with (stored form)."""
+
+    def end(self, event: RunEnded) -> dict[str, object]:
+        """The run ended: its completion (kept in ``answer``), or raise the error it is."""
+        try:
+            _check_failed(self.text.text)
+        except ApiError as exc:
+            self.answer = stored_error(exc)
+            raise
+        self.answer = completion(self.cid, self.model, self.text.text, usage_body(event.usage))
+        return self.answer
 
 
 class OpenAIApiChannel:
@@ -93,6 +130,8 @@ class OpenAIApiChannel:
         self.config = config
         self.problem: str | None = None
         self._inbox: Inbox | None = None
+        self._followers: set[asyncio.Task[None]] = set()
+        """Runs of keyed requests that gave up, followed until they end (``_follow``)."""
         if context.auth is None or context.runs is None:
             # [server] enabled = false: nothing to serve (the API is on by default, and a
             # server turned off on purpose must not stop the hub).
@@ -112,6 +151,9 @@ class OpenAIApiChannel:
 
     async def stop(self) -> None:
         self._inbox = None
+        for task in self._followers:
+            task.cancel()
+        await asyncio.gather(*self._followers, return_exceptions=True)
 
     async def send(self, msg: Outbound) -> Delivery:
         """Replies reach the waiting HTTP response as they are published (``hub.api_runs``);
@@ -156,25 +198,87 @@ class OpenAIApiChannel:
             return await self._run(request, req, who, conversation, history, model, "req:" + new_id(), persistent)
         if not key or len(key) > 255:
             raise ApiError(400, "Idempotency-Key: 1 to 255 characters.", code="invalid_value")
-        claim = await self._keys.claim(who.id, key, body_hash(orjson.loads(raw)))
+        digest = body_hash(orjson.loads(raw))
+        claim = await self._keys.claim(who.id, key, digest)
+        while claim.running is not None:  # None: the first request ended without an answer
+            if (answer := await self._wait(claim.running)) is not None:
+                return await self._replay(request, req, answer)
+            claim = await self._keys.claim(who.id, key, digest)
+        return await self._keyed(request, req, who, key, claim, (conversation, history, model, persistent))
+
+    async def _keyed(
+        self,
+        request: web.Request,
+        req: ChatRequest,
+        who: Principal,
+        key: str,
+        claim: Claim,
+        target: tuple[ConversationRef, list[HistoryItem], str | None, bool],
+    ) -> web.StreamResponse:
+        """A keyed request no run here is answering: replay, refuse, or run it."""
         if claim.conflict:
             raise ApiError(409, "This Idempotency-Key was used with a different body.", code="idempotency_conflict")
-        if claim.running is not None:
-            answer = await asyncio.wait_for(asyncio.shield(claim.running), self.config.request_timeout_seconds)
-            return await self._replay(request, req, answer)
         if claim.answer is not None:
             return await self._replay(request, req, claim.answer)
-        if claim.stale:
+        if claim.lost:
             raise ApiError(
-                409, "A request with this Idempotency-Key is still being answered; retry later.", code="in_progress"
+                409,
+                "The request with this Idempotency-Key was cut off by a hub restart before it was answered, "
+                "so its answer cannot be replayed; send it again with a new Idempotency-Key.",
+                code="idempotency_lost",
             )
-        answer_box: list[dict[str, object]] = []
+        conversation, history, model, persistent = target
+        taken: list[_Progress] = []
         try:
             return await self._run(
-                request, req, who, conversation, history, model, claim.platform_id, persistent, answer_box
+                request, req, who, conversation, history, model, claim.platform_id, persistent, taken
             )
         finally:
-            await self._keys.settle(who.id, key, answer_box[0] if answer_box else None)
+            await self._conclude(who.id, key, taken[0] if taken else None)
+
+    async def _wait(self, running: asyncio.Future[dict[str, object] | None]) -> dict[str, object] | None:
+        try:
+            return await asyncio.wait_for(asyncio.shield(running), self.config.request_timeout_seconds)
+        except TimeoutError:
+            raise _timeout(self.config.request_timeout_seconds) from None
+
+    async def _conclude(self, who: str, key: str, progress: _Progress | None) -> None:
+        """After a keyed request's response: keep its answer, forget a key whose run never
+        started, or follow a run still going (the request timed out, or its client left)."""
+        if progress is None or not progress.recorded:
+            await self._keys.forget(who, key)
+        elif progress.answer is not None:
+            await self._keys.settle(who, key, progress.answer)
+        else:
+            task = asyncio.create_task(self._follow(who, key, progress), name=f"api-follow-{progress.cid}")
+            self._followers.add(task)
+            task.add_done_callback(self._followers.discard)
+
+    async def _follow(self, who: str, key: str, progress: _Progress) -> None:
+        """Read the run on to its end and keep its answer for the key."""
+        try:
+            answer = await self._read_to_end(progress)
+        except BaseException:  # cancelled at stop: the record stays answerless (lost)
+            self._keys.abandon(who, key)
+            raise
+        finally:
+            self._runs.unwatch(progress.watch)
+        await self._keys.settle(who, key, answer)
+
+    async def _read_to_end(self, progress: _Progress) -> dict[str, object]:
+        limit = self.config.finish_within_seconds
+        try:
+            async with asyncio.timeout(limit):
+                while not isinstance(event := await progress.watch.events.get(), RunEnded):
+                    progress.text.feed(event)
+        except TimeoutError:
+            log.warning("channels.%s: a run was given up on after %g s (finish_within_seconds)", self.name, limit)
+            message = f"The run did not end within {limit:g} s after its request gave up (finish_within_seconds)."
+            return stored_error(ApiError(504, message, type="server_error", code="timeout"))
+        with contextlib.suppress(ApiError):  # a failed run: its error is the answer
+            progress.end(event)
+        assert progress.answer is not None
+        return progress.answer
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -224,8 +328,11 @@ class OpenAIApiChannel:
         model: str | None,
         platform_id: str,
         persistent: bool,
-        answer_box: list[dict[str, object]] | None = None,
+        taken: list[_Progress] | None = None,
     ) -> web.StreamResponse:
+        """Record the request's inbound and answer it from its run. A keyed request hands its
+        ``_Progress`` out in ``taken``; then a run still going when the response ends is left
+        watched, for ``_conclude`` to follow."""
         lock = self._locks.setdefault(conversation.key, asyncio.Lock()) if persistent else None
         if lock is not None:
             self._waiting[conversation.key] = self._waiting.get(conversation.key, 0) + 1
@@ -241,14 +348,18 @@ class OpenAIApiChannel:
             _, text = split_messages(req.messages)
             if persistent or history or model is not None:
                 await self._runs.prepare(conversation, history=[] if persistent else history, model=model)
-            watch = self._runs.watch(platform_id)
+            progress = _Progress(self._runs.watch(platform_id), req.model)
+            if taken is not None:
+                taken.append(progress)
             try:
                 await self._record(conversation, who, text, platform_id)
+                progress.recorded = True
                 if req.stream:
-                    return await self._stream(request, req, watch, answer_box)
-                return await self._answer(req, watch, answer_box)
+                    return await self._stream(request, req, progress)
+                return await self._answer(progress)
             finally:
-                self._runs.unwatch(watch)
+                if taken is None or not progress.recorded or progress.answer is not None:
+                    self._runs.unwatch(progress.watch)
         finally:
             if lock is not None:
                 lock.release()
@@ -278,56 +389,42 @@ class OpenAIApiChannel:
             async with asyncio.timeout_at(deadline):
                 return await watch.events.get()
         except TimeoutError:
-            raise ApiError(
-                504,
-                f"No answer within {self.config.request_timeout_seconds:g} s (request_timeout_seconds); "
-                "the run goes on, and a retry with the same Idempotency-Key gets its answer.",
-                type="server_error",
-                code="timeout",
-            ) from None
+            raise _timeout(self.config.request_timeout_seconds) from None
 
-    async def _answer(
-        self, req: ChatRequest, watch: RunWatch, answer_box: list[dict[str, object]] | None
-    ) -> web.StreamResponse:
+    async def _answer(self, progress: _Progress) -> web.StreamResponse:
         deadline = asyncio.get_running_loop().time() + self.config.request_timeout_seconds
-        text = Assembler()
-        while not isinstance(event := await self._next(watch, deadline), RunEnded):
-            text.feed(event)
-        _check_failed(text.text)
-        body = completion("chatcmpl-" + new_id(), req.model, text.text, usage_body(event.usage))
-        if answer_box is not None:
-            answer_box.append(body)
-        return web.Response(body=orjson.dumps(body), content_type="application/json")
+        while not isinstance(event := await self._next(progress.watch, deadline), RunEnded):
+            progress.text.feed(event)
+        return web.Response(body=orjson.dumps(progress.end(event)), content_type="application/json")
 
-    async def _stream(
-        self, request: web.Request, req: ChatRequest, watch: RunWatch, answer_box: list[dict[str, object]] | None
-    ) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, req: ChatRequest, progress: _Progress) -> web.StreamResponse:
         deadline = asyncio.get_running_loop().time() + self.config.request_timeout_seconds
-        cid, created = "chatcmpl-" + new_id(), int(time.time())
+        cid, model, created = progress.cid, req.model, progress.created
         resp = await _open_sse(request)
-        await resp.write(chunk(cid, req.model, created, {"role": "assistant", "content": ""}))
-        text = Assembler()
+        await resp.write(chunk(cid, model, created, {"role": "assistant", "content": ""}))
         try:
-            while not isinstance(event := await self._next(watch, deadline), RunEnded):
-                if delta := text.feed(event):
-                    await resp.write(chunk(cid, req.model, created, {"content": delta}))
-            _check_failed(text.text)
+            while not isinstance(event := await self._next(progress.watch, deadline), RunEnded):
+                if delta := progress.text.feed(event):
+                    await resp.write(chunk(cid, model, created, {"content": delta}))
+            answer = progress.end(event)
         except ApiError as exc:
             await resp.write(error_event(exc))
             await resp.write_eof()
             return resp
-        usage = usage_body(event.usage)
-        await resp.write(chunk(cid, req.model, created, {}, "stop"))
+        except ConnectionResetError:  # the client left; a keyed request's run is followed on
+            log.debug("channels.%s: a streaming client left before its answer ended", self.name)
+            return resp
+        await resp.write(chunk(cid, model, created, {}, "stop"))
         if req.stream_options is not None and req.stream_options.include_usage:
-            await resp.write(usage_chunk(cid, req.model, created, usage))
+            await resp.write(usage_chunk(cid, model, created, _usage(answer)))
         await resp.write(DONE)
         await resp.write_eof()
-        if answer_box is not None:
-            answer_box.append(completion(cid, req.model, text.text, usage))
         return resp
 
     async def _replay(self, request: web.Request, req: ChatRequest, answer: dict[str, object]) -> web.StreamResponse:
         """The stored answer of an earlier run with the same key, in the form this request asks."""
+        if (error := replayed_error(answer)) is not None:
+            raise error
         if not req.stream:
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
         cid, model, created = str(answer["id"]), str(answer["model"]), int(str(answer["created"]))
@@ -337,9 +434,8 @@ class OpenAIApiChannel:
         resp = await _open_sse(request)
         await resp.write(chunk(cid, model, created, {"role": "assistant", "content": content}))
         await resp.write(chunk(cid, model, created, {}, "stop"))
-        usage = answer["usage"]
-        if req.stream_options is not None and req.stream_options.include_usage and isinstance(usage, dict):
-            await resp.write(usage_chunk(cid, model, created, usage))
+        if req.stream_options is not None and req.stream_options.include_usage:
+            await resp.write(usage_chunk(cid, model, created, _usage(answer)))
         await resp.write(DONE)
         await resp.write_eof()
         return resp
@@ -349,6 +445,21 @@ async def _open_sse(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await resp.prepare(request)
     return resp
+
+
+def _usage(answer: dict[str, object]) -> dict[str, int]:
+    usage = answer.get("usage")
+    return {str(k): int(v) for k, v in usage.items()} if isinstance(usage, dict) else {}
+
+
+def _timeout(seconds: float) -> ApiError:
+    return ApiError(
+        504,
+        f"No answer within {seconds:g} s (request_timeout_seconds); "
+        "the run goes on, and a retry with the same Idempotency-Key gets its answer.",
+        type="server_error",
+        code="timeout",
+    )
 
 
 def _check_failed(text: str) -> None:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from .config import Settings
 
-__all__ = ["EXIT_ERROR", "AddParser", "Command", "Parser", "RunCommand"]
+__all__ = ["EXIT_ERROR", "AddParser", "Command", "Parser", "RunCommand", "positive_int"]
 
 EXIT_ERROR = 2
 """The exit status of a command the user must fix (bad config, bad arguments)."""
@@ -49,3 +49,14 @@ class Command:
     offers_setup: bool = False
     """With no config file yet and a person at the terminal, offer ``autohands init`` first
     (``chat``, ``run``: a new user's first commands)."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts (``--limit N``): a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value

@@ -3,8 +3,8 @@
 The hub runs in this process with the terminal as its only channel (no platform channel, no
 server: a second Telegram poller on the same token would conflict with a running hub). Log
 records go to the log file only; an error the person should know of is shown dimmed on a line
-of its own, apart from the conversation. Attaching to a hub that already runs needs its gateway,
-so while one holds the database the chat says how to go on instead.
+of its own, apart from the conversation. While another hub holds the database, the chat attaches
+to it through its gateway's WebSocket instead (``hub/_chat_remote.py``), or says why it cannot.
 """
 
 from __future__ import annotations
@@ -59,11 +59,16 @@ async def _chat_async(settings: Settings) -> int:
     try:
         await hub.start()
     except HubLockedError as exc:
-        raise StoreError(
-            f"the hub running on this database ({exc.holder}) holds it, and the chat cannot join a "
-            "running hub yet; stop the hub first, or chat on data of your own: "
-            "autohands chat --config OTHER.toml, with its own [hub] data_dir (or [store] url)"
-        ) from None
+        from ._chat_remote import CannotAttach, attach
+
+        try:  # through its gateway instead (hub/_chat_remote.py)
+            return await attach(settings)
+        except CannotAttach as why:
+            raise StoreError(
+                f"the hub running on this database ({exc.holder}) holds it, and the chat cannot attach "
+                f"to it: {why}; stop the hub first, or chat on data of your own: "
+                "autohands chat --config OTHER.toml, with its own [hub] data_dir (or [store] url)"
+            ) from None
     try:
         terminal = hub.channels["terminal"]
         console = terminal if isinstance(terminal, ConsoleChannel) else None

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .cli_base import Command, Parser
+from .cli_base import Command, Parser, positive_int
 from .config import Settings
 from .durations import human_duration
 from .errors import StoreError
@@ -39,20 +39,10 @@ def _add_sessions(sub: argparse._SubParsersAction[Parser], common: Parser) -> No
     actions = sessions.add_subparsers(dest="sessions_command", metavar="ACTION", parser_class=Parser)
     listing = actions.add_parser("list", parents=[common], help="conversations, most recently active first")
     listing.add_argument("--channel", metavar="NAME", help="only this channel's conversations")
-    listing.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N rows (default 50)")
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N rows (default 50)")
     show = actions.add_parser("show", parents=[common], help="what was said in one conversation")
     show.add_argument("key", metavar="KEY", help="a conversation's key, from 'autohands sessions list'")
-    show.add_argument("--limit", type=_positive, default=50, metavar="N", help="the last N entries (default 50)")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
+    show.add_argument("--limit", type=positive_int, default=50, metavar="N", help="the last N entries (default 50)")
 
 
 def _sessions(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:

@@ -164,6 +164,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 _NOISY = (
     "httpx",
+    "httpx2",  # the openai SDK's own copy of httpx logs every request at INFO
+    "httpcore2",
     "httpcore",
     "telegram",
     "discord",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .cli_base import Command, Parser
+from .cli_base import Command, Parser, positive_int
 from .config import OutboxSection, Settings
 from .durations import human_duration
 from .errors import HubLockedError, StoreError
@@ -42,20 +42,10 @@ def _add_outbox(sub: argparse._SubParsersAction[Parser], common: Parser) -> None
     which = listing.add_mutually_exclusive_group()
     which.add_argument("--failed", action="store_true", help="only the replies given up on")
     which.add_argument("--pending", action="store_true", help="only the replies still being sent")
-    listing.add_argument("--limit", type=_positive, default=50, metavar="N", help="at most N rows (default 50)")
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N rows (default 50)")
     retry = actions.add_parser("retry", parents=[common], help="resend failed replies", description=RETRY_HELP)
     retry.add_argument("ids", nargs="*", metavar="ID", help="a failed reply's id")
     retry.add_argument("--all-failed", action="store_true", help="every failed reply")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
 
 
 def _outbox(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:

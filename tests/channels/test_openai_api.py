@@ -156,6 +156,73 @@ async def test_idempotency_key_answers_a_retry_once(served: Served) -> None:
     assert err.value.code == "idempotency_conflict"
 
 
+async def retry_until_answered(client: openai.AsyncOpenAI, **kw: Any) -> Any:
+    """Retry a keyed request that times out (504) until its run's answer comes; each try waits
+    on the same run for ``request_timeout_seconds``."""
+    for _ in range(40):
+        try:
+            return await client.chat.completions.create(model="autohands", **kw)
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 504, exc.message
+    raise AssertionError("never answered")
+
+
+@pytest.mark.parametrize("served", [{"channels": {"api": {"request_timeout_seconds": 0.3}}}], indirect=True)
+async def test_a_keyed_request_that_timed_out_is_answered_on_retry(served: Served) -> None:
+    served.script.reply("Late but here", first_token_delay=1.0)
+    client = served.client()
+    kw: Any = {"messages": [{"role": "user", "content": "slow"}], "extra_headers": {"Idempotency-Key": "t-1"}}
+    with pytest.raises(openai.APIStatusError) as err:
+        await client.chat.completions.create(model="autohands", **kw)
+    assert err.value.status_code == 504 and "Idempotency-Key" in err.value.message
+    answer = await retry_until_answered(client, **kw)
+    assert answer.choices[0].message.content == "Late but here"
+    again = await client.chat.completions.create(model="autohands", **kw)  # settled: the stored answer
+    assert again.id == answer.id and again.choices[0].message.content == "Late but here"
+    assert len(served.script.requests) == 1
+
+
+async def test_a_keyed_stream_whose_client_left_is_answered_on_retry(served: Served) -> None:
+    served.script.reply("Still answered", chunks=3, first_token_delay=0.5)
+    client = served.client()
+    kw: Any = {
+        "model": "autohands",
+        "messages": [{"role": "user", "content": "leave early"}],
+        "stream": True,
+        "extra_headers": {"Idempotency-Key": "d-1"},
+    }
+    stream = await client.chat.completions.create(**kw)
+    first = await anext(aiter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    await stream.close()  # the client leaves before the model's first token
+    text = ""
+    async for chunk in await client.chat.completions.create(**kw):
+        text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+    assert text == "Still answered"
+    assert len(served.script.requests) == 1
+
+
+async def test_a_key_cut_off_by_a_restart_says_so(tmp_path: Path) -> None:
+    async with FakeOpenAI(LLMScript(api_key="sk-local")) as llm:
+        # The second reply is for the run the restarted hub resumes (when the first did not end).
+        llm.script.reply("Too late", first_token_delay=1.0).reply("Resumed")
+        settings = hub_settings(tmp_path, llm, channels={"api": {"request_timeout_seconds": 0.3}})
+        kw: Any = {"messages": [{"role": "user", "content": "x"}], "extra_headers": {"Idempotency-Key": "r-1"}}
+        for life in (1, 2):
+            async with Hub(settings) as hub:
+                assert hub.gateway is not None
+                served = Served(hub, llm, f"http://127.0.0.1:{hub.gateway.bound_port}")
+                if life == 1:
+                    with pytest.raises(openai.APIStatusError) as timeout:
+                        await served.client().chat.completions.create(model="autohands", **kw)
+                    assert timeout.value.status_code == 504
+                else:
+                    with pytest.raises(openai.ConflictError) as lost:
+                        await served.client().chat.completions.create(model="autohands", **kw)
+    assert lost.value.code == "idempotency_lost"
+    assert "cut off by a hub restart" in lost.value.message and "new Idempotency-Key" in lost.value.message
+
+
 async def test_error_cases_in_openai_shape(served: Served) -> None:
     client = served.client()
     with pytest.raises(openai.AuthenticationError):
@@ -205,9 +272,13 @@ async def test_a_full_run_queue_is_a_429(served: Served) -> None:
     assert served.hub.sessions is not None
     while served.hub.sessions.active_runs < 1:  # noqa: ASYNC110 - no event marks a run's start
         await asyncio.sleep(0.01)
+    keyed: dict[str, Any] = {"model": "autohands", "messages": [{"role": "user", "content": "b"}]}
     with pytest.raises(openai.RateLimitError):
-        await client.chat.completions.create(model="autohands", messages=[{"role": "user", "content": "b"}])
+        await client.chat.completions.create(**keyed, extra_headers={"Idempotency-Key": "k-429"})
     assert (await first).choices[0].message.content == "slow"
+    served.script.reply("now b")  # refused before it ran, the key is free: the retry runs
+    again = await client.chat.completions.create(**keyed, extra_headers={"Idempotency-Key": "k-429"})
+    assert again.choices[0].message.content == "now b"
 
 
 @pytest.mark.parametrize(

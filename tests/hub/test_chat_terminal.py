@@ -369,6 +369,8 @@ async def test_chat_beside_a_running_hub_is_refused_in_one_line(tmp_path: Path) 
     from hub.store import Store
 
     cfg = chat_config(tmp_path, "http://127.0.0.1:9")
+    # A hub with a server is attached to instead (tests/hub/test_chat_attach.py)
+    cfg.write_text(cfg.read_text() + "[server]\nenabled = false\n")
     async with Store.from_settings(load_settings(cfg, environ={})):  # what `autohands run` holds
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -392,6 +394,7 @@ async def test_chat_beside_a_running_hub_is_refused_in_one_line(tmp_path: Path) 
     assert proc.returncode == 2
     [line] = err.decode().splitlines()
     assert line.startswith("autohands: error: the hub running on this database (pid ")
+    assert "cannot attach to it: its HTTP server is off ([server] enabled = false)" in line
     assert "stop the hub first" in line and "autohands chat --config" in line and "data_dir" in line
     assert out == b""
 

@@ -168,6 +168,7 @@ async def test_doctor_shows_a_provider_base_url_missing_v1_with_its_fix(tmp_path
     assert " ERROR " in row and "HTTP 404" in row and "is base_url missing /v1?" in row
     assert fix == f"fix: set [providers.local] base_url = '{base}/v1'"
     assert "sk-doctor-1" not in out + err
+    assert "HTTP Request" not in out + err  # the openai SDK's httpx2 logged each request at INFO
     assert code == 1
 
 
