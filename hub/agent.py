@@ -84,6 +84,36 @@ class RunContext(Protocol):
         ...
 
 
+class PauseRequested(Exception):
+    """Raised by ``Checkpointing.step`` at a step boundary when the run's task was asked to
+    pause: the agent lets it propagate (its work so far is in the checkpoint), and the run ends
+    without an answer. Not an error: nothing is logged or told to the user as a failure."""
+
+
+@runtime_checkable
+class Checkpointing(Protocol):
+    """A ``RunContext`` whose run is a task's (``hub/tasks``): it keeps a checkpoint and can
+    pause the run between steps.
+
+    The agent calls ``step`` at every step boundary — after each model call and after each
+    tool call's result, before the next begins — with every history item the run has added so
+    far (cumulative, oldest first), so a resumed run (whose ``RunContext.history`` ends with
+    those items) continues without repeating a tool call already done. ``label`` says what the
+    step was, for progress (``"model"``, ``"tool read_file"``, ``"plan step 2/5"``).
+
+    Raises:
+        PauseRequested: pause was asked for; stop here (a running tool is never interrupted).
+    """
+
+    @property
+    def resuming(self) -> bool:
+        """The run continues a checkpoint: ``history`` already ends with the task's request and
+        the steps done; the agent adds no new user message and goes on from there."""
+        ...
+
+    async def step(self, done: Sequence[HistoryItem], *, label: str) -> None: ...
+
+
 @runtime_checkable
 class ReportsErrors(Protocol):
     """A ``RunContext`` that counts why runs failed (the hub's: ``GET /metrics``)."""
