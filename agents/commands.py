@@ -1,5 +1,5 @@
-"""The agent's slash commands: ``/model`` (per-conversation model switch), ``/persona`` and
-``/workspace`` (where the tools' files are).
+"""The agent's slash commands: ``/model`` (per-conversation model switch), ``/mode`` (the
+workflow mode, ``agents.workflows``), ``/persona`` and ``/workspace`` (where the tools' files are).
 
 ``/model`` stores its choice in the session setting ``model`` as ``provider/model`` (or just
 ``provider`` for that provider's configured model); the runtime reads it at the start of each
@@ -18,11 +18,13 @@ from hub.messages import ConversationRef, Sender
 
 from .config import IdentityConfig
 from .persona import describe_persona
+from .workflows import MODE_SETTING, MODES
 
 WorkspaceOf = Callable[[ConversationRef, Sender], Path]
 """The workspace a call from this sender in this conversation uses (``[tools] workspace_scope``)."""
 
 MODEL_SETTING = "model"
+MODE_CHOICES = ("auto", *MODES)
 _LISTED = 20
 """``/workspace`` lists at most this many entries."""
 _RESET = frozenset({"default", "reset", "clear"})
@@ -72,6 +74,14 @@ class AgentCommands:
                 description="show or switch the model for this conversation",
                 usage="[provider/model | default]",
                 handler=self.model,
+            )
+        )
+        registry.add(
+            Command(
+                name="mode",
+                description="show or set how the agent works through a request",
+                usage="[auto | react | batch | chain | plan]",
+                handler=mode,
             )
         )
         registry.add(Command(name="persona", description="show the agent's persona", handler=self.persona))
@@ -125,3 +135,16 @@ class AgentCommands:
     def _label(self, choice: ModelChoice) -> str:
         model = choice.model or self.default_models.get(choice.provider, "")
         return f"{choice.provider}/{model}" if model else choice.provider
+
+
+async def mode(call: CommandCall) -> str:
+    """``/mode``: show or set the conversation's workflow mode (the setting ``mode``)."""
+    arg = call.args.strip().lower()
+    choices = " | ".join(MODE_CHOICES)
+    if not arg:
+        current = call.session.settings.get(MODE_SETTING) or "auto"
+        return f"Mode: {current}.\nSet it with /mode {choices}."
+    if arg not in MODE_CHOICES:
+        return f"There is no mode {arg!r}; choose one of {choices}."
+    await call.session.set_setting(MODE_SETTING, None if arg == "auto" else arg)
+    return f"This conversation now uses the mode {arg}."

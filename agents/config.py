@@ -99,6 +99,15 @@ class AgentConfig(BaseModel):
     ``refused`` ones, or ``off``. The lines are progress, edited into one message per answer
     where the platform edits messages (shown as they come in ``autohands chat``; not shown on a
     platform without edits); they stay out of the answer and of the model's history."""
+    intent: Literal["off", "auto"] = "off"
+    """``auto``: a short first model call picks the tool categories a request needs (and a workflow
+    mode, and the form the answer must take), so each model call carries only those tools'
+    definitions; the model can still ask for every tool, at the cost of one more step. ``off``
+    offers every tool and makes no extra call (``bench/intent.py`` measures both)."""
+    intent_model: str | None = None
+    """The model that makes that first call (and reformats an answer into a form the user asked
+    for): ``provider/model`` or a model name on the default provider, as ``/model`` takes;
+    unset: the conversation's own model. A small, fast model suits it."""
     compaction: CompactionConfig = Field(default_factory=CompactionConfig)
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
 

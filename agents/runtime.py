@@ -1,6 +1,10 @@
-"""The agentic loop (``agents.build`` assembles the agent from config).
+"""The agent's run (``agents.build`` assembles the agent from config).
 
-One run: history (compacted first if it nears the context budget) + the user's message →
+One run: the intent step (``agents.intent.analyse``: the tools offered, a suggested mode), then
+the workflow mode the run's setting ``mode`` picks (``agents.workflows``) drives this run's
+shared parts: the model call, the tool calls, the history and its checkpoints (``ctx.step`` at
+every step boundary when the run is a task's; a ``resuming`` run goes on from its history).
+In ``react``: history (compacted first if it nears the context budget) + the user's message →
 model (streamed: text goes out as coalesced partial outbounds; ``agents.streaming`` says when a
 failed stream starts over unseen and what a failed turn's reply is) → tool calls (authorized one
 by one, executed concurrently; each shown as a line, ``agents.tool_lines``) → results back to
@@ -23,17 +27,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import assert_never
 
-from hub.agent import Check, ReportsErrors, RunContext
+from hub.agent import Check, Checkpointing, HistoryItem, ReportsErrors, RunContext
 from hub.errors import ConfigError, PluginError, ProviderError
 from hub.messages import Inbound, Outbound, new_id, new_incident_id, utcnow
 
-from . import history
-from .approvals import ToolExecutor, grants_in
+from . import history, intent, workflows
+from .approvals import Planned, ToolExecutor, grants_in
 from .compaction import compact, estimate_tokens, tools_chars
 from .config import AgentConfig
 from .persona import SkillInfo, render_system_prompt, user_turn
 from .providers.base import (
-    AssistantMessage,
     ChatMessage,
     Finished,
     ModelRequest,
@@ -41,6 +44,8 @@ from .providers.base import (
     Provider,
     Restarted,
     TextDelta,
+    ToolCall,
+    ToolResult,
     ToolResultsMessage,
     ToolSpec,
     UserMessage,
@@ -51,6 +56,7 @@ from .tool_lines import ToolLines
 from .tools.base import Exposure, ToolContext, ToolRegistry, ToolServices
 from .tools.config import ToolsConfig
 from .tools.workspace import workspace_path
+from .workflows._base import ResultSeen
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +174,15 @@ class _Run:
         self.ctx = ctx
         self.loop = asyncio.get_running_loop()
         self.deadline = self.loop.time() + self.config.timeout_seconds
-        self.messages: list[ChatMessage] = []
+        self._messages: list[ChatMessage] = []
+        self.added: list[HistoryItem] = []
+        """What this run remembered (a resumed run: from its checkpoint on): ``Checkpointing.step``'s ``done``."""
+        self.tool_output: list[str] = []
+        self.choice: ResolvedModel
+        self.intent: intent.Intent
+        self.toolset: intent.ToolSet
+        self.system = ""
+        self.executor: ToolExecutor
         self.stream_id: str | None = None
         self.turn = self._new_turn()
         """The open stream's text, so a failure can finish that message."""
@@ -226,62 +240,114 @@ class _Run:
         return self.out(failure_reply("", reason))
 
     async def _loop(self, choice: ResolvedModel) -> AsyncIterator[Outbound]:
-        ctx, config = self.ctx, self.config
-        system = self.agent.system_prompt(ctx.conversation.channel)
-        user = UserMessage(text=self._user_text())
-        await self._compact_if_needed(choice, system, user)
-        self.messages = [*history.decode(ctx.history), user]
-        ctx.remember(history.encode(user))
+        ctx, config, agent = self.ctx, self.config, self.agent
+        self.choice = choice
+        self.intent, self.toolset = await intent.analyse(
+            ctx, agent.tools, agent.tool_specs, *self._intent_model(choice), intent=config.intent
+        )
+        system = agent.system_prompt(ctx.conversation.channel)
+        self.system = system
+        resuming = isinstance(ctx, Checkpointing) and ctx.resuming
+        if resuming:  # the checkpoint ends the history: go on from there, no new request
+            self._messages = history.decode(ctx.history)
+            self.added = list(ctx.history)
+        else:
+            user = UserMessage(text=self._user_text())
+            await self._compact_if_needed(choice, system, user)
+            self._messages = history.decode(ctx.history)
+            await self.add(user, label="request", step=False)
         self.tool_lines = ToolLines.for_run(ctx, config)
-        executor = ToolExecutor(
-            self.agent.tools,
+        self.executor = ToolExecutor(
+            self.toolset.registry,
             ctx=ctx,
-            tool_context=self.agent.tool_context(ctx),
+            tool_context=agent.tool_context(ctx),
             approve_medium=config.approve_medium,
             approval_timeout=config.approval_timeout_seconds,
             max_result_chars=config.max_tool_result_chars,
             report=self.tool_lines.report if self.tool_lines is not None else None,
         )
-        for turn in range(config.max_turns):
-            if turn:
-                yield Outbound(conversation=ctx.conversation, text="", typing=True, final=False)
-            request = ModelRequest(
-                system=system,
-                messages=tuple(self.messages),
-                tools=self.agent.tool_specs,
-                model=choice.model,
-                max_tokens=config.max_output_tokens,
-            )
-            response: ModelResponse | None = None
-            async for item in self._call_model(choice.provider, request):
-                if isinstance(item, Outbound):
-                    yield item
-                else:
-                    response = item
-            assert response is not None
-            ctx.record_usage(
-                choice.provider.name, response.model or choice.model or choice.provider.model, response.usage
-            )
-            assistant = AssistantMessage(text=response.text, tool_calls=response.tool_calls)
-            self.messages.append(assistant)
-            ctx.remember(history.encode(assistant))
-            if not response.tool_calls:
-                yield self.out(response.text.strip() or "(I have nothing to add.)", stream=self.stream_id)
-                return
-            if response.text.strip():
-                yield self.out(response.text, stream=self.stream_id)  # finishes this turn's message
-            if self.turn.shown and self.tool_lines is not None:
-                self.tool_lines.after_text()
-            self.stream_id, self.turn = None, self._new_turn()
-            results = await self._run_tools(executor, response)
-            self.messages.append(results)
-            ctx.remember(history.encode(results))
-        notice = (
-            f"I stopped after {config.max_turns} steps, the limit for one request, before finishing. "
-            "Ask me to continue if you want me to go on."
+        mode = workflows.choose_mode(ctx.settings.get(workflows.MODE_SETTING), self.intent.mode, resuming=resuming)
+        async for out in workflows.run_mode(mode, self):
+            yield out
+
+    def _intent_model(self, choice: ResolvedModel) -> tuple[Provider, str | None]:
+        """Who answers the intent call: ``[agent] intent_model`` when it resolves, else the run's model."""
+        if self.config.intent_model:
+            try:
+                other = self.agent.resolve(self.config.intent_model)
+                return other.provider, other.model
+            except (ConfigError, PluginError) as exc:
+                log.warning("[agent] intent_model unusable (%s); the run's model answers", exc)
+        return choice.provider, choice.model
+
+    # ------------------------------------------------------------------ what a mode uses
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return self._messages
+
+    @property
+    def specs(self) -> tuple[ToolSpec, ...]:
+        return self.toolset.specs
+
+    def typing(self) -> Outbound:
+        return Outbound(conversation=self.ctx.conversation, text="", typing=True, final=False)
+
+    async def call_model(self) -> AsyncIterator[Outbound | ModelResponse]:
+        choice = self.choice
+        request = ModelRequest(
+            system=self.system,
+            messages=tuple(self._messages),
+            tools=self.toolset.specs,  # read each call: the model may have widened the set
+            model=choice.model,
+            max_tokens=self.config.max_output_tokens,
         )
-        ctx.remember(history.encode(AssistantMessage(text=notice)))
-        yield self.out(notice)
+        async for item in self._call_model(choice.provider, request):
+            if isinstance(item, ModelResponse):
+                self._record(item)
+            yield item
+
+    async def complete(self, system: str, messages: Sequence[ChatMessage]) -> str:
+        choice = self.choice
+        request = ModelRequest(
+            system=system, messages=tuple(messages), model=choice.model, max_tokens=self.config.max_output_tokens
+        )
+        self._check_deadline()
+        async with asyncio.timeout_at(self.deadline):
+            response = await choice.provider.complete(request)
+        self._record(response)
+        return response.text
+
+    def _record(self, response: ModelResponse) -> None:
+        choice = self.choice
+        self.ctx.record_usage(
+            choice.provider.name, response.model or choice.model or choice.provider.model, response.usage
+        )
+
+    async def add(self, message: ChatMessage, *, label: str, step: bool = True) -> None:
+        self._messages.append(message)
+        item = history.encode(message)
+        self.ctx.remember(item)
+        self.added.append(item)
+        if isinstance(message, ToolResultsMessage):
+            self.tool_output.extend(r.content for r in message.results if not r.is_error)
+        if step:
+            await self.checkpoint(label)
+
+    async def checkpoint(self, label: str) -> None:
+        if isinstance(self.ctx, Checkpointing):
+            await self.ctx.step(tuple(self.added), label=label)  # PauseRequested propagates
+
+    def text_shown(self) -> None:
+        if self.turn.shown and self.tool_lines is not None:
+            self.tool_lines.after_text()
+        self.stream_id, self.turn = None, self._new_turn()
+
+    async def answer(self, text: str) -> Outbound:
+        choice = self.choice
+        formatted = await intent.format_answer(
+            self.ctx, self.intent, text, *self._intent_model(choice), tool_output=tuple(self.tool_output)
+        )
+        return self.out(formatted, stream=self.stream_id)
 
     def _check_deadline(self) -> None:
         """An await that completes without suspending never trips ``timeout_at``: check first."""
@@ -330,14 +396,26 @@ class _Run:
             raise ProviderError(f"{provider.name}: the stream ended without a final response")
         yield response
 
-    async def _run_tools(self, executor: ToolExecutor, response: ModelResponse) -> ToolResultsMessage:
+    async def run_tools(
+        self, calls: Sequence[ToolCall], *, limit: int | None = None, seen: ResultSeen | None = None
+    ) -> ToolResultsMessage:
         started = self.loop.time()
-        planned = await executor.authorize(response.tool_calls)
+        planned = await self.executor.authorize(calls)
         self.deadline += self.loop.time() - started  # waiting for a human is not the run's time
         self._check_deadline()
+        gate = asyncio.Semaphore(limit or len(planned) or 1)
+
+        async def one(index: int, call: Planned) -> ToolResult:
+            async with gate:
+                (result,) = await self.executor.execute([call])
+            if seen is not None:
+                await seen(index, result)
+            return result
+
         async with asyncio.timeout_at(self.deadline):
-            results = await executor.execute(planned)
-        return ToolResultsMessage(results=tuple(results))
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(one(i, p), name=f"call:{i}") for i, p in enumerate(planned)]
+        return ToolResultsMessage(results=tuple(t.result() for t in tasks))
 
     async def _compact_if_needed(self, choice: ResolvedModel, system: str, user: UserMessage) -> None:
         cfg = self.config.compaction

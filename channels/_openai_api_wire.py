@@ -94,6 +94,8 @@ class ChatRequest(BaseModel):
     n: int = 1
     tools: list[dict[str, Any]] | None = None
     functions: list[dict[str, Any]] | None = None
+    mode: Literal["auto", "react", "batch", "chain", "plan"] | None = None
+    """AutoHands' own field: the workflow mode of this request's run (as ``/mode`` in a chat)."""
 
 
 def parse_request(raw: bytes) -> ChatRequest:

@@ -346,8 +346,10 @@ class OpenAIApiChannel:
                     code="rate_limit_exceeded",
                 )
             _, text = split_messages(req.messages)
-            if persistent or history or model is not None:
-                await self._runs.prepare(conversation, history=[] if persistent else history, model=model)
+            if persistent or history or model is not None or req.mode is not None:
+                await self._runs.prepare(
+                    conversation, history=[] if persistent else history, model=model, mode=req.mode
+                )
             progress = _Progress(self._runs.watch(platform_id), req.model)
             if taken is not None:
                 taken.append(progress)

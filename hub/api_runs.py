@@ -34,6 +34,8 @@ __all__ = ["HubRuns", "RunEnded", "RunWatch", "Runs", "model_ids"]
 DEFAULT_MODEL = "autohands"
 MODEL_SETTING = "model"
 """The session setting ``/model`` keeps its choice in (agents/commands.py)."""
+MODE_SETTING = "mode"
+"""The session setting ``/mode`` keeps the workflow mode in (agents/workflows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +66,15 @@ class Runs(Protocol):
         ...
 
     async def prepare(
-        self, conversation: ConversationRef, *, history: Sequence[HistoryItem], model: str | None
+        self,
+        conversation: ConversationRef,
+        *,
+        history: Sequence[HistoryItem],
+        model: str | None,
+        mode: str | None = None,
     ) -> None:
-        """Set ``model`` (None: the default) and, unless empty, replace the history of
-        ``conversation`` before its next inbound is recorded."""
+        """Set ``model`` (None: the default) and, when given, the workflow ``mode``; unless
+        empty, replace the history of ``conversation`` before its next inbound is recorded."""
         ...
 
     def watch(self, platform_id: str) -> RunWatch:
@@ -119,12 +126,19 @@ class HubRuns:
         return self._models
 
     async def prepare(
-        self, conversation: ConversationRef, *, history: Sequence[HistoryItem], model: str | None
+        self,
+        conversation: ConversationRef,
+        *,
+        history: Sequence[HistoryItem],
+        model: str | None,
+        mode: str | None = None,
     ) -> None:
         key = conversation.key
         # Writing a setting creates the conversation first, so recording its inbound does not
         # take it for a new (history-less) one; a session already in memory follows too.
         settings = await self._store.set_setting(key, MODEL_SETTING, model)
+        if mode is not None:
+            settings = await self._store.set_setting(key, MODE_SETTING, None if mode == "auto" else mode)
         if history:
             anchor = Inbound(kind="message", conversation=conversation, sender=Sender(id=""))
             await self._store.finish_run(anchor, reply=None, replace_history=history)

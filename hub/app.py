@@ -34,6 +34,10 @@ from .pairing import PairingService, pair_command, pairing_for
 from .scheduler import Scheduler, SchedulerConfig, build_scheduler
 from .sessions import SessionManager, register_session_commands
 from .store import ScopedState, Store, StoreAPI, has_sql
+from .tasks.commands import register_task_commands
+from .tasks.http import mount_task_routes
+from .tasks.pool import RunPool
+from .tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class Hub:
         self.runs: HubRuns | None = None
         self.scheduler: Scheduler | None = None
         self.pairing: PairingService | None = None
+        self._tasks: TaskService | None = None
         self.metrics = Metrics()
         """The hub's Prometheus registry and counters (``GET /metrics``)."""
         self.start_retry = start_retry
@@ -136,6 +141,7 @@ class Hub:
         # 2. commands: the session's own, then the scheduler's and the agent's (the agent's tools
         #    use the scheduler); channels are told the complete list
         register_session_commands(self.commands)
+        register_task_commands(self.commands, lambda: self.tasks)
         self.pairing = pairing_for(self.store)
         self.commands.add(pair_command(self.pairing))
         self.scheduler = self._build_scheduler()
@@ -155,8 +161,9 @@ class Hub:
         self.outbox = OutboxDispatcher(self.store, self.bus, self.channels, s.outbox)
         await self.outbox.start()
         stack.push_async_callback(self.outbox.stop)
+        pool = RunPool(s.sessions.max_concurrent_runs, s.tasks.max_background_runs)
         self.sessions = SessionManager(
-            self.store, self.bus, self.agent, self.commands, s.sessions, observer=self.metrics
+            self.store, self.bus, self.agent, self.commands, s.sessions, observer=self.metrics, pool=pool
         )
         self.runs.attach(self.sessions)  # before resume: a resumed API request's run is seen
         stack.callback(self.runs.close)
@@ -164,6 +171,9 @@ class Hub:
         stack.push_async_callback(self.sessions.stop)
         await self.outbox.resume()
         await self.sessions.resume()
+        self._tasks = TaskService(self.store, self.agent, pool, self.sessions, s.tasks)
+        await self._tasks.start()  # after the sessions' resume: a chat message's run goes first
+        stack.push_async_callback(self._tasks.stop)
 
         # 5. the HTTP server (webhook routes must answer once platforms are told about them)
         if self.gateway is not None:
@@ -269,8 +279,10 @@ class Hub:
             inbox=self.inbox,
             health=self.health,
             channels=self.channels,
+            tasks=self.tasks,
         )
         mount_dashboard(gateway, deps)
+        mount_task_routes(gateway, self.auth, self.tasks)
 
     def _gauges(self) -> HubGauges:
         """What a scrape reads of the running hub (parts built later are read when scraped)."""
@@ -326,6 +338,17 @@ class Hub:
             return None
         config = validate_section(SchedulerConfig, self.settings.scheduler, "scheduler")
         return build_scheduler(config, self.store, self.bus, self.commands)
+
+    @property
+    def tasks(self) -> TaskService:
+        """The task pool's service (``hub.tasks.Tasks``): submit, wait, control tasks.
+
+        Raises:
+            RuntimeError: the hub has not been started.
+        """
+        if self._tasks is None:
+            raise RuntimeError("the hub has not been started: use `async with Hub(settings) as hub:`")
+        return self._tasks
 
     @property
     def started_channels(self) -> frozenset[str]:

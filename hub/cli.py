@@ -25,6 +25,7 @@ from .cli_logs import LOGS
 from .cli_pairing import PAIRING, USERS
 from .cli_service import SERVICE
 from .cli_sessions import SESSIONS
+from .cli_tasks import TASKS
 from .config import Settings, load_settings
 from .errors import AutoHandsError, ConfigError
 from .extensions import Described, list_entry_points
@@ -178,6 +179,7 @@ COMMANDS: tuple[Command, ...] = (
     DOCTOR,
     Command("extensions", _add_extensions, _extensions),
     JOBS,
+    TASKS,
     OUTBOX,
     SESSIONS,
     LOGS,

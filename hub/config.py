@@ -131,6 +131,16 @@ class SessionsSection(_Section):
     """How long a stopping hub lets agent runs in progress finish before cancelling them."""
 
 
+class TasksSection(_Section):
+    """The task pool (``hub.tasks``; docs/ARCHITECTURE.md)."""
+
+    poll_seconds: float = Field(default=1.0, gt=0)
+    """How often a running hub looks for tasks submitted or controlled beside it (``autohands tasks``)."""
+    max_background_runs: int | None = Field(default=None, ge=1)
+    """Runs at once of scheduled jobs and background tasks; empty: one less than
+    ``[sessions] max_concurrent_runs`` (at least one), so a chat message never waits behind them."""
+
+
 class OutboxSection(_Section):
     """How replies are retried when a platform fails (``hub.outbox``; docs/ARCHITECTURE.md)."""
 
@@ -175,6 +185,7 @@ class Settings(_Section):
     store: StoreSection = StoreSection()
     sessions: SessionsSection = SessionsSection()
     outbox: OutboxSection = OutboxSection()
+    tasks: TasksSection = TasksSection()
     log: LogSection = LogSection()
     agent: dict[str, Any] = {}
     providers: dict[str, dict[str, Any]] = {}

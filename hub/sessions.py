@@ -3,8 +3,10 @@
 The manager consumes ``inbound`` from the bus. Ordinary messages queue per session and run
 one after another; control inputs (``/stop``, ``/status``, button taps, a yes/no answer to a
 pending question) are handled at once, because the run they address is what blocks the
-queue. A global semaphore caps concurrent agent runs. Idle sessions leave memory and come
-back from the store (history, settings) when their conversation speaks again.
+queue. Every agent run is admitted through the hub's run pool (``hub.tasks.pool``): chat
+turns and API requests first, scheduled jobs' runs after them, background tasks last. Idle
+sessions leave memory and come back from the store (history, settings) when their conversation
+speaks again.
 
 Every run starts by committing one attempt (``StoreAPI.mark_processing``), so after a crash the
 store knows which messages were being worked on and how often; a message whose runs keep
@@ -29,9 +31,11 @@ from .answers import read_answer
 from .bus import Bus, Subscription
 from .commands import Command, CommandCall, CommandRegistry
 from .config import SessionsSection
-from .messages import ConversationRef, Inbound, Outbound, TextFormat, new_incident_id
+from .messages import ConversationRef, Inbound, Outbound, TextFormat, new_incident_id, utcnow
 from .questions import PendingQuestion, is_operator, operator_answer, pending_questions
 from .store import StoreAPI
+from .tasks.base import INTERACTIVE, JOB
+from .tasks.pool import RunPool
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +109,8 @@ class SessionManager:
         limits: the ``[sessions]`` section (concurrency, idle eviction, stop grace); its
             defaults if ``None``.
         observer: told how long each agent run took (``hub.metrics``).
+        pool: the hub's run pool, shared with its tasks; one of ``limits.max_concurrent_runs``
+            workers if ``None``.
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class SessionManager:
         limits: SessionsSection | None = None,
         *,
         observer: RunObserver | None = None,
+        pool: RunPool | None = None,
     ) -> None:
         self.store = store
         self.observer = observer
@@ -124,7 +131,7 @@ class SessionManager:
         self.commands = commands
         self.limits = limits = limits or SessionsSection()
         self.sessions: OrderedDict[str, Session] = OrderedDict()
-        self._slots = asyncio.Semaphore(limits.max_concurrent_runs)
+        self.pool = pool or RunPool(limits.max_concurrent_runs)
         self._sub: Subscription[Inbound] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -258,7 +265,8 @@ class SessionManager:
         if self._is_control(s, inbound):
             self._spawn(self._handle_control(s, inbound), f"control-{inbound.id}")
             return
-        if s.question is not None and inbound.kind == "message":
+        if s.question is not None and inbound.kind == "message" and s.worker is not None:
+            # (A task's question leaves the session idle: its messages run as usual.)
             mine = inbound.sender.id == s.question.user_id
             self._spawn(self._note_waiting(s, inbound, mine=mine), f"note-{inbound.id}")
         s.queue.append(inbound)
@@ -370,6 +378,40 @@ class SessionManager:
             await self.store.record_outbound(outbound)
         await self.bus.publish("outbound", outbound)
 
+    async def publish(self, outbound: Outbound) -> None:
+        """Put an outbound on the bus whose final is in the outbox already (a task's posts,
+        committed with the task's state)."""
+        await self.bus.publish("outbound", outbound)
+
+    async def ask_in(
+        self, conversation: ConversationRef, outbound: Outbound, *, user_id: str, timeout: float
+    ) -> Inbound | None:
+        """Ask in ``conversation`` for a run outside it (a task's approval) and wait for
+        ``user_id``'s answer, which reaches the question as any answer does (buttons, yes/no).
+        One question per conversation: while another is pending, this one waits its turn
+        (within ``timeout``). Returns None on timeout."""
+        s = self._session_for(conversation)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while s.question is not None:
+            if loop.time() >= deadline:
+                return None
+            # Its answer, or a look again each second (an unanswered question ends unresolved).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(s.question.future), min(1.0, deadline - loop.time()))
+            await asyncio.sleep(0)  # the asking run clears its question after the answer
+        future: asyncio.Future[Inbound] = loop.create_future()
+        buttons = frozenset(b.id for b in outbound.buttons)
+        s.question = Question(buttons, user_id, future, 0, outbound, utcnow(), timeout)
+        try:
+            await self.send_during_run(outbound)
+            try:
+                return await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return None
+        finally:
+            s.question = None
+
     async def _end_run(self, inbound: Inbound, reply: Outbound | None, *, status: str = "answered") -> None:
         """End a run that keeps no history: ``reply`` (if any) and the inbound's ``status`` in
         one commit, then ``reply`` on the bus."""
@@ -383,7 +425,7 @@ class SessionManager:
     async def _run_agent(self, s: Session, inbound: Inbound) -> None:
         ctx = SessionRunContext(self, s, inbound)
         final: Outbound | None = None
-        async with self._slots:
+        async with self.pool.slot(JOB if inbound.kind == "job" else INTERACTIVE):
             self.active_runs += 1
             s.runs += 1
             # The run happens in the session's worker task; `/stop` cancels that task while

@@ -135,11 +135,25 @@ class Tool:
     """Per-call approval rule; None: ``risk`` alone decides."""
 
 
+BUILTIN_CATEGORIES: dict[str, str] = {
+    "file": "read, write, list and delete files in the workspace",
+    "search": "find files by name (glob) or by content (grep) in the workspace",
+    "shell": "run a program (ls, git, python3, jq …) in the workspace",
+    "web": "fetch a web page or URL and read it as text",
+    "math": "exact arithmetic and statistics",
+    "time": "the current date and time, time zone conversion",
+    "schedule": "reminders and recurring jobs: create, list, cancel",
+}
+"""One line per built-in category, for the model choosing which tools a request needs
+(``agents.intent``); an extension describes its own with ``ToolRegistry.describe``."""
+
+
 @dataclass(slots=True)
 class ToolRegistry:
-    """Tools by name, listed by category."""
+    """Tools by name, listed by category (each category with a one-line description)."""
 
     _tools: dict[str, Tool] = field(default_factory=dict)
+    _described: dict[str, str] = field(default_factory=lambda: dict(BUILTIN_CATEGORIES))
 
     def add(self, tool: Tool) -> None:
         if tool.name in self._tools:
@@ -164,3 +178,15 @@ class ToolRegistry:
         for t in self._tools.values():
             out.setdefault(t.category, []).append(t)
         return out
+
+    def describe(self, category: str, description: str) -> None:
+        """Say in one line what ``category``'s tools are for (shown to the intent step)."""
+        self._described[category] = " ".join(description.split())
+
+    def categories(self) -> dict[str, str]:
+        """Each category that has tools → its one-line description, in registration order; a
+        category nobody described is described by its tools' names."""
+        return {
+            cat: self._described.get(cat) or "tools: " + ", ".join(t.name for t in tools)
+            for cat, tools in self.by_category().items()
+        }

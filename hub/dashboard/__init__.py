@@ -1,6 +1,7 @@
 """The operator's dashboard: a page at ``/dashboard`` and its JSON under ``/api/admin/``.
 
 Channels and their health, conversations (search, transcripts), scheduled jobs (cancel),
+background tasks (cancel, pause, resume, retry: ``tasks``),
 pending approvals of every channel (approve or deny), token usage with an estimated cost. For
 admin principals only (``_api``). The page is three static files shipped in this package
 (``static/``), served with a strict Content-Security-Policy: no inline script or style, nothing
@@ -16,6 +17,7 @@ from aiohttp import web
 from ..gateway import Gateway
 from . import _api as api
 from ._deps import DashboardDeps
+from .tasks import control, list_tasks
 from .usage import DEFAULT_PRICES, Price
 
 __all__ = ["CSP", "DEFAULT_PRICES", "DashboardDeps", "Price", "mount_dashboard"]
@@ -44,6 +46,8 @@ def mount_dashboard(gateway: Gateway, deps: DashboardDeps) -> None:
         ("GET", "/api/admin/approvals", api.approvals),
         ("POST", "/api/admin/approvals/{question_id}", api.answer),
         ("GET", "/api/admin/usage", api.usage),
+        ("GET", "/api/admin/tasks", list_tasks),
+        ("POST", "/api/admin/tasks/{task_id}/{action}", control),
     ):
         gateway.add_route(method, path, api.admin_only(deps, make(deps)))
     gateway.add_route("GET", "/dashboard", _page(deps))

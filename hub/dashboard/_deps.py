@@ -11,6 +11,7 @@ from ..config import ServerSection
 from ..scheduler import Scheduler
 from ..sessions import SessionManager
 from ..store import StoreAPI
+from ..tasks import Tasks
 from .usage import DEFAULT_PRICES, Price
 
 
@@ -28,4 +29,6 @@ class DashboardDeps:
     health: Callable[[], dict[str, object]]
     """``Hub.health``: channels started and each one's problem."""
     channels: Mapping[str, Channel]
+    tasks: Tasks | None = None
+    """The task pool (the Tasks tab); None: the hub runs none."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))

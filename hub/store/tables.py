@@ -145,6 +145,46 @@ class AllowedUserRow(SQLModel, table=True):
     approved_at: datetime = Field(default_factory=utcnow)
 
 
+class TaskRow(SQLModel, table=True):
+    """A task (``hub.tasks``): the fields of ``hub.tasks.Task``; ``hub/store/tasks.py`` reads and
+    writes it. ``requested`` is a move asked for beside the running hub (``autohands tasks``),
+    which the hub takes and applies."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_owner", "owner_id", "created_at"),
+        Index(
+            "ix_tasks_unfinished",
+            "state",
+            sqlite_where=text("state IN ('pending', 'running')"),
+            postgresql_where=text("state IN ('pending', 'running')"),
+        ),
+        Index(
+            "ix_tasks_requested",
+            "requested",
+            sqlite_where=text("requested != ''"),
+            postgresql_where=text("requested != ''"),
+        ),
+    )
+    id: str = Field(primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    conversation_key: str
+    owner_id: str
+    owner: str = "[]"
+    """JSON of the owner ``Sender``."""
+    priority: int = 20
+    mode: str = "auto"
+    state: str = "pending"
+    attempts: int = 0
+    result: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    checkpoint: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    """JSON of the run's history so far (``[kind, data, created_at]`` per item)."""
+    requested: str = ""
+
+
 # The tables as SQLAlchemy Core sees them, for the store's statements (one place, typed).
 MESSAGES: Table = SQLModel.metadata.tables["messages"]
 OUTBOX: Table = SQLModel.metadata.tables["outbox"]
@@ -155,3 +195,4 @@ STATE: Table = SQLModel.metadata.tables["state"]
 HUB_LOCK: Table = SQLModel.metadata.tables["hub_lock"]
 PAIRING_CODES: Table = SQLModel.metadata.tables["pairing_codes"]
 ALLOWED_USERS: Table = SQLModel.metadata.tables["allowed_users"]
+TASKS: Table = SQLModel.metadata.tables["tasks"]

@@ -22,6 +22,7 @@ __all__ = [
     "INTERACTIVE",
     "JOB",
     "MOVES",
+    "Asker",
     "Task",
     "TaskError",
     "TaskEvent",
@@ -57,6 +58,16 @@ BACKGROUND = 20
 class TaskError(AutoHandsError):
     """A task command that cannot be done: no such task, not yours, or a move ``MOVES`` does
     not allow (the message names the task's state and what is possible from it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Asker(Sender):
+    """Who asks, as a surface knows them: with the channel they wrote on. Platform ids are only
+    unique within their platform (a Telegram id and a Discord id may be the same digits), so chat
+    commands and HTTP pass an ``Asker`` as ``by``: a task is its owner's on its own channel only.
+    A plain ``Sender`` (a program embedding the hub, tests) is matched by id alone."""
+
+    channel: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -140,7 +140,7 @@ async def test_model_command_switches_per_conversation() -> None:
 async def test_persona_command_and_unconfigured_model() -> None:
     assert "Name: Pip" in (await command(registry(), "persona", "", FakeSession()) or "")
     assert "No model provider" in (await command(registry(None), "model", "x", FakeSession()) or "")
-    assert [c.name for c in registry().infos()] == ["model", "persona"]
+    assert [c.name for c in registry().infos()] == ["model", "mode", "persona"]
 
 
 def test_parse_model_choice() -> None:

@@ -298,3 +298,22 @@ async def test_a_tool_needing_approval_fails_closed(served: Served) -> None:
         "not approved" in str(served.script.requests[1].body["messages"]).lower()
         or "den" in str(served.script.requests[1].body["messages"]).lower()
     )
+
+
+async def test_a_request_names_its_workflow_mode(served: Served) -> None:
+    """``mode`` (our own field) picks the run's workflow mode, as ``/mode`` does in a chat: a
+    ``batch`` request first asks the model for a plan; a mode that does not exist is a 400."""
+    served.script.reply('{"calls": []}').reply("planned answer")
+    client = served.client(default_headers={"X-AutoHands-Conversation": "modes"})
+    resp = await client.chat.completions.create(
+        model="autohands", messages=[{"role": "user", "content": "hi"}], extra_body={"mode": "batch"}
+    )
+    assert resp.choices[0].message.content == "planned answer"
+    planning = str(served.script.requests[0].body["messages"][0]["content"])
+    assert (
+        planning.startswith("Plan the tool calls") and "tools" not in served.script.requests[0].body
+    )  # batch plans first
+    with pytest.raises(openai.BadRequestError, match="mode"):
+        await client.chat.completions.create(
+            model="autohands", messages=[{"role": "user", "content": "hi"}], extra_body={"mode": "sideways"}
+        )

@@ -153,6 +153,47 @@ async function loadJobs() {
   }));
 }
 
+// ------------------------------------------------------------------ tasks
+// The moves each state allows (hub/tasks/base.py: MOVES), as the buttons a task row offers.
+const TASK_ACTIONS = {
+  pending: ["cancel"],
+  running: ["pause", "cancel"],
+  paused: ["resume"],
+  failed: ["retry"],
+  cancelled: ["retry"],
+  completed: [],
+};
+
+function taskButton(t, action) {
+  const button = el("button", action[0].toUpperCase() + action.slice(1), "btn" + (action === "cancel" ? " danger" : ""));
+  button.type = "button";
+  button.dataset.action = action;
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api(`/api/admin/tasks/${encodeURIComponent(t.id)}/${action}`, {});
+      await loadTasks();
+    } catch (err) {
+      status(String(err.message), true);
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+async function loadTasks() {
+  const data = await api("/api/admin/tasks");
+  document.getElementById("tasks-empty").hidden = data.tasks.length > 0;
+  fill(document.querySelector("#tasks tbody"), data.tasks.map((t) => {
+    const buttons = el("span", null, "row");
+    buttons.append(...(TASK_ACTIONS[t.state] || []).map((action) => taskButton(t, action)));
+    const what = t.error ? `${t.input} — ${t.error}` : t.input;
+    const tr = row([t.id, el("span", t.state, "pill " + (t.state === "failed" ? "bad" : "ok")), t.owner, what, when(t.created_at), buttons]);
+    tr.dataset.task = t.id;
+    return tr;
+  }));
+}
+
 // ------------------------------------------------------------------ conversations
 async function loadConversations() {
   const q = document.getElementById("q").value.trim();
@@ -192,7 +233,7 @@ async function loadUsage() {
 }
 
 // ------------------------------------------------------------------ tabs and refresh
-const loaders = { overview: loadOverview, approvals: loadApprovals, jobs: loadJobs, conversations: loadConversations, usage: loadUsage };
+const loaders = { overview: loadOverview, approvals: loadApprovals, jobs: loadJobs, tasks: loadTasks, conversations: loadConversations, usage: loadUsage };
 
 async function refresh() {
   try {
@@ -217,5 +258,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const start = (location.hash || "#overview").slice(1);
   show(loaders[start] ? start : "overview");
   // Live views refresh themselves; the others (a search, a transcript being read) do not jump.
-  setInterval(() => { if (current === "overview" || current === "approvals" || current === "jobs") refresh(); }, REFRESH_MS);
+  setInterval(() => { if (current === "overview" || current === "approvals" || current === "jobs" || current === "tasks") refresh(); }, REFRESH_MS);
 });

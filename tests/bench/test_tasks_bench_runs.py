@@ -1,0 +1,49 @@
+"""``bench/tasks.py`` runs end to end at toy sizes and ends with its JSON line of figures.
+
+Figures are not asserted (timing belongs in closing notes, not tests); this keeps the bench
+from rotting as the task pool changes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tasks_bench_prints_every_figure() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/tasks.py",
+            "--tasks",
+            "200",
+            "--pending",
+            "200",
+            "--background",
+            "20",
+            "--latency",
+            "0.1",
+            "--chats",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in (
+        "submit_p50_ms",
+        "submit_p99_ms",
+        "completed_tasks_per_s",
+        "hub_start_s",
+        "chat_idle_s",
+        "chat_with_background_s",
+        "chat_ratio",
+    ):
+        assert isinstance(figures[key], int | float), key
+    assert "completed tasks/s" in proc.stdout and "pending tasks" in proc.stdout
