@@ -5,45 +5,32 @@ from rotting as the core changes."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 def test_core_bench_prints_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/core.py",
-            "--messages",
-            "200",
-            "--conversations",
-            "20",
-            "--senders",
-            "10",
-            "--rate",
-            "400",
-            "--seconds",
-            "0.2",
-            "--repeat",
-            "1",
-            "--sweep",
-            "200",
-            "--distinct",
-            "300",
-            "--cores",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    figures, printed = run_bench(
+        "bench/core.py",
+        "--messages",
+        "200",
+        "--conversations",
+        "20",
+        "--senders",
+        "10",
+        "--rate",
+        "400",
+        "--seconds",
+        "0.2",
+        "--repeat",
+        "1",
+        "--sweep",
+        "200",
+        "--distinct",
+        "300",
+        "--cores",
+        "0",
         timeout=50,
     )
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in (
         "persist_msgs_per_s",
         "memory_msgs_per_s",
@@ -56,4 +43,4 @@ def test_core_bench_prints_every_figure() -> None:
     ):
         assert isinstance(figures[key], int | float), key
     assert figures["rate_full_commits_per_s"] > 0
-    assert "sweep at 200/s" in proc.stdout
+    assert "sweep at 200/s" in printed

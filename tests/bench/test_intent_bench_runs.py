@@ -3,18 +3,11 @@ are not asserted; that requests widened, and were counted, is)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 def test_intent_bench_prints_every_figure() -> None:
-    proc = subprocess.run([sys.executable, "bench/intent.py"], cwd=ROOT, capture_output=True, text=True, timeout=50)
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures, _printed = run_bench("bench/intent.py", timeout=50)
     assert figures["requests"] >= 40
     assert figures["widened"] >= 1
     for key in (

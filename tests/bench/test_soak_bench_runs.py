@@ -5,44 +5,31 @@ reported in closing notes from full-size runs."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 @pytest.mark.timeout(150)
 def test_soak_bench_prints_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/soak.py",
-            "--messages",
-            "30",
-            "--chats",
-            "10",  # 3 messages each, within Telegram's burst: the answers do not queue for its 1/s per chat
-            "--rate",
-            "10",
-            "--kills",
-            "2",
-            "--outage",
-            "2",
-            "--latency",
-            "0.05",
-            "--drain",
-            "60",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    figures, _printed = run_bench(
+        "bench/soak.py",
+        "--messages",
+        "30",
+        "--chats",
+        "10",  # 3 messages each, within Telegram's burst: the answers do not queue for its 1/s per chat
+        "--rate",
+        "10",
+        "--kills",
+        "2",
+        "--outage",
+        "2",
+        "--latency",
+        "0.05",
+        "--drain",
+        "60",
         timeout=140,
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in (
         "messages_sent",
         "answered",

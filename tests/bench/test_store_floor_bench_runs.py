@@ -5,41 +5,28 @@ runnable as the store's schema and statements change (it uses the hub's own)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 def test_store_floor_bench_prints_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/store_floor.py",
-            "--rate",
-            "500",
-            "--seconds",
-            "0.2",
-            "--repeat",
-            "1",
-            "--synchronous",
-            "FULL,NORMAL",
-            "--work-us",
-            "0,10",
-            "--cores",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    figures, printed = run_bench(
+        "bench/store_floor.py",
+        "--rate",
+        "500",
+        "--seconds",
+        "0.2",
+        "--repeat",
+        "1",
+        "--synchronous",
+        "FULL,NORMAL",
+        "--work-us",
+        "0,10",
+        "--cores",
+        "0",
         timeout=50,
     )
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for mode in ("full", "normal"):
         for work in ("0", "10"):
             for key in ("p50_ms", "p99_ms", "max_ms", "cpu_us_per_msg", "commits_per_s"):
                 assert isinstance(figures[f"{mode}_work{work}_{key}"], int | float), (mode, work, key)
-    assert "FULL, 10 µs of work per message, 500/s" in proc.stdout
+    assert "FULL, 10 µs of work per message, 500/s" in printed

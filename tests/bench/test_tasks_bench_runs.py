@@ -5,37 +5,24 @@ from rotting as the task pool changes."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import run_bench
 
 
 def test_tasks_bench_prints_every_figure() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "bench/tasks.py",
-            "--tasks",
-            "200",
-            "--pending",
-            "200",
-            "--background",
-            "20",
-            "--latency",
-            "0.1",
-            "--chats",
-            "1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    figures, printed = run_bench(
+        "bench/tasks.py",
+        "--tasks",
+        "200",
+        "--pending",
+        "200",
+        "--background",
+        "20",
+        "--latency",
+        "0.1",
+        "--chats",
+        "1",
         timeout=50,
     )
-    assert proc.returncode == 0, proc.stderr
-    figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in (
         "submit_p50_ms",
         "submit_p99_ms",
@@ -46,4 +33,4 @@ def test_tasks_bench_prints_every_figure() -> None:
         "chat_ratio",
     ):
         assert isinstance(figures[key], int | float), key
-    assert "completed tasks/s" in proc.stdout and "pending tasks" in proc.stdout
+    assert "completed tasks/s" in printed and "pending tasks" in printed
