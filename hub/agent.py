@@ -209,6 +209,10 @@ class AgentServices:
     protected_paths: tuple[Path, ...] = ()
     """The hub's own files and folders (data directory, config file, database, home): tools
     must never see them, and no workspace may contain them."""
+    skills_config: Mapping[str, object] = field(default_factory=dict)
+    """The ``[skills]`` section."""
+    mcp_config: Mapping[str, object] = field(default_factory=dict)
+    """The ``[mcp]`` section (``[mcp.servers.NAME]`` tables)."""
 
 
 class AgentFactory(Protocol):

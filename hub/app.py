@@ -327,6 +327,8 @@ class Hub:
             data_dir=s.data_dir,
             scheduler=self.scheduler,
             protected_paths=s.protected_paths(),
+            skills_config=s.skills,
+            mcp_config=s.mcp,
         )
         agent: Agent = factory(services)
         return agent

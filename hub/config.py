@@ -192,6 +192,12 @@ class Settings(_Section):
     tools: dict[str, Any] = {}
     scheduler: dict[str, Any] = {}
     channels: dict[str, dict[str, Any]] = {}
+    skills: dict[str, Any] = {}
+    """``[skills]``: validated by the agent (``agents/skills``)."""
+    mcp: dict[str, Any] = {}
+    """``[mcp]``: MCP servers as tool sources, validated by the agent (``agents/mcp``)."""
+    extensions: dict[str, Any] = {}
+    """``[extensions]``: extension folders loaded at run time (``hub/extensions.py``)."""
     _config_file: Path | None = PrivateAttr(default=None)
 
     @property
