@@ -16,6 +16,7 @@ RUN apt-get update \
 WORKDIR /build
 COPY pyproject.toml README.md ./
 COPY config ./config
+COPY skills ./skills
 COPY hub ./hub
 COPY channels ./channels
 COPY agents ./agents

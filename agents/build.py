@@ -19,13 +19,16 @@ from hub.errors import ConfigError
 
 from .commands import AgentCommands, parse_model_choice
 from .config import AgentConfig
+from .mcp import McpConfig, McpServers
 from .providers.base import Provider
 from .providers.config import ProviderConfig
 from .providers.factory import build_chain, build_provider
 from .runtime import LLMAgent, ResolvedModel, default_tool_context
+from .skills import build_skills
 from .tools.base import Tool, ToolRegistry
 from .tools.builtin import builtin_tools, tool_checks
 from .tools.config import ToolsConfig
+from .tools.extensions import ExtensionTools
 from .tools.workspace import check_workspace_root, workspace_path
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,7 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
     """
     config = validate_section(AgentConfig, services.agent_config, "agent")
     tools_config = validate_section(ToolsConfig, services.tools_config, "tools")
+    mcp_config = validate_section(McpConfig, services.mcp_config, "mcp")
     default, section = resolve_provider_settings(
         config, services.providers_config, os.environ if environ is None else environ
     )
@@ -135,6 +139,7 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = ToolRegistry()
     registry.extend(agent_tools(tools_config, scheduler=services.scheduler))
+    skills = build_skills(services.skills_config, services.data_dir, registry, services.commands)  # use_skill, /skills
     if tools_config.approve_medium and not config.approve_medium:
         config = config.model_copy(update={"approve_medium": True})
     AgentCommands(
@@ -144,11 +149,22 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
         {name: c.model for name, c in pool.configs.items()},
         workspace_of=lambda conv, sender: workspace_path(root, tools_config.workspace_scope, conv, sender),
     ).register(services.commands)
-    return LLMAgent(
+    # MCP servers' tools (agents/mcp): the servers start here, last, and stop with the agent
+    mcp = McpServers(mcp_config, state_dir=services.data_dir / "mcp")
+    mcp.start()
+    mcp.register(registry)
+    # tool extensions (agents/tools/extensions.py): added last, swapped between runs on a reload
+    extensions = services.extensions
+    extension_tools = ExtensionTools(registry, tools_config, extensions) if extensions is not None else None
+    agent = LLMAgent(
         pool.resolve,
-        registry,
+        extension_tools.registry() if extension_tools is not None else registry,
         config,
         tool_context=default_tool_context(root, tools_config, services, services.protected_paths),
-        closers=(pool.aclose,),
-        checks=checks,
+        skills=skills,
+        closers=(pool.aclose, skills.aclose, mcp.aclose),
+        checks=(*checks, *mcp.checks()),
     )
+    if extension_tools is not None:
+        extension_tools.follow(agent.use_tools)
+    return agent

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.config import StrictBool
 
+from .mcp.config import McpConfig
 from .providers.config import ProviderConfig
 from .tools.config import ToolsConfig
 
@@ -116,4 +117,4 @@ def config_models() -> dict[str, type[BaseModel]]:
     """Entry point ``autohands.config:agents``: the model of each section this package validates,
     by its key (``<name>`` stands for any table name), so the hub can document them
     (``autohands config reference``) without importing ``agents``."""
-    return {"agent": AgentConfig, "providers.<name>": ProviderConfig, "tools": ToolsConfig}
+    return {"agent": AgentConfig, "providers.<name>": ProviderConfig, "tools": ToolsConfig, "mcp": McpConfig}

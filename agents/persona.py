@@ -63,7 +63,10 @@ def render_system_prompt(
         )
     skill_lines = sorted(f"- {s.name}: {s.description}" for s in skills)
     if skill_lines:
-        parts.append("Skills you can use (ask for one by name when it fits):\n" + "\n".join(skill_lines))
+        parts.append(
+            "Skills: when a request fits one, call use_skill with its name and follow the instructions "
+            "it returns.\n" + "\n".join(skill_lines)
+        )
     return "\n\n".join(parts)
 
 

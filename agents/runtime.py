@@ -134,10 +134,17 @@ class LLMAgent:
         self.tools = tools
         self.config = config
         self.tool_context = tool_context or default_tool_context(Path.cwd() / "workspaces")
-        self.skills = tuple(skills)
+        self.skills = skills  # read every turn: a catalogue that reloads (agents.skills) is a live view
         self.clock = clock
         self._closers = tuple(closers)
         self._checks = tuple(checks)
+        self.use_tools(tools)
+
+    def use_tools(self, tools: ToolRegistry) -> None:
+        """Offer ``tools`` from the next run on (a tool extension was reloaded). A run reads
+        ``tools`` and ``tool_specs`` once, as it starts, so one in flight keeps the set it began
+        with; ``tools`` must be a new registry, never the old one changed."""
+        self.tools = tools
         self.tool_specs = tuple(
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters) for t in tools
         )

@@ -158,6 +158,9 @@ class DiscordChannel:
     config_model: ClassVar[type[DiscordConfig]] = DiscordConfig
     manifest: ClassVar[Manifest] = Manifest(
         id="discord",
+        name="Discord",
+        provides=("channel:discord",),
+        config=DiscordConfig,
         description="Discord bot on discord.py (gateway + REST)",
         permissions=("network",),
         secrets=("token",),

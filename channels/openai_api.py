@@ -120,6 +120,9 @@ class OpenAIApiChannel:
     config_model: ClassVar[type[ApiConfig]] = ApiConfig
     manifest: ClassVar[Manifest] = Manifest(
         id="api",
+        name="OpenAI-compatible API",
+        provides=("channel:api",),
+        config=ApiConfig,
         description="OpenAI-compatible HTTP API: /v1/models, /v1/chat/completions (JSON and SSE)",
         permissions=("http_route",),
     )

@@ -150,6 +150,9 @@ class SlackChannel:
     config_model: ClassVar[type[SlackConfig]] = SlackConfig
     manifest: ClassVar[Manifest] = Manifest(
         id="slack",
+        name="Slack",
+        provides=("channel:slack",),
+        config=SlackConfig,
         description="Slack: slash commands, app mentions, DMs and Block Kit buttons (slack-bolt)",
         permissions=("network", "http_route"),
         secrets=("bot_token", "signing_secret", "app_token"),

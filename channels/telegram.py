@@ -144,6 +144,9 @@ class TelegramChannel:
     config_model: ClassVar[type[TelegramConfig]] = TelegramConfig
     manifest: ClassVar[Manifest] = Manifest(
         id="telegram",
+        name="Telegram",
+        provides=("channel:telegram",),
+        config=TelegramConfig,
         description="Telegram bot (python-telegram-bot): polling or webhook, edits, buttons, topics",
         permissions=("network",),
         secrets=("token", "webhook_secret"),

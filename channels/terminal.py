@@ -84,7 +84,13 @@ class TerminalChannel:
     """One local conversation on stdin/stdout; the chat ends on EOF or ``/quit`` (see ``closed``)."""
 
     config_model: ClassVar[type[TerminalConfig]] = TerminalConfig
-    manifest: ClassVar[Manifest] = Manifest(id="terminal", description="Chat in the terminal (stdin/stdout).")
+    manifest: ClassVar[Manifest] = Manifest(
+        id="terminal",
+        name="Terminal",
+        description="Chat in the terminal (stdin/stdout).",
+        provides=("channel:terminal",),
+        config=TerminalConfig,
+    )
     capabilities = Capabilities(max_length=100_000, dialect="plain", edits=False, buttons=False)
 
     def __init__(

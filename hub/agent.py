@@ -19,6 +19,7 @@ from .commands import CommandRegistry
 from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
 
 if TYPE_CHECKING:  # hub.scheduler imports the store, which imports this module
+    from .extensions import ExtensionSource
     from .scheduler import Job
 
 
@@ -213,6 +214,8 @@ class AgentServices:
     """The ``[skills]`` section."""
     mcp_config: Mapping[str, object] = field(default_factory=dict)
     """The ``[mcp]`` section (``[mcp.servers.NAME]`` tables)."""
+    extensions: ExtensionSource | None = None
+    """The hub's extensions: tool extensions to add, and a call when a reload changes them."""
 
 
 class AgentFactory(Protocol):

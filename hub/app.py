@@ -15,6 +15,7 @@ import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
+from ._extension_host import ExtensionHost
 from ._lifecycle import Lifecycle
 from .agent import Agent, AgentServices, Closable
 from .api_runs import HubRuns
@@ -25,7 +26,7 @@ from .channel import Channel, ChannelContext, ConsoleChannel
 from .commands import CommandRegistry
 from .config import Settings, validate_section
 from .errors import AutoHandsError, ChannelError, ConfigError, PluginError
-from .extensions import load_entry_point
+from .extensions import ExtensionsConfig, load_entry_point
 from .gateway import Gateway
 from .messages import Inbound
 from .metrics import HubGauges, Metrics, metrics_handler
@@ -144,6 +145,11 @@ class Hub:
         register_task_commands(self.commands, lambda: self.tasks)
         self.pairing = pairing_for(self.store)
         self.commands.add(pair_command(self.pairing))
+        # extensions from [extensions] paths, before the channels and tools that may come from them
+        self.extensions = ExtensionHost(validate_section(ExtensionsConfig, s.extensions, "extensions"), data_dir)
+        await self.extensions.start()
+        stack.push_async_callback(self.extensions.stop)
+        self.commands.add(self.extensions.command())
         self.scheduler = self._build_scheduler()
         self.agent = self._agent_override or self._build_agent()
         if isinstance(self.agent, Closable):
@@ -329,6 +335,7 @@ class Hub:
             protected_paths=s.protected_paths(),
             skills_config=s.skills,
             mcp_config=s.mcp,
+            extensions=self.extensions,
         )
         agent: Agent = factory(services)
         return agent

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -19,16 +18,17 @@ from .cli_base import EXIT_ERROR, Command, Parser
 from .cli_chat import CHAT
 from .cli_config import CONFIG
 from .cli_doctor import DOCTOR
+from .cli_extensions import EXTENSIONS
 from .cli_init import INIT
 from .cli_jobs import JOBS
 from .cli_logs import LOGS
 from .cli_pairing import PAIRING, USERS
 from .cli_service import SERVICE
 from .cli_sessions import SESSIONS
+from .cli_skills import SKILLS
 from .cli_tasks import TASKS
 from .config import Settings, load_settings
 from .errors import AutoHandsError, ConfigError
-from .extensions import Described, list_entry_points
 from .logs import setup_logging
 from .outbox_commands import OUTBOX
 
@@ -125,15 +125,6 @@ def _run(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
     return 0
 
 
-def _add_extensions(sub: argparse._SubParsersAction[Parser], common: Parser) -> None:
-    sub.add_parser("extensions", parents=[common], help="list installed extensions")
-
-
-def _extensions(settings: Settings, args: argparse.Namespace, parser: Parser) -> int:
-    _print_extensions()
-    return 0
-
-
 def _secrets(settings: Settings) -> list[str]:
     """Every credential-looking value in the config, so the log filter can mask it."""
     out: list[str] = []
@@ -150,36 +141,16 @@ def _secrets(settings: Settings) -> list[str]:
     return out
 
 
-def _print_extensions() -> None:
-    for group in (
-        "autohands.channels",
-        "autohands.agents",
-        "autohands.providers",
-        "autohands.tools",
-        "autohands.memory",
-    ):
-        eps = list_entry_points(group)
-        if not eps:
-            continue
-        print(group)
-        for ep in eps:
-            desc = ""
-            with contextlib.suppress(Exception):
-                loaded = ep.load()
-                if isinstance(loaded, Described):
-                    desc = loaded.manifest.description
-            print(f"  {ep.name:<12} {ep.value:<45} {desc}")
-
-
 COMMANDS: tuple[Command, ...] = (
     INIT,
     Command("run", _add_run, _run, offers_setup=True),
     CHAT,
     CONFIG,
     DOCTOR,
-    Command("extensions", _add_extensions, _extensions),
+    EXTENSIONS,
     JOBS,
     TASKS,
+    SKILLS,
     OUTBOX,
     SESSIONS,
     LOGS,

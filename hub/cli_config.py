@@ -109,6 +109,8 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
                     commands=CommandRegistry(),
                     data_dir=settings.data_dir,
                     protected_paths=settings.protected_paths(),
+                    skills_config=settings.skills,
+                    mcp_config=settings.mcp,  # doctor: a row per MCP server, which starts it once
                 )
             )
         finally:

@@ -12,11 +12,12 @@ import logging
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any, ClassVar, assert_never
 
 from anthropic import AsyncAnthropic, DefaultAioHttpClient
 
 from hub.agent import Usage
+from hub.extensions import Manifest
 
 from ._sdk import SDKProvider, event_json
 from ._sse import ServerSentEvent
@@ -30,6 +31,7 @@ from .base import (
     ToolResultsMessage,
     UserMessage,
 )
+from .config import ProviderConfig
 from .errors import map_anthropic_errors, stream_error
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,15 @@ _CACHE = {"type": "ephemeral"}
 class AnthropicProvider(SDKProvider):
     """A Messages API endpoint. Constructed as ``AnthropicProvider(name, config)``."""
 
+    manifest: ClassVar[Manifest] = Manifest(
+        id="anthropic",
+        name="Anthropic",
+        description="Anthropic Messages API (Claude): streaming, tool use",
+        provides=("provider:anthropic",),
+        config=ProviderConfig,
+        permissions=("network",),
+        secrets=("api_key",),
+    )
     client_class = AsyncAnthropic
     http_client_class = DefaultAioHttpClient
 

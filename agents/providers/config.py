@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -21,9 +20,11 @@ class ProviderConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["openai", "anthropic"]
+    kind: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     """The API the endpoint speaks: ``openai`` (Chat Completions; with ``base_url`` also Ollama,
-    vLLM, llama.cpp and other compatible servers) or ``anthropic`` (the Messages API)."""
+    vLLM, llama.cpp and other compatible servers), ``anthropic`` (the Messages API), or the name
+    of a provider extension (entry-point group ``autohands.providers``, or an ``[extensions]``
+    folder: docs/EXTENSION_GUIDE.md); an unknown name is refused, listing the installed ones."""
     model: str = Field(min_length=1)
     """The default model id; a request's ``model`` overrides it."""
     api_key: SecretStr | None = None
@@ -59,12 +60,12 @@ class ProviderConfig(BaseModel):
         """
         if self.api_key is not None and self.api_key.get_secret_value():
             return self.api_key.get_secret_value()
-        env = API_KEY_ENV[self.kind]
-        key = os.environ.get(env)
+        env = API_KEY_ENV.get(self.kind)
+        key = os.environ.get(env) if env else None
         if key:
             return key
-        if self.kind == "openai" and self.base_url is not None:
-            return _PLACEHOLDER_KEY
+        if env is None or (self.kind == "openai" and self.base_url is not None):
+            return _PLACEHOLDER_KEY  # an extension's provider, or a local server: no key needed
         raise ConfigError(
             f'providers.{name}.api_key: not set and ${env} is empty; set api_key = "${{{env}}}" '
             f"in the config and export {env}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib.metadata import entry_points
 from typing import Protocol, TypeGuard
 
 from hub.config import validate_section
@@ -31,11 +32,22 @@ def build_provider(name: str, section: Mapping[str, object]) -> Provider:
     """Validate ``[providers.<name>]`` and construct its class (entry point named by ``kind``).
 
     Raises:
-        ConfigError: the section is invalid (the message names the key) or a key is missing.
-        PluginError: no provider class is registered for ``kind``.
+        ConfigError: the section is invalid (the message names the key), a key is missing, or
+            no provider is installed under ``kind``.
+        PluginError: the provider named by ``kind`` failed to load, or is not a provider class.
     """
     config = validate_section(ProviderConfig, section, f"providers.{name}")
-    cls = load_entry_point(ENTRY_POINT_GROUP, config.kind)
+    known = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    try:
+        cls = load_entry_point(ENTRY_POINT_GROUP, config.kind)  # installed, or an [extensions] folder's
+    except PluginError:
+        if config.kind in known:
+            raise  # installed but failed to load: the message names it
+        raise ConfigError(
+            f"invalid config: providers.{name}.kind: no provider {config.kind!r} is installed "
+            f"(installed: {', '.join(sorted(known))}; an extension's provider needs its package or "
+            "[extensions] paths)"
+        ) from None
     if not _is_provider_class(cls):
         raise PluginError(f"extension {config.kind!r} in {ENTRY_POINT_GROUP!r} is not a provider class")
     return cls(name, config)

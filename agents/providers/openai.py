@@ -10,11 +10,12 @@ import logging
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
 from hub.agent import Usage
+from hub.extensions import Manifest
 
 from ._sdk import SDKProvider, event_json
 from ._sse import ServerSentEvent
@@ -28,6 +29,7 @@ from .base import (
     ToolResultsMessage,
     UserMessage,
 )
+from .config import ProviderConfig
 from .errors import map_openai_errors, stream_error
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,15 @@ _STOP: dict[str, StopReason] = {
 class OpenAIProvider(SDKProvider):
     """A Chat Completions endpoint. Constructed as ``OpenAIProvider(name, config)``."""
 
+    manifest: ClassVar[Manifest] = Manifest(
+        id="openai",
+        name="OpenAI",
+        description="OpenAI Chat Completions, and any OpenAI-compatible server (base_url): streaming, tool calls",
+        provides=("provider:openai",),
+        config=ProviderConfig,
+        permissions=("network",),
+        secrets=("api_key",),
+    )
     client_class = AsyncOpenAI
     http_client_class = DefaultAioHttpClient
 

@@ -79,7 +79,8 @@ def failed_check(what: str, name: str, config: ProviderConfig, exc: ProviderErro
             what,
             "ERROR",
             f"{http}the API key was refused by {_url(config)}",
-            fix=f"check {section} api_key (or ${API_KEY_ENV[config.kind]}): it must be a valid key for this endpoint",
+            fix=f"check {section} api_key (or ${API_KEY_ENV.get(config.kind, 'its environment variable')}): "
+            "it must be a valid key for this endpoint",
         )
     if isinstance(exc, NotFound):
         return _not_found(what, section, config, http)
@@ -146,7 +147,7 @@ def _transport_cause(exc: ProviderError) -> str:
 
 
 def _url(config: ProviderConfig) -> str:
-    return masked_url(config.base_url or _DEFAULT_URLS[config.kind])
+    return masked_url(config.base_url or _DEFAULT_URLS.get(config.kind, f"the {config.kind} provider"))
 
 
 def _without_key(text: str, config: ProviderConfig) -> str:

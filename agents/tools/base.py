@@ -8,13 +8,14 @@ the ``ToolContext`` it is given. A tool whose need for a person depends on its a
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.agent import JobScheduler
+from hub.extensions import Manifest
 from hub.messages import ConversationRef, Sender
 
 if TYPE_CHECKING:  # .config imports Risk from here: the annotation only, not a runtime cycle
@@ -135,6 +136,18 @@ class Tool:
     """Per-call approval rule; None: ``risk`` alone decides."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolExtension:
+    """What an ``autohands.tools`` entry point names, an installed package's or a folder
+    extension's (docs/EXTENSION_GUIDE.md): its manifest and the tools it adds."""
+
+    manifest: Manifest
+    build: Callable[[ToolsConfig], Iterable[Tool]]
+    """The tools, given the ``[tools]`` section; may raise (the extension is then marked failed)."""
+    categories: Mapping[str, str] = field(default_factory=dict)
+    """Category → one line on what its tools are for (``ToolRegistry.describe``)."""
+
+
 BUILTIN_CATEGORIES: dict[str, str] = {
     "file": "read, write, list and delete files in the workspace",
     "search": "find files by name (glob) or by content (grep) in the workspace",
@@ -182,6 +195,15 @@ class ToolRegistry:
     def describe(self, category: str, description: str) -> None:
         """Say in one line what ``category``'s tools are for (shown to the intent step)."""
         self._described[category] = " ".join(description.split())
+
+    def extended(self, tools: Iterable[Tool], described: Mapping[str, str]) -> ToolRegistry:
+        """A new registry: this one's tools and descriptions, then ``tools`` and ``described``
+        (a reload's; this registry is never changed, so a run holding it keeps what it had)."""
+        out = ToolRegistry(dict(self._tools), dict(self._described))
+        out.extend(tools)
+        for category, line in described.items():
+            out.describe(category, line)
+        return out
 
     def categories(self) -> dict[str, str]:
         """Each category that has tools → its one-line description, in registration order; a

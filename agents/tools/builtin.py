@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.agent import Check
+from pydantic import BaseModel
 
-from .base import Tool, ToolRegistry
-from .config import Category, ToolsConfig
+from hub.agent import Check
+from hub.extensions import Manifest
+
+from .base import BUILTIN_CATEGORIES, Tool, ToolExtension, ToolRegistry
+from .config import Category, FileToolsConfig, SearchToolsConfig, ShellToolsConfig, ToolsConfig, WebToolsConfig
 from .file import file_tools
 from .math import math_tools
 from .sandbox import sandbox_status
@@ -25,6 +28,42 @@ _FACTORIES: dict[Category, Callable[[ToolsConfig], list[Tool]]] = {
     "math": lambda _config: math_tools(),
     "time": lambda _config: time_tools(),
 }
+
+
+def _tool_set(
+    category: Category, name: str, tools: tuple[str, ...], config: type[BaseModel] | None, *perms: str
+) -> ToolExtension:
+    """A built-in category's manifest (``autohands extensions``, docs/EXTENSIONS.md); the agent
+    builds the built-ins through ``builtin_tools``, not through ``build``."""
+    manifest = Manifest(
+        id=category,
+        name=name,
+        description=BUILTIN_CATEGORIES[category],
+        provides=tuple(f"tool:{t}" for t in tools),
+        config=config,
+        permissions=perms,
+    )
+    return ToolExtension(
+        manifest=manifest, build=lambda c: builtin_tools(c.model_copy(update={"enabled": (category,)}))
+    )
+
+
+FILE = _tool_set(
+    "file",
+    "File tools",
+    ("read_file", "write_file", "list_dir", "delete_file"),
+    FileToolsConfig,
+    "fs.read",
+    "fs.write",
+    "fs.delete",
+)
+SEARCH = _tool_set("search", "Search tools", ("grep", "glob"), SearchToolsConfig, "fs.read")
+SHELL = _tool_set("shell", "Shell", ("run_command",), ShellToolsConfig, "shell.exec")
+WEB = _tool_set("web", "Web fetch", ("fetch_url",), WebToolsConfig, "net.http")
+MATH = _tool_set("math", "Math", ("calculate", "stats"), None)
+TIME = _tool_set("time", "Time", ("now", "convert_time"), None)
+SCHEDULE = _tool_set("schedule", "Schedule", ("schedule",), None, "scheduler")
+"""Entry points ``autohands.tools``: one per built-in category (pyproject.toml)."""
 
 
 def builtin_tools(config: ToolsConfig) -> list[Tool]:

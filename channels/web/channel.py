@@ -72,7 +72,14 @@ class WebChannel:
     """The web chat's channel: the page, the login, and the WebSocket (module docstring)."""
 
     config_model: ClassVar[type[WebConfig]] = WebConfig
-    manifest: ClassVar[Manifest] = Manifest(id="web", description="The web chat at / (WebSocket /ws).")
+    manifest: ClassVar[Manifest] = Manifest(
+        id="web",
+        name="Web chat",
+        description="The web chat at / (WebSocket /ws).",
+        provides=("channel:web",),
+        config=WebConfig,
+        permissions=("http_route",),
+    )
     capabilities = Capabilities(max_length=100_000, dialect="markdown", edits=True, buttons=True, typing=True)
 
     def __init__(self, name: str, config: WebConfig, context: ChannelContext) -> None:
