@@ -120,6 +120,13 @@ class ExtensionHost:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
 
+    async def __aenter__(self) -> ExtensionHost:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     def reload(self) -> ReloadReport:
         """Bring the folders in line with the disk; the agent's next run sees the result."""
         report = self.folders.reload()

@@ -73,10 +73,16 @@ async def build(kind: str, tmp_path: Path, deps: AsyncExitStack, bus: Bus | None
         return Gateway("127.0.0.1", 0, health=lambda: {"ok": True})
     if kind == "scheduler":
         return Scheduler(await deps.enter_async_context(Store(db_url(tmp_path))), bus)
+    if kind == "extension-host":
+        from hub._extension_host import ExtensionHost
+        from hub.extensions import ExtensionsConfig
+
+        host: Any = ExtensionHost(ExtensionsConfig(), tmp_path)
+        return host
     raise AssertionError(kind)
 
 
-PARTS = ["hub", "store", "memory-store", "sessions", "outbox", "gateway", "scheduler"]
+PARTS = ["hub", "store", "memory-store", "sessions", "outbox", "gateway", "scheduler", "extension-host"]
 
 
 @pytest.fixture(params=PARTS)
