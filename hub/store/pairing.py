@@ -112,6 +112,17 @@ def _pending(row: Any) -> PendingCode:
     )
 
 
+def _user_of(taken: PendingCode, by: str, now: datetime) -> ApprovedUser:
+    """The allowed user an approval of ``taken`` makes (both stores)."""
+    return ApprovedUser(
+        channel=taken.channel,
+        user_id=taken.user_id,
+        display_name=taken.display_name,
+        approved_by=by,
+        approved_at=now,
+    )
+
+
 def _approved(row: Any) -> ApprovedUser:
     return ApprovedUser(
         channel=row.channel,
@@ -162,13 +173,7 @@ def _approve(c: Connection, code: str, by: str, now: datetime) -> ApprovedUser |
     taken = _take_code(c, code, now)
     if taken is None:
         return None
-    user = ApprovedUser(
-        channel=taken.channel,
-        user_id=taken.user_id,
-        display_name=taken.display_name,
-        approved_by=by,
-        approved_at=now,
-    )
+    user = _user_of(taken, by, now)
     where = (_users.c.channel == user.channel) & (_users.c.user_id == user.user_id)
     c.execute(delete(_users).where(where))  # approved again: the newer approval is kept
     c.execute(insert(_users).values(**asdict(user)))
@@ -268,13 +273,7 @@ class MemoryPairing:
         taken = await self.deny(code, now=now)
         if taken is None:
             return None
-        user = ApprovedUser(
-            channel=taken.channel,
-            user_id=taken.user_id,
-            display_name=taken.display_name,
-            approved_by=by,
-            approved_at=now,
-        )
+        user = _user_of(taken, by, now)
         self._users[(user.channel, user.user_id)] = user
         return user
 

@@ -4,10 +4,9 @@ uses a tool: the real CLI in a subprocess, the real openai SDK, the fake server 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
+from tests.chat_process import start_chat
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -32,19 +31,7 @@ model = "local-model"
 [agent]
 provider = "local"
 """)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "chat",
-            "--config",
-            str(cfg),
-            cwd=str(ROOT),
-            env={**os.environ, "HOME": str(tmp_path)},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_chat(tmp_path, cfg)
         try:
             out, err = await asyncio.wait_for(proc.communicate(b"what is 17 * 23?\nwhat did I ask you before?\n"), 60)
         finally:

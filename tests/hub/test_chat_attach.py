@@ -5,8 +5,6 @@ the chat in a subprocess on the same config, its input piped line by line."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +14,7 @@ import aiohttp
 
 from hub.app import Hub
 from hub.config import load_settings
+from tests.chat_process import start_chat
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -87,19 +86,7 @@ class Chat:
 
 @asynccontextmanager
 async def chat(tmp_path: Path, cfg: Path) -> AsyncIterator[Chat]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hub.cli",
-        "chat",
-        "--config",
-        str(cfg),
-        cwd=ROOT,
-        env={**os.environ, "HOME": str(tmp_path)},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_chat(tmp_path, cfg)
     try:
         yield Chat(proc)
     finally:

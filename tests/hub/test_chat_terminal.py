@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.chat_process import start_chat
 from tests.fakes.llm_script import LLMScript, ScriptedCall
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -182,19 +183,7 @@ async def test_a_typed_yes_approves_and_the_prompt_comes_back(tmp_path: Path) ->
 async def test_piped_chat_with_an_approval_ends_at_the_end_of_input(tmp_path: Path) -> None:
     async with FakeOpenAI(ls_script()) as llm:
         cfg = chat_config(tmp_path, llm.base_url)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "chat",
-            "--config",
-            str(cfg),
-            cwd=ROOT,
-            env={**os.environ, "HOME": str(tmp_path)},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_chat(tmp_path, cfg)
         assert proc.stdin is not None and proc.stdout is not None
         try:
             proc.stdin.write(b"list my files\n")
@@ -372,19 +361,7 @@ async def test_chat_beside_a_running_hub_is_refused_in_one_line(tmp_path: Path) 
     # A hub with a server is attached to instead (tests/hub/test_chat_attach.py)
     cfg.write_text(cfg.read_text() + "[server]\nenabled = false\n")
     async with Store.from_settings(load_settings(cfg, environ={})):  # what `autohands run` holds
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "chat",
-            "--config",
-            str(cfg),
-            cwd=ROOT,
-            env={**os.environ, "HOME": str(tmp_path)},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_chat(tmp_path, cfg)
         try:
             out, err = await asyncio.wait_for(proc.communicate(b"hello\n"), 30)
         finally:

@@ -13,6 +13,7 @@ import pytest
 
 from hub.app import Hub
 from hub.config import load_settings
+from tests.chat_process import start_chat
 from tests.fakes.llm_script import LLMScript
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -308,19 +309,7 @@ async def test_chat_reply_names_a_404_and_the_base_url(tmp_path: Path) -> None:
             f'[providers.local]\nkind = "openai"\nmodel = "m"\napi_key = "sk-local"\n'
             f'base_url = "{fake.base_url.removesuffix("/v1")}"\n'
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "hub.cli",
-            "chat",
-            "--config",
-            str(cfg),
-            cwd=str(ROOT),
-            env={**os.environ, "HOME": str(tmp_path)},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await start_chat(tmp_path, cfg)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(b"hello\n"), 50)
         finally:
