@@ -20,6 +20,7 @@ from hub.errors import ConfigError
 from .commands import AgentCommands, parse_model_choice
 from .config import AgentConfig
 from .mcp import McpConfig, McpServers
+from .memory import AgentMemory
 from .providers.base import Provider
 from .providers.config import ProviderConfig
 from .providers.factory import build_chain, build_provider
@@ -29,6 +30,7 @@ from .tools.base import Tool, ToolRegistry
 from .tools.builtin import builtin_tools, tool_checks
 from .tools.config import ToolsConfig
 from .tools.extensions import ExtensionTools
+from .tools.memory import memory_tools
 from .tools.workspace import check_workspace_root, workspace_path
 
 log = logging.getLogger(__name__)
@@ -103,13 +105,18 @@ def resolve_provider_settings(
     return None, section
 
 
-def agent_tools(tools_config: ToolsConfig, *, scheduler: JobScheduler | None) -> list[Tool]:
-    """The built-in tools the config enables, plus ``schedule`` when the hub has a scheduler."""
+def agent_tools(
+    tools_config: ToolsConfig, *, scheduler: JobScheduler | None, memory: AgentMemory | None = None
+) -> list[Tool]:
+    """The built-in tools the config enables, plus ``schedule`` when the hub has a scheduler and
+    ``remember``/``recall``/``forget`` when it has a memory."""
     tools = builtin_tools(tools_config)
     if scheduler is not None and "schedule" in tools_config.enabled:
         from .tools.schedule import schedule_tools  # loads APScheduler: only when scheduling is on
 
         tools.extend(schedule_tools())
+    if memory is not None and "memory" in tools_config.enabled:
+        tools.extend(memory_tools(memory))
     return tools
 
 
@@ -138,7 +145,8 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
     pool = ProviderPool(section, default, config.fallback)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = ToolRegistry()
-    registry.extend(agent_tools(tools_config, scheduler=services.scheduler))
+    memory = AgentMemory.from_services(services.memory, services.memory_config)
+    registry.extend(agent_tools(tools_config, scheduler=services.scheduler, memory=memory))
     skills = build_skills(services.skills_config, services.data_dir, registry, services.commands)  # use_skill, /skills
     if tools_config.approve_medium and not config.approve_medium:
         config = config.model_copy(update={"approve_medium": True})
@@ -162,6 +170,7 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
         config,
         tool_context=default_tool_context(root, tools_config, services, services.protected_paths),
         skills=skills,
+        memory=memory,
         closers=(pool.aclose, skills.aclose, mcp.aclose),
         checks=(*checks, *mcp.checks()),
     )

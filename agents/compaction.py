@@ -111,6 +111,8 @@ def _cap(text: str, limit: int) -> str:
 @dataclass(frozen=True, slots=True)
 class Compacted:
     history: list[HistoryItem]
+    summary: str
+    """The new summary's text (also the first item of ``history``)."""
     usage: Usage
     model: str
 
@@ -144,6 +146,7 @@ async def compact(
     log.info("compacted %d history items into a summary, %d kept", cut, len(items) - cut)
     return Compacted(
         history=[summary_item(text, cut), *items[cut:]],
+        summary=text,
         usage=response.usage,
         model=response.model or model or provider.model,
     )

@@ -35,6 +35,7 @@ from . import history, intent, workflows
 from .approvals import Planned, ToolExecutor, grants_in
 from .compaction import compact, estimate_tokens, tools_chars
 from .config import AgentConfig
+from .memory import AgentMemory
 from .persona import SkillInfo, render_system_prompt, user_turn
 from .providers.base import (
     ChatMessage,
@@ -126,6 +127,7 @@ class LLMAgent:
         *,
         tool_context: ToolContextFactory | None = None,
         skills: Sequence[SkillInfo] = (),
+        memory: AgentMemory | None = None,
         clock: Callable[[], datetime] = utcnow,
         closers: Sequence[Callable[[], Awaitable[None]]] = (),
         checks: Sequence[Check] = (),
@@ -135,6 +137,8 @@ class LLMAgent:
         self.config = config
         self.tool_context = tool_context or default_tool_context(Path.cwd() / "workspaces")
         self.skills = skills  # read every turn: a catalogue that reloads (agents.skills) is a live view
+        self.memory = memory
+        """Automatic recall and compaction summaries; None: the hub runs without memory."""
         self.clock = clock
         self._closers = tuple(closers)
         self._checks = tuple(checks)
@@ -259,7 +263,7 @@ class _Run:
             self._messages = history.decode(ctx.history)
             self.added = list(ctx.history)
         else:
-            user = UserMessage(text=self._user_text())
+            user = UserMessage(text=await self._user_text_recalled())
             await self._compact_if_needed(choice, system, user)
             self._messages = history.decode(ctx.history)
             await self.add(user, label="request", step=False)
@@ -361,6 +365,16 @@ class _Run:
         if self.loop.time() >= self.deadline:
             raise TimeoutError
 
+    async def _user_text_recalled(self) -> str:
+        """The user turn, with automatic recall's note after it: memories go into the user
+        message, never the system prompt, which stays byte-stable for prompt caches."""
+        text = self._user_text()
+        memory = self.agent.memory
+        if memory is None:
+            return text
+        note = await memory.note(self.ctx)
+        return f"{text}\n\n{note.text}" if note.text else text
+
     def _user_text(self) -> str:
         inbound: Inbound = self.ctx.inbound
         text = inbound.text
@@ -457,3 +471,5 @@ class _Run:
             return
         self.ctx.record_usage(choice.provider.name, result.model, result.usage)
         self.ctx.replace_history(result.history)
+        if self.agent.memory is not None:  # what the summary replaced is not lost
+            await self.agent.memory.keep_summary(self.ctx, result.summary)

@@ -20,6 +20,7 @@ from .messages import ConversationRef, Inbound, Outbound, Sender, utcnow
 
 if TYPE_CHECKING:  # hub.scheduler imports the store, which imports this module
     from .extensions import ExtensionSource
+    from .memory.access import MemoryAccess
     from .scheduler import Job
 
 
@@ -216,6 +217,11 @@ class AgentServices:
     """The ``[mcp]`` section (``[mcp.servers.NAME]`` tables)."""
     extensions: ExtensionSource | None = None
     """The hub's extensions: tool extensions to add, and a call when a reload changes them."""
+    memory: MemoryAccess | None = None
+    """The hub's memory (the ``remember``/``recall``/``forget`` tools, automatic recall,
+    compaction summaries); None when ``[memory] enabled = false``."""
+    memory_config: Mapping[str, object] = field(default_factory=dict)
+    """The ``[memory]`` section (``recall_tokens``, ``recall_limit``, ``summarise_compaction``)."""
 
 
 class AgentFactory(Protocol):

@@ -28,6 +28,9 @@ from .config import Settings, validate_section
 from .errors import AutoHandsError, ChannelError, ConfigError, PluginError
 from .extensions import ExtensionsConfig, load_entry_point
 from .gateway import Gateway
+from .memory.access import MemoryAccess
+from .memory.commands import register_memory_commands
+from .memory.open import open_memory
 from .messages import Inbound
 from .metrics import HubGauges, Metrics, metrics_handler
 from .outbox import OutboxDispatcher
@@ -78,6 +81,8 @@ class Hub:
         self.runs: HubRuns | None = None
         self.scheduler: Scheduler | None = None
         self.pairing: PairingService | None = None
+        self.memory: MemoryAccess | None = None
+        """What the agent remembers (``[memory]``); None when it is off."""
         self._tasks: TaskService | None = None
         self.metrics = Metrics()
         """The hub's Prometheus registry and counters (``GET /metrics``)."""
@@ -150,6 +155,10 @@ class Hub:
         await self.extensions.start()
         stack.push_async_callback(self.extensions.stop)
         self.commands.add(self.extensions.command())
+        self.memory = open_memory(s)  # opens its file or pool on first use
+        if self.memory is not None:
+            stack.push_async_callback(self.memory.close)
+            register_memory_commands(self.commands, self.memory)
         self.scheduler = self._build_scheduler()
         self.agent = self._agent_override or self._build_agent()
         if isinstance(self.agent, Closable):
@@ -286,6 +295,7 @@ class Hub:
             health=self.health,
             channels=self.channels,
             tasks=self.tasks,
+            memory=self.memory,
         )
         mount_dashboard(gateway, deps)
         mount_task_routes(gateway, self.auth, self.tasks)
@@ -336,6 +346,8 @@ class Hub:
             skills_config=s.skills,
             mcp_config=s.mcp,
             extensions=self.extensions,
+            memory=self.memory,
+            memory_config=s.memory,
         )
         agent: Agent = factory(services)
         return agent

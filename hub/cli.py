@@ -22,6 +22,7 @@ from .cli_extensions import EXTENSIONS
 from .cli_init import INIT
 from .cli_jobs import JOBS
 from .cli_logs import LOGS
+from .cli_memory import MEMORY
 from .cli_pairing import PAIRING, USERS
 from .cli_service import SERVICE
 from .cli_sessions import SESSIONS
@@ -151,6 +152,7 @@ COMMANDS: tuple[Command, ...] = (
     JOBS,
     TASKS,
     SKILLS,
+    MEMORY,
     OUTBOX,
     SESSIONS,
     LOGS,

@@ -94,8 +94,10 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
     """Build the agent to validate its sections: the problems, and its own checks (doctor rows)."""
     from .agent import AgentServices, Closable, SelfChecking
     from .commands import CommandRegistry
+    from .memory.open import open_memory
 
     try:
+        memory = open_memory(settings)  # validates [memory] and finds its backend; opens nothing
         factory = load_entry_point("autohands.agents", str(settings.agent.get("runtime", "llm")))
         # Built only to validate its sections: its start-up warnings (no provider configured)
         # are for `run`; here they would be a second stderr line beside the one error.
@@ -111,6 +113,8 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
                     protected_paths=settings.protected_paths(),
                     skills_config=settings.skills,
                     mcp_config=settings.mcp,  # doctor: a row per MCP server, which starts it once
+                    memory=memory,
+                    memory_config=settings.memory,
                 )
             )
         finally:
@@ -120,6 +124,8 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
     checks = list(agent.checks()) if isinstance(agent, SelfChecking) else []
     if isinstance(agent, Closable):
         await agent.aclose()
+    if memory is not None:
+        await memory.close()
     return [], checks
 
 

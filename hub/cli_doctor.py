@@ -4,7 +4,8 @@ Rows: the config file; the agent and its own parts (``SelfChecking``: the comman
 workspace); each provider and each enabled channel through a live call of its class
 (``hub.extensions.Probing``: a refused key, a URL missing ``/v1``, nothing listening), with the
 channel's ``config_warnings`` (``Advising``); the database (writable, ``PRAGMA quick_check``,
-size); the scheduler's jobs. The whole table is always printed; a problem in one section is an
+size); the scheduler's jobs; the memory backend and its embedding endpoint
+(``hub.memory.doctor``). The whole table is always printed; a problem in one section is an
 ERROR row for that section, not a missing table. The exit status is 1 when a row is ``ERROR``.
 """
 
@@ -24,6 +25,7 @@ from .cli_config import channel_warnings, check_agent, validate_channel
 from .config import Settings, load_settings, unresolved_problem
 from .errors import ConfigError, HubLockedError, PluginError, StoreError
 from .extensions import Probing, load_entry_point
+from .memory.doctor import memory_checks
 from .redact import masked_url
 
 __all__ = ["DOCTOR", "doctor_checks", "print_table"]
@@ -41,12 +43,13 @@ async def doctor_checks(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT)
     agent = [
         Check("agent", "ERROR", p, fix="correct the [agent] section or the provider it names") for p in agent_problems
     ]
-    providers, channels, database = await asyncio.gather(
+    providers, channels, database, memory = await asyncio.gather(
         _gather(_provider_checks(settings, timeout)),
         _gather(_channel_checks(settings, timeout)),
         _database_checks(settings),
+        memory_checks(settings, timeout=timeout),
     )
-    return [config, *agent, *agent_checks, *providers, *_flatten(channels), *database]
+    return [config, *agent, *agent_checks, *providers, *_flatten(channels), *database, *memory]
 
 
 def print_table(checks: list[Check]) -> None:

@@ -198,6 +198,8 @@ class Settings(_Section):
     """``[mcp]``: MCP servers as tool sources, validated by the agent (``agents/mcp``)."""
     extensions: dict[str, Any] = {}
     """``[extensions]``: extension folders loaded at run time (``hub/extensions.py``)."""
+    memory: dict[str, Any] = {}
+    """``[memory]``: the memory backend, validated by ``hub.memory.open``."""
     _config_file: Path | None = PrivateAttr(default=None)
 
     @property
@@ -218,6 +220,9 @@ class Settings(_Section):
         database = sqlite_path(self.store_url)
         if database is not None:
             paths.append(database.expanduser())
+        memory_file = self.memory.get("path")
+        if isinstance(memory_file, str) and memory_file:  # memories outside the data directory
+            paths.append(self.data_dir / Path(memory_file).expanduser())
         return tuple(dict.fromkeys(p.absolute() for p in paths))
 
     @property

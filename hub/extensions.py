@@ -29,6 +29,7 @@ from .errors import PluginError
 if TYPE_CHECKING:
     from .agent import AgentFactory, Check
     from .channel import ChannelClass
+    from .memory.base import MemoryBackendClass
 
 __all__ = [
     "GROUPS",
@@ -244,6 +245,8 @@ def _find_entry_point(group: str, name: str) -> EntryPoint:
 def load_entry_point(group: Literal["autohands.channels"], name: str) -> ChannelClass[Any]: ...
 @overload
 def load_entry_point(group: Literal["autohands.agents"], name: str) -> AgentFactory: ...
+@overload
+def load_entry_point(group: Literal["autohands.memory"], name: str) -> MemoryBackendClass: ...
 @overload
 def load_entry_point(group: str, name: str) -> object: ...
 def load_entry_point(group: str, name: str) -> object:

@@ -156,6 +156,7 @@ BUILTIN_CATEGORIES: dict[str, str] = {
     "math": "exact arithmetic and statistics",
     "time": "the current date and time, time zone conversion",
     "schedule": "reminders and recurring jobs: create, list, cancel",
+    "memory": "remember facts about the user across conversations, recall and forget them",
 }
 """One line per built-in category, for the model choosing which tools a request needs
 (``agents.intent``); an extension describes its own with ``ToolRegistry.describe``."""

@@ -63,6 +63,7 @@ WEB = _tool_set("web", "Web fetch", ("fetch_url",), WebToolsConfig, "net.http")
 MATH = _tool_set("math", "Math", ("calculate", "stats"), None)
 TIME = _tool_set("time", "Time", ("now", "convert_time"), None)
 SCHEDULE = _tool_set("schedule", "Schedule", ("schedule",), None, "scheduler")
+MEMORY = _tool_set("memory", "Memory", ("remember", "recall", "forget"), None, "memory")
 """Entry points ``autohands.tools``: one per built-in category (pyproject.toml)."""
 
 
@@ -71,7 +72,7 @@ def builtin_tools(config: ToolsConfig) -> list[Tool]:
     tools: list[Tool] = []
     for category in dict.fromkeys(config.enabled):
         factory = _FACTORIES.get(category)
-        if factory is not None:  # "schedule" needs the hub's scheduler: agents.build adds it
+        if factory is not None:  # "schedule" and "memory" need the hub's parts: agents.build adds them
             tools.extend(factory(config))
     return tools
 

@@ -24,8 +24,8 @@ from hub.config import StrictBool
 
 from .base import Risk
 
-Category = Literal["file", "shell", "web", "search", "math", "time", "schedule"]
-ALL_CATEGORIES: tuple[Category, ...] = ("file", "shell", "web", "search", "math", "time", "schedule")
+Category = Literal["file", "shell", "web", "search", "math", "time", "schedule", "memory"]
+ALL_CATEGORIES: tuple[Category, ...] = ("file", "shell", "web", "search", "math", "time", "schedule", "memory")
 
 WorkspaceScope = Literal["user", "conversation", "shared"]
 SandboxKind = Literal["bwrap", "off"]

@@ -1,7 +1,7 @@
 """The operator's dashboard: a page at ``/dashboard`` and its JSON under ``/api/admin/``.
 
 Channels and their health, conversations (search, transcripts), scheduled jobs (cancel),
-background tasks (cancel, pause, resume, retry: ``tasks``),
+background tasks (cancel, pause, resume, retry: ``tasks``), memories (search, forget: ``memory``),
 pending approvals of every channel (approve or deny), token usage with an estimated cost. For
 admin principals only (``_api``). The page is three static files shipped in this package
 (``static/``), served with a strict Content-Security-Policy: no inline script or style, nothing
@@ -17,6 +17,7 @@ from aiohttp import web
 from ..gateway import Gateway
 from . import _api as api
 from ._deps import DashboardDeps
+from .memory import forget_memory, memories
 from .tasks import control, list_tasks
 from .usage import DEFAULT_PRICES, Price
 
@@ -48,6 +49,9 @@ def mount_dashboard(gateway: Gateway, deps: DashboardDeps) -> None:
         ("GET", "/api/admin/usage", api.usage),
         ("GET", "/api/admin/tasks", list_tasks),
         ("POST", "/api/admin/tasks/{task_id}/{action}", control),
+        ("GET", "/api/admin/memories", memories),
+        ("DELETE", "/api/admin/memories/{memory_id}", forget_memory),
+        ("POST", "/api/admin/memories/{memory_id}/forget", forget_memory),
     ):
         gateway.add_route(method, path, api.admin_only(deps, make(deps)))
     gateway.add_route("GET", "/dashboard", _page(deps))

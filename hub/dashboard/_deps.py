@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..auth import Auth
 from ..channel import Channel, Inbox
 from ..config import ServerSection
+from ..memory.access import MemoryAccess
 from ..scheduler import Scheduler
 from ..sessions import SessionManager
 from ..store import StoreAPI
@@ -32,3 +33,5 @@ class DashboardDeps:
     tasks: Tasks | None = None
     """The task pool (the Tasks tab); None: the hub runs none."""
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    memory: MemoryAccess | None = None
+    """The hub's memory (the Memories tab); None: ``[memory] enabled = false``."""

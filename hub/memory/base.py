@@ -13,12 +13,29 @@ import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from hub.errors import AutoHandsError
 from hub.messages import ConversationRef
 
-__all__ = ["Hit", "HitKind", "Memory", "MemoryBackend", "Scope", "ScopeDenied", "ScopeKind"]
+if TYPE_CHECKING:
+    from hub.extensions import Manifest
+
+__all__ = [
+    "Embedder",
+    "EmbeddingUnavailable",
+    "Hit",
+    "HitKind",
+    "Memory",
+    "MemoryBackend",
+    "MemoryBackendClass",
+    "MemoryOptions",
+    "Scope",
+    "ScopeDenied",
+    "ScopeKind",
+    "require_scope",
+]
 
 ScopeKind = Literal["user", "conversation", "global"]
 HitKind = Literal["fulltext", "vector", "hybrid"]
@@ -28,6 +45,11 @@ _KINDS: frozenset[str] = frozenset(("user", "conversation", "global"))
 
 class ScopeDenied(AutoHandsError):
     """A write or a bulk delete named a scope its caller may not see."""
+
+
+class EmbeddingUnavailable(AutoHandsError):
+    """The embedding endpoint could not embed (down, refused, timed out, or answered nonsense);
+    the message names the cause and never holds a secret."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +84,13 @@ class Scope:
     def shared(cls) -> Scope:
         """The global scope (``global`` is a keyword, hence the name)."""
         return cls("global")
+
+
+def require_scope(scope: Scope, scopes: Sequence[Scope]) -> None:
+    """Raise ``ScopeDenied`` unless ``scope`` is among the caller's ``scopes`` (every backend's
+    check before a write or a bulk delete)."""
+    if scope not in scopes:
+        raise ScopeDenied(f"memory scope {scope.kind} {scope.key!r} is not among the caller's scopes")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +157,63 @@ class MemoryBackend(Protocol):
         ``ScopeDenied`` unless ``scope`` is in ``scopes``."""
         ...
 
+    async def scope_counts(self) -> builtins.list[tuple[Scope, int]]:
+        """Every scope holding memories, with how many (the operator's view: the CLI's export,
+        ``doctor``, the dashboard's list of users). Never reached from a user's tool or command."""
+        ...
+
+    async def restore(self, memories: Sequence[Memory]) -> int:
+        """Insert memories as they are (id, scope, time, source kept: ``autohands memory
+        import``); an id already present is skipped, so importing twice changes nothing. How
+        many were added. The operator's call, like ``scope_counts``."""
+        ...
+
     async def close(self) -> None:
         """Release the backend's resources; safe to call twice."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into vectors: an OpenAI-compatible ``/v1/embeddings`` endpoint
+    (``hub.memory.embeddings.OpenAIEmbedder``) or anything else that can."""
+
+    @property
+    def model(self) -> str:
+        """The embedding model's id; vectors of different models are never compared."""
+        ...
+
+    async def embed(self, texts: Sequence[str]) -> builtins.list[builtins.list[float]]:
+        """One vector per text, in order. Raises ``EmbeddingUnavailable`` when it cannot."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the HTTP client; safe to call twice."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryOptions:
+    """What a backend is opened with (``MemoryBackendClass.from_options``), resolved from
+    ``[memory]`` by ``hub.memory.open.open_memory``."""
+
+    path: Path
+    """The SQLite file (``sqlite``, ``vector``): ``[memory] path`` under the data directory."""
+    url: str = ""
+    """An SQLAlchemy URL (``postgres``): ``[memory] url``, else the ``[store] url``."""
+    embedder: Embedder | None = None
+    """Set when ``[memory] embedding_provider`` and ``embedding_model`` are (``vector``,
+    ``postgres``)."""
+
+
+class MemoryBackendClass(Protocol):
+    """What entry points of group ``autohands.memory`` name: a class carrying its manifest that
+    opens a backend from ``MemoryOptions`` (cheaply: connections open on first use)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
+
+    def from_options(self, options: MemoryOptions) -> MemoryBackend:
+        """The backend; raises ``ConfigError`` naming the ``[memory]`` key when ``options``
+        lack what it needs (``vector`` without an embedder)."""
         ...

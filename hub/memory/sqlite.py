@@ -18,12 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
-from hub.memory.base import Hit, Memory, Scope, ScopeDenied
+from hub.extensions import Manifest
+from hub.memory._terms import query_terms
+from hub.memory.base import Hit, Memory, MemoryOptions, Scope, require_scope
 from hub.store._files import private_database
 
-__all__ = ["SqliteMemory"]
+__all__ = ["COLUMNS", "SqliteMemory", "memory_from_row", "scope_filter"]
 
 T = TypeVar("T")
 
@@ -36,38 +38,56 @@ CREATE TABLE IF NOT EXISTS memories (
     text TEXT NOT NULL,
     created_at TEXT NOT NULL,
     source TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}'
+    metadata TEXT NOT NULL DEFAULT '{}',
+    scope_token TEXT GENERATED ALWAYS AS ('s' || hex(scope_kind || ':' || scope_key)) VIRTUAL
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (scope_kind, scope_key, created_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
-    text, content='memories', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+    text, scope_token, content='memories', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts (rowid, text) VALUES (new.rowid, new.text);
+    INSERT INTO memories_fts (rowid, text, scope_token) VALUES (new.rowid, new.text, new.scope_token);
 END;
 CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO memories_fts (memories_fts, rowid, text, scope_token)
+    VALUES ('delete', old.rowid, old.text, old.scope_token);
 END;
 """
 
-_COLUMNS = "m.id, m.scope_kind, m.scope_key, m.text, m.created_at, m.source, m.metadata"
+COLUMNS = "m.id, m.scope_kind, m.scope_key, m.text, m.created_at, m.source, m.metadata"
 
 
-def _match_expression(query: str) -> str:
-    """``query`` as an FTS5 expression of quoted terms joined by OR (BM25 then ranks documents
-    matching more and rarer terms first); ``""`` when no term has a letter or digit."""
-    terms = [term for term in query.split() if any(ch.isalnum() for ch in term)]
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+def _match_expression(query: str, scopes: Sequence[Scope]) -> str:
+    """``query`` as an FTS5 expression: its meaningful terms (``_terms.query_terms``), each
+    quoted and joined by OR (BM25 then ranks documents matching more and rarer terms first),
+    within the scope tokens of ``scopes``; ``""`` when no term has a letter or digit.
+
+    The scope tokens (``memories.scope_token``: ``s`` + the hex of ``kind:key``) let FTS5
+    intersect the terms' postings with the caller's scopes instead of scoring every user's
+    matches; the SQL condition on ``scope_kind``/``scope_key`` stays the guarantee."""
+    terms = query_terms(query)
+    if not terms:
+        return ""
+    words = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    tokens = " OR ".join(f'"{_scope_token(scope)}"' for scope in dict.fromkeys(scopes))
+    return f"scope_token : ({tokens}) AND text : ({words})"
 
 
-def _scope_filter(scopes: Sequence[Scope]) -> tuple[str, list[str]]:
+def _scope_token(scope: Scope) -> str:
+    """What the ``scope_token`` column holds for ``scope`` (the same expression in Python)."""
+    return "s" + f"{scope.kind}:{scope.key}".encode().hex().upper()
+
+
+def scope_filter(scopes: Sequence[Scope]) -> tuple[str, list[str]]:
     """An SQL condition matching exactly the memories in ``scopes``, and its parameters."""
     unique = list(dict.fromkeys(scopes))
     clause = " OR ".join("(m.scope_kind = ? AND m.scope_key = ?)" for _ in unique)
     return f"({clause})", [part for scope in unique for part in (scope.kind, scope.key)]
 
 
-def _memory(row: sqlite3.Row) -> Memory:
+def memory_from_row(row: sqlite3.Row) -> Memory:
+    """A ``memories`` row selected with ``COLUMNS`` as a ``Memory`` (the ``vector`` backend's too)."""
     metadata: dict[str, str] = json.loads(row["metadata"])
     return Memory(
         id=row["id"],
@@ -79,13 +99,34 @@ def _memory(row: sqlite3.Row) -> Memory:
     )
 
 
-def _require(scope: Scope, scopes: Sequence[Scope]) -> None:
-    if scope not in scopes:
-        raise ScopeDenied(f"memory scope {scope.kind} {scope.key!r} is not among the caller's scopes")
+def _row(memory: Memory) -> tuple[str, ...]:
+    """``memory`` as the ``memories`` table's columns after ``rowid``."""
+    return (
+        memory.id,
+        memory.scope.kind,
+        memory.scope.key,
+        memory.text,
+        memory.created_at.isoformat(),
+        memory.source,
+        json.dumps(dict(memory.metadata)),
+    )
 
 
 class SqliteMemory:
     """A ``MemoryBackend`` on one SQLite file; an async context manager (``close`` on exit)."""
+
+    manifest: ClassVar[Manifest] = Manifest(
+        id="sqlite",
+        name="SQLite memory",
+        description="Memories in an SQLite file with a full-text index ranked by BM25; no extra service.",
+        provides=("memory:sqlite",),
+        permissions=("fs.write",),
+    )
+
+    @classmethod
+    def from_options(cls, options: MemoryOptions) -> SqliteMemory:
+        """The backend on ``options.path`` (``[memory] path``)."""
+        return cls(options.path)
 
     def __init__(self, path: Path) -> None:
         self._path = path.expanduser()
@@ -153,7 +194,7 @@ class SqliteMemory:
         metadata: Mapping[str, str] | None = None,
     ) -> Memory:
         """Keep ``text`` in ``scope``; raises ``ScopeDenied`` unless ``scope`` is in ``scopes``."""
-        _require(scope, scopes)
+        require_scope(scope, scopes)
         memory = Memory(
             id=secrets.token_hex(6),
             scope=scope,
@@ -162,15 +203,7 @@ class SqliteMemory:
             source=source,
             metadata=dict(metadata or {}),
         )
-        row = (
-            memory.id,
-            scope.kind,
-            scope.key,
-            text,
-            memory.created_at.isoformat(),
-            source,
-            json.dumps(memory.metadata),
-        )
+        row = _row(memory)
         await self._run(
             lambda db: db.execute(
                 "INSERT INTO memories (id, scope_kind, scope_key, text, created_at, source,"
@@ -184,31 +217,31 @@ class SqliteMemory:
         """The memory, or ``None`` if there is none with that id in ``scopes``."""
         if not scopes:
             return None
-        where, params = _scope_filter(scopes)
-        sql = f"SELECT {_COLUMNS} FROM memories m WHERE m.id = ? AND {where}"
+        where, params = scope_filter(scopes)
+        sql = f"SELECT {COLUMNS} FROM memories m WHERE m.id = ? AND {where}"
         row = await self._run(lambda db: db.execute(sql, [memory_id, *params]).fetchone())
-        return None if row is None else _memory(row)
+        return None if row is None else memory_from_row(row)
 
     async def search(self, query: str, *, scopes: Sequence[Scope], limit: int = 5) -> builtins.list[Hit]:
         """The memories in ``scopes`` best matching ``query`` by BM25, best first."""
-        match = _match_expression(query)
+        match = _match_expression(query, scopes)
         if not scopes or not match or limit <= 0:
             return []
-        where, params = _scope_filter(scopes)
+        where, params = scope_filter(scopes)
         sql = (
-            f"SELECT {_COLUMNS}, bm25(memories_fts) AS rank FROM memories_fts"
+            f"SELECT {COLUMNS}, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts"
             f" JOIN memories m ON m.rowid = memories_fts.rowid"
             f" WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?"
         )
         rows = await self._run(lambda db: db.execute(sql, [match, *params, limit]).fetchall())
         # bm25() is lower for better matches; a Hit's score is higher for better ones.
-        return [Hit(memory=_memory(row), score=-float(row["rank"]), via="fulltext") for row in rows]
+        return [Hit(memory=memory_from_row(row), score=-float(row["rank"]), via="fulltext") for row in rows]
 
     async def delete(self, memory_id: str, *, scopes: Sequence[Scope]) -> bool:
         """Delete one memory; false if there is none with that id in ``scopes``."""
         if not scopes:
             return False
-        where, params = _scope_filter(scopes)
+        where, params = scope_filter(scopes)
         sql = f"DELETE FROM memories AS m WHERE m.id = ? AND {where}"
         count = await self._run(lambda db: db.execute(sql, [memory_id, *params]).rowcount)
         return count > 0
@@ -217,13 +250,31 @@ class SqliteMemory:
         """The memories in ``scopes``, newest first."""
         if not scopes or limit <= 0:
             return []
-        where, params = _scope_filter(scopes)
-        sql = f"SELECT {_COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?"
+        where, params = scope_filter(scopes)
+        sql = f"SELECT {COLUMNS} FROM memories m WHERE {where} ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?"
         rows = await self._run(lambda db: db.execute(sql, [*params, limit]).fetchall())
-        return [_memory(row) for row in rows]
+        return [memory_from_row(row) for row in rows]
 
     async def delete_scope(self, scope: Scope, *, scopes: Sequence[Scope]) -> int:
         """Delete every memory of ``scope``; how many went. ``ScopeDenied`` unless in ``scopes``."""
-        _require(scope, scopes)
+        require_scope(scope, scopes)
         sql = "DELETE FROM memories WHERE scope_kind = ? AND scope_key = ?"
         return await self._run(lambda db: db.execute(sql, (scope.kind, scope.key)).rowcount)
+
+    async def scope_counts(self) -> builtins.list[tuple[Scope, int]]:
+        """Every scope holding memories, with how many, by kind and key."""
+        sql = (
+            "SELECT scope_kind, scope_key, COUNT(*) AS n FROM memories"
+            " GROUP BY scope_kind, scope_key ORDER BY scope_kind, scope_key"
+        )
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
+        return [(Scope(row["scope_kind"], row["scope_key"]), int(row["n"])) for row in rows]
+
+    async def restore(self, memories: Sequence[Memory]) -> int:
+        """Insert ``memories`` as they are; ids already present are skipped. How many were added."""
+        rows = [_row(memory) for memory in memories]
+        sql = (
+            "INSERT OR IGNORE INTO memories (id, scope_kind, scope_key, text, created_at, source,"
+            " metadata) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
+        return await self._run(lambda db: sum(db.execute(sql, row).rowcount for row in rows))

@@ -1,4 +1,5 @@
-"""A local OpenAI-compatible server: Chat Completions (SSE streaming and plain) and /v1/models.
+"""A local OpenAI-compatible server: Chat Completions (SSE streaming and plain), /v1/models and
+/v1/embeddings (deterministic vectors: ``tests/fakes/embeddings.py``).
 
 Driven by an ``LLMScript``::
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import struct
 import time
 import uuid
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from .embeddings import DIMENSIONS, fake_embedding
 from .llm_script import (
     DropStep,
     ErrorStep,
@@ -85,10 +89,18 @@ class FakeOpenAI(FakeLLMServer):
 
     base_path = "/v1"
 
+    def __init__(self, script: LLMScript | None = None, *, port: int = 0, host: str = "127.0.0.1"):
+        super().__init__(script, port=port, host=host)
+        self.embeddings_down = False
+        """While true, ``/v1/embeddings`` answers 503 (the endpoint is down)."""
+        self.embedding_requests = 0
+        """How many ``/v1/embeddings`` requests arrived (refused ones too)."""
+
     def _routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1/chat/completions", self._chat),
             web.get("/v1/models", self._models),
+            web.post("/v1/embeddings", self._embeddings),
         ]
 
     def _authorised(self, request: web.Request) -> bool:
@@ -102,6 +114,39 @@ class FakeOpenAI(FakeLLMServer):
             {
                 "object": "list",
                 "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "autohands-fake"}],
+            }
+        )
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """As OpenAI answers: floats, or little-endian float32 in base64 when ``encoding_format``
+        asks (the openai SDK asks for base64 unless told otherwise)."""
+        _, body = await self._log(request)
+        self.embedding_requests += 1
+        if not self._authorised(request):
+            return error_response(ErrorStep(status=401))
+        if self.embeddings_down:
+            return error_response(ErrorStep(status=503))
+        texts = _embedding_inputs(body)
+        if texts is None or not isinstance(body.get("model"), str):
+            return error_response(
+                ErrorStep(status=400, message="'input' (non-empty strings) and 'model' are required.")
+            )
+        dimensions = body.get("dimensions") or DIMENSIONS
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector = fake_embedding(text, dimensions)
+            encoded: object = (
+                base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode() if as_base64 else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(estimate_tokens(text) for text in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
 
@@ -217,6 +262,17 @@ async def _stream_error(request: web.Request, step: ErrorStep) -> web.StreamResp
     await resp.write(f"data: {json.dumps(error)}\n\n".encode())
     await resp.write_eof()
     return resp
+
+
+def _embedding_inputs(body: Any) -> list[str] | None:
+    """``input`` as a list of texts, or None unless it is a non-empty string or a non-empty list
+    of them (OpenAI refuses empty strings too)."""
+    texts = body.get("input") if isinstance(body, dict) else None
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        return None
+    return texts
 
 
 def _call_id(call: ScriptedCall, index: int) -> str:

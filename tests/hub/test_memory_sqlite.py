@@ -190,3 +190,27 @@ def test_rrf_ties_duplicates_and_k() -> None:
     assert reciprocal_rank_fusion([]) == []
     with pytest.raises(ValueError, match="k"):
         reciprocal_rank_fusion([["x"]], k=-1)
+
+
+async def test_scope_tokens_match_any_key(memory: SqliteMemory) -> None:
+    """The FTS scope token is computed in SQL and in Python alike, whatever the key holds."""
+    odd = [Scope("user", "telegram:Ünïcødé-用户"), Scope("conversation", 'slack:C1:17.2 "x" OR y'), Scope.shared()]
+    for scope in odd:
+        await memory.store("the green umbrella is in the car", scope=scope, source="t", scopes=[scope])
+    for scope in odd:
+        hits = await memory.search("green umbrella", scopes=[scope])
+        assert [h.memory.scope for h in hits] == [scope]
+
+
+async def test_stop_words_do_not_match_but_a_query_of_them_alone_still_searches(memory: SqliteMemory) -> None:
+    sister = await memory.store("My sister Ana lives in Lisbon", scope=ALICE, source="t", scopes=[ALICE])
+    await memory.store("Where does the time go, my friend", scope=ALICE, source="t", scopes=[ALICE])
+    hits = await memory.search("where does my sister live?", scopes=[ALICE])
+    assert [h.memory.id for h in hits] == [sister.id]  # "where", "does", "my" match nothing
+    assert await memory.search("what is the weather like today", scopes=[ALICE]) == []
+    assert len(await memory.search("where does", scopes=[ALICE])) == 1  # nothing but stop words
+
+
+async def test_words_match_by_stem(memory: SqliteMemory) -> None:
+    run = await memory.store("I go running every morning", scope=ALICE, source="t", scopes=[ALICE])
+    assert [h.memory.id for h in await memory.search("when do I run?", scopes=[ALICE])] == [run.id]

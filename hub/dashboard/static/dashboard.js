@@ -219,6 +219,86 @@ async function loadTranscript(key) {
   box.replaceChildren(el("h3", key), ...(items.length ? items : [el("p", "Nothing was said.", "muted")]));
 }
 
+// ------------------------------------------------------------------ memories
+let memoryScope = null; // the scope whose memories are shown: {kind, key}
+let armedMemory = null; // the memory whose Forget was clicked once: a second click forgets it
+
+function scopeLabel(s) {
+  return s.kind === "global" ? "global (every user reads)" : `${s.kind} ${s.key}`;
+}
+
+async function loadMemories() {
+  const off = document.getElementById("memories-off");
+  let data;
+  try {
+    data = await api("/api/admin/memories");
+  } catch (err) {
+    off.textContent = String(err.message); // memory is off, or the backend could not answer
+    off.hidden = false;
+    return;
+  }
+  off.hidden = true;
+  const tbody = document.querySelector("[data-testid=memory-scopes] tbody");
+  fill(tbody, data.scopes.map((s) => {
+    const link = el("button", scopeLabel(s), "link");
+    link.type = "button";
+    link.addEventListener("click", () => {
+      memoryScope = s;
+      document.getElementById("memory-q").value = "";
+      loadScopeMemories().catch((err) => status(String(err.message), true));
+    });
+    const tr = row([link, s.count]);
+    tr.dataset.scope = `${s.kind}:${s.key}`;
+    return tr;
+  }));
+  if (!data.scopes.length) fill(tbody, [row(["No memories yet.", ""])]);
+  if (memoryScope) await loadScopeMemories();
+}
+
+async function loadScopeMemories() {
+  const s = memoryScope;
+  const q = document.getElementById("memory-q").value.trim();
+  const data = await api(
+    `/api/admin/memories?scope=${encodeURIComponent(s.kind)}&key=${encodeURIComponent(s.key)}` + (q ? "&q=" + encodeURIComponent(q) : ""));
+  document.getElementById("memory-scope").textContent = scopeLabel(s);
+  document.getElementById("memory-search").hidden = false;
+  const table = document.querySelector("#memory-list .memory-table");
+  table.hidden = !data.memories.length;
+  const empty = document.getElementById("memories-empty");
+  empty.hidden = data.memories.length > 0;
+  empty.textContent = q ? "No memory matches." : "No memories here.";
+  // Memories are user-written: only ever text (el, row), never HTML.
+  fill(table.querySelector("tbody"), data.memories.map((m) => {
+    const said = el("div");
+    said.append(el("p", `${m.id} · ${when(m.created_at)} · ${m.source}`, "meta"), el("p", m.text, "memory-text"));
+    const tr = row([said, forgetButton(m)]);
+    tr.dataset.memory = m.id;
+    return tr;
+  }));
+}
+
+function forgetButton(m) {
+  const button = el("button", m.id === armedMemory ? "Confirm forget" : "Forget", "btn danger");
+  button.type = "button";
+  button.addEventListener("click", async () => {
+    if (armedMemory !== m.id) {
+      armedMemory = m.id;
+      button.textContent = "Confirm forget";
+      return;
+    }
+    armedMemory = null;
+    button.disabled = true;
+    try {
+      await api(`/api/admin/memories/${encodeURIComponent(m.id)}/forget`, {});
+      await loadMemories();
+    } catch (err) {
+      status(String(err.message), true);
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
 // ------------------------------------------------------------------ usage
 async function loadUsage() {
   const days = document.getElementById("days").value;
@@ -233,7 +313,7 @@ async function loadUsage() {
 }
 
 // ------------------------------------------------------------------ tabs and refresh
-const loaders = { overview: loadOverview, approvals: loadApprovals, jobs: loadJobs, tasks: loadTasks, conversations: loadConversations, usage: loadUsage };
+const loaders = { overview: loadOverview, approvals: loadApprovals, jobs: loadJobs, tasks: loadTasks, conversations: loadConversations, memories: loadMemories, usage: loadUsage };
 
 async function refresh() {
   try {
@@ -254,6 +334,10 @@ function show(tab) {
 document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-tab]")) button.addEventListener("click", () => show(button.dataset.tab));
   document.getElementById("search").addEventListener("submit", (event) => { event.preventDefault(); loadConversations(); });
+  document.getElementById("memory-search").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadScopeMemories().catch((err) => status(String(err.message), true));
+  });
   document.getElementById("days").addEventListener("change", () => loadUsage());
   const start = (location.hash || "#overview").slice(1);
   show(loaders[start] ? start : "overview");

@@ -1,0 +1,62 @@
+"""``autohands doctor``'s rows for memory: the backend answers and how much it holds, and the
+embedding endpoint embeds (live)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.agent import Check
+from hub.config import Settings
+from hub.errors import AutoHandsError
+from hub.memory.base import EmbeddingUnavailable
+from hub.memory.open import embedder_for, memory_config, open_memory
+
+__all__ = ["memory_checks"]
+
+
+async def memory_checks(settings: Settings, *, timeout: float) -> list[Check]:
+    """One row for the backend, and one for the embedding endpoint when one is configured."""
+    try:
+        config = memory_config(settings)
+        access = open_memory(settings)
+    except AutoHandsError as exc:
+        return [Check("memory", "ERROR", str(exc), fix="correct the [memory] section")]
+    if access is None:
+        return [Check("memory", "off", "[memory] enabled = false")]
+    try:
+        async with asyncio.timeout(timeout):
+            counts = await access.backend.scope_counts()
+    except (AutoHandsError, OSError, TimeoutError) as exc:
+        detail = f"{config.backend}: {type(exc).__name__}: {exc}" if str(exc) else f"{config.backend}: {exc!r}"
+        return [Check("memory", "ERROR", detail, fix="check [memory] path or url and its permissions")]
+    finally:
+        await access.close()
+    users = sum(1 for scope, _ in counts if scope.kind == "user")
+    total = sum(n for _, n in counts)
+    where = settings.data_dir / config.path if config.backend in ("sqlite", "vector") else "the database"
+    rows = [Check("memory", "ok", f"{config.backend} at {where}: {total} memories, {users} user(s)")]
+    if config.embedding_provider:
+        rows.append(await _embedding_check(settings, timeout))
+    return rows
+
+
+async def _embedding_check(settings: Settings, timeout: float) -> Check:
+    config = memory_config(settings)
+    embedder = embedder_for(config, settings.providers)
+    if embedder is None:
+        return Check("memory embeddings", "off", "no embedding_provider")
+    what = "memory embeddings"
+    used = f"{config.embedding_model} at [providers.{config.embedding_provider}]"
+    try:
+        async with asyncio.timeout(timeout):
+            vectors = await embedder.embed(["autohands doctor"])
+    except (EmbeddingUnavailable, TimeoutError) as exc:
+        return Check(
+            what,
+            "WARNING",
+            f"{used} did not embed: {exc or 'timed out'}; search falls back to full text",
+            fix=f"check [providers.{config.embedding_provider}] base_url and that it serves {config.embedding_model}",
+        )
+    finally:
+        await embedder.aclose()
+    return Check(what, "ok", f"{used}: {len(vectors[0]) if vectors else 0} dimensions")
