@@ -61,6 +61,7 @@ class AgentMemory:
             tokens=self.config.recall_tokens,
             limit=self.config.recall_limit,
             already=recalled_ids(earlier),
+            min_similarity=self.config.recall_min_similarity,
         )
 
     async def keep_summary(self, ctx: RunContext, summary: str) -> None:

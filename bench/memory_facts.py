@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FACTS", "NAMES", "FactKind", "LabelledFact", "generated_texts", "query_texts"]
+__all__ = ["FACTS", "NAMES", "UNRELATED", "FactKind", "LabelledFact", "generated_texts", "query_texts"]
 
 FactKind = Literal["paraphrase", "wordform", "rare", "hard"]
 
@@ -267,6 +267,41 @@ _HARD = (
 FACTS: tuple[LabelledFact, ...] = (
     _facts("paraphrase", _PARAPHRASE) + _facts("wordform", _WORDFORM) + _facts("rare", _RARE) + _facts("hard", _HARD)
 )
+
+UNRELATED: tuple[str, ...] = (
+    "thanks, that's all for now",
+    "hi!",
+    "write a haiku about autumn leaves",
+    "what is 17 times 23?",
+    "translate 'good morning' into German",
+    "can you explain how photosynthesis works?",
+    "give me three ideas for a blog post title",
+    "how do I reverse a list in Python?",
+    "what's the capital of Australia?",
+    "summarise the plot of Hamlet in two sentences",
+    "is it better to use tabs or spaces?",
+    "tell me a joke about computers",
+    "convert 100 fahrenheit to celsius",
+    "what does HTTP 418 mean?",
+    "ok, sounds good",
+    "how many planets are in the solar system?",
+    "suggest a name for a grey cat",
+    "explain recursion to a five year old",
+    "what's a good stretching routine for the back?",
+    "proofread this: their going to the store tomorow",
+    "how long should I boil an egg?",
+    "what is the difference between a virus and a bacterium?",
+    "draft a polite email declining a meeting",
+    "why is the sky blue?",
+    "list five prime numbers",
+    "good night",
+    "what time zone is Tokyo in?",
+    "recommend a podcast about history",
+    "how do vaccines work?",
+    "cool, thank you!",
+)
+"""Messages no stored memory is about (chit-chat, general questions): how often automatic recall
+adds a note where it has nothing to say."""
 
 # Disjoint from every name in FACTS (checked by tests/bench/test_memory_bench.py).
 NAMES = (

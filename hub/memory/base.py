@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Embedder",
+    "EmbeddingRefused",
     "EmbeddingUnavailable",
     "Hit",
     "HitKind",
@@ -50,6 +51,22 @@ class ScopeDenied(AutoHandsError):
 class EmbeddingUnavailable(AutoHandsError):
     """The embedding endpoint could not embed (down, refused, timed out, or answered nonsense);
     the message names the cause and never holds a secret."""
+
+
+class EmbeddingRefused(EmbeddingUnavailable):
+    """The endpoint answered, refusing the request, maybe for its texts (too long for the model,
+    content the server rejects), maybe for any text (a wrong model name). An ``Embedder`` raises it
+    for such answers; ``EmbeddingGate`` finds out which.
+
+    Args:
+        message: the cause, one line, without secrets (a server's message may quote the text:
+            it is never logged beside a memory's id).
+        status: the HTTP status, if there was one.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +134,9 @@ class Hit:
     """Higher is better; comparable only within one search's results."""
     via: HitKind
     """Which ranking found it (``hybrid``: reciprocal rank fusion of the others)."""
+    similarity: float | None = None
+    """The cosine similarity of its embedding to the query's, when a vector ranking found it
+    (automatic recall's bar: ``[memory] recall_min_similarity``)."""
 
 
 @runtime_checkable

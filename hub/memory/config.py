@@ -43,6 +43,11 @@ class MemoryConfig(BaseModel):
     message (never to the system prompt); 0 turns automatic recall off."""
     recall_limit: int = Field(default=5, ge=1, le=50)
     """Automatic recall and the ``recall`` tool return at most this many memories."""
+    recall_min_similarity: float = Field(default=0.45, ge=-1, le=1)
+    """Automatic recall adds a memory only when it shares words with the message — two, or one
+    rare word or name — or, with embeddings, when its cosine similarity to the message reaches
+    this (a vector search always finds a nearest neighbour, relevant or not). Models differ:
+    raise it if unrelated memories show up, lower it if related ones are missed."""
     summarise_compaction: StrictBool = True
     """When history compaction summarises old turns, keep the summary as a memory too."""
     links: dict[str, list[str]] = Field(default_factory=dict)

@@ -4,7 +4,8 @@
 No retries (``max_retries=0``): a memory backend that cannot embed keeps working on full text
 and embeds later, which beats stalling a user's turn on back-offs. Every failure — the SDK's
 errors, a timeout, an answer that is not one vector per text — becomes ``EmbeddingUnavailable``
-with a one-line cause that never holds the API key.
+with a one-line cause that never holds the API key. An HTTP error that may be the texts' doing
+is ``EmbeddingRefused`` (``_REFUSALS``), so a backend can single out a text the model never takes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 import openai
 from openai.types import CreateEmbeddingResponse
 
-from hub.memory.base import EmbeddingUnavailable
+from hub.memory.base import EmbeddingRefused, EmbeddingUnavailable
 from hub.redact import mask_urls
 
 __all__ = ["BATCH_SIZE", "OpenAIEmbedder"]
@@ -25,6 +26,15 @@ BATCH_SIZE = 256
 """Texts per request; OpenAI takes up to 2,048, local servers often far fewer."""
 
 _LIMIT = 200
+_NOT_THE_TEXTS = frozenset({401, 403, 404, 408, 409, 429})
+"""Client errors that no text causes: the key, the model's name, a timeout, a conflict, the rate."""
+
+
+def _refusal(status: int) -> bool:
+    """Whether HTTP ``status`` may come of the texts sent: any other 4xx (400 too long or
+    invalid, 413, 422), and 500, which some local servers answer for a text longer than the
+    model's context. 503 and the like stay outages."""
+    return (400 <= status < 500 and status not in _NOT_THE_TEXTS) or status == 500
 
 
 class OpenAIEmbedder:
@@ -59,6 +69,7 @@ class OpenAIEmbedder:
         """One vector per text, in order, ``batch_size`` texts per request.
 
         Raises:
+            EmbeddingRefused: the endpoint answered an error the texts may cause (``_refusal``).
             EmbeddingUnavailable: the endpoint failed, timed out or answered something else.
         """
         if self._closed:
@@ -92,7 +103,10 @@ class OpenAIEmbedder:
             cause = exc.__cause__ or exc
             raise self._unavailable(f"cannot connect to the embedding endpoint ({type(cause).__name__})") from exc
         except openai.APIStatusError as exc:
-            raise self._unavailable(f"the embedding endpoint answered HTTP {exc.status_code}: {exc.message}") from exc
+            answer = f"the embedding endpoint answered HTTP {exc.status_code}: {exc.message}"
+            if _refusal(exc.status_code):
+                raise EmbeddingRefused(self._one_line(answer), status=exc.status_code) from exc
+            raise self._unavailable(answer) from exc
         except (openai.OpenAIError, ValueError) as exc:  # a body the SDK cannot parse, no data
             raise self._unavailable(f"the embedding endpoint answered something unexpected: {exc}") from exc
         return self._vectors(response, len(texts))
@@ -111,8 +125,11 @@ class OpenAIEmbedder:
         return vectors
 
     def _unavailable(self, cause: str) -> EmbeddingUnavailable:
-        """The error, on one line, without the key or credentials in URLs, not too long."""
+        return EmbeddingUnavailable(self._one_line(cause))
+
+    def _one_line(self, cause: str) -> str:
+        """``cause`` on one line, without the key or credentials in URLs, not too long."""
         line = " ".join(mask_urls(cause).split())
         if len(self._api_key) >= 8:
             line = line.replace(self._api_key, "***")
-        return EmbeddingUnavailable(line if len(line) <= _LIMIT else line[: _LIMIT - 1] + "…")
+        return line if len(line) <= _LIMIT else line[: _LIMIT - 1] + "…"

@@ -41,13 +41,19 @@ def reciprocal_rank_fusion(rankings: Iterable[Sequence[str]], *, k: int = RRF_K)
 
 def fuse_hits(fulltext: Sequence[Hit], vector: Sequence[Hit], limit: int) -> list[Hit]:
     """The best ``limit`` of both rankings (each best first) by reciprocal rank fusion, with the
-    fused scores; ``via`` is ``hybrid`` for a memory both found, else the one ranking's kind."""
+    fused scores; ``via`` is ``hybrid`` for a memory both found, else the one ranking's kind.
+    ``vector``'s scores are cosine similarities: each fused hit keeps its own as ``similarity``."""
     memories = {hit.memory.id: hit.memory for hit in [*fulltext, *vector]}
     by_text = {hit.memory.id for hit in fulltext}
-    by_vector = {hit.memory.id for hit in vector}
+    similarity = {hit.memory.id: hit.score for hit in vector}
     fused = reciprocal_rank_fusion([[hit.memory.id for hit in fulltext], [hit.memory.id for hit in vector]])
     return [
-        Hit(memory=memories[memory_id], score=score, via=_via(memory_id in by_text, memory_id in by_vector))
+        Hit(
+            memory=memories[memory_id],
+            score=score,
+            via=_via(memory_id in by_text, memory_id in similarity),
+            similarity=similarity.get(memory_id),
+        )
         for memory_id, score in fused[: max(limit, 0)]
     ]
 

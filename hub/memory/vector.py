@@ -20,7 +20,10 @@ then answers from full text alone. While it is down, calls try the endpoint agai
 ``retry_seconds``; the first call that embeds again also embeds the waiting memories (up to
 ``catch_up_limit`` per call, so no search waits long), inline: no task outlives ``close``. One
 warning per outage, one info line when it ends. Vectors of another model than the embedder's
-are ignored, and re-embedded the same way.
+are ignored, and re-embedded the same way. A text the endpoint refuses for good (too long for
+the model, say) is singled out and marked (a row of dimension 0 and an empty BLOB) so it is
+not sent again; full text still finds it. ``hub/memory/_vectors.py:EmbeddingGate`` does the
+calling, the checking and the logging, for the ``postgres`` backend too.
 """
 
 from __future__ import annotations
@@ -35,11 +38,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from hub.errors import ConfigError
 from hub.extensions import Manifest
-from hub.memory._vectors import unit_rows
+from hub.memory._vectors import Embedded, EmbeddingGate, Vectors, from_blobs, unit_rows
 from hub.memory.base import Embedder, EmbeddingUnavailable, Hit, Memory, MemoryOptions, Scope
 from hub.memory.fusion import fuse_hits
 from hub.memory.sqlite import COLUMNS, SqliteMemory, memory_from_row, scope_filter
@@ -47,8 +49,6 @@ from hub.memory.sqlite import COLUMNS, SqliteMemory, memory_from_row, scope_filt
 __all__ = ["VectorMemory"]
 
 logger = logging.getLogger(__name__)
-
-Vectors = npt.NDArray[np.float32]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memory_vectors (
@@ -191,12 +191,9 @@ class VectorMemory(SqliteMemory):
     ) -> None:
         super().__init__(path)
         self._embedder = embedder
-        self._retry_seconds = retry_seconds
+        self._gate = EmbeddingGate(embedder, retry_seconds=retry_seconds, clock=clock, log=logger)
         self._catch_up_limit = catch_up_limit
-        self._clock = clock
         self._index: _Index | None = None  # the worker thread's, like the connection
-        self._down = False
-        self._next_try = 0.0
         self._pending = True  # unknown until looked at: memories may predate the embeddings
         self._catching_up = False
 
@@ -226,11 +223,11 @@ class VectorMemory(SqliteMemory):
         """Keep ``text`` in ``scope`` and embed it, or leave it to be embedded later when the
         endpoint cannot; raises ``ScopeDenied`` unless ``scope`` is in ``scopes``."""
         memory = await super().store(text, scope=scope, source=source, scopes=scopes, metadata=metadata)
-        vectors = await self._embed([text])
-        if vectors is None:
+        embedded = await self._gate.memories([(memory.id, text)])
+        if embedded is None:
             self._pending = True
             return memory
-        await self._run(lambda db: self._save(db, [memory.id], vectors))
+        await self._run(partial(self._save, embedded=embedded))
         await self._catch_up()
         return memory
 
@@ -293,29 +290,10 @@ class VectorMemory(SqliteMemory):
         model = self._embedder.model
         return int(await self._run(lambda db: db.execute(sql, (model,)).fetchone()[0]))
 
-    async def _embed(self, texts: Sequence[str]) -> list[list[float]] | None:
-        """``texts``' vectors, or None while the endpoint is down (tried at most every
-        ``retry_seconds``); logs the start and the end of an outage once each."""
-        if self._down and self._clock() < self._next_try:
-            return None
-        try:
-            vectors = _checked(await self._embedder.embed(texts), len(texts))
-        except EmbeddingUnavailable as exc:
-            if not self._down:
-                logger.warning(
-                    "memory embeddings are unavailable, searching full text only until they are back: %s", exc
-                )
-            self._down, self._next_try = True, self._clock() + self._retry_seconds
-            return None
-        if self._down:
-            logger.info("memory embeddings are back; waiting memories are embedded as the memory is used")
-            self._down = False
-        return vectors
-
     async def _catch_up(self, *, limit: int | None = 0) -> None:
         """Embed waiting memories, at most ``limit`` (0: ``catch_up_limit``; None: all), unless
         none wait, another call already does, or the endpoint is down."""
-        if not self._pending or self._catching_up or (self._down and self._clock() < self._next_try):
+        if not self._pending or self._catching_up or self._gate.resting:
             return
         self._catching_up = True
         try:
@@ -327,10 +305,10 @@ class VectorMemory(SqliteMemory):
                 if not waiting:
                     self._pending = False
                     return
-                vectors = await self._embed([text for _, _, text in waiting])
-                if vectors is None:
+                embedded = await self._gate.memories([(memory_id, text) for _, memory_id, text in waiting])
+                if embedded is None:
                     return
-                await self._run(partial(self._save, ids=[memory_id for _, memory_id, _ in waiting], vectors=vectors))
+                await self._run(partial(self._save, embedded=embedded))
                 after = waiting[-1][0]
                 budget = None if budget is None else budget - len(waiting)
         finally:
@@ -339,10 +317,10 @@ class VectorMemory(SqliteMemory):
     async def _vector_hits(self, query: str, scopes: Sequence[Scope], k: int) -> list[Hit] | None:
         if not query.strip():
             return []  # endpoints refuse empty input, and nothing is near nothing
-        vectors = await self._embed([query])
-        if vectors is None:
+        vector = await self._gate.query(query)
+        if vector is None:
             return None
-        return await self._run(lambda db: self._nearest(db, vectors[0], scopes, k))
+        return await self._run(lambda db: self._nearest(db, vector, scopes, k))
 
     # The rest runs on the worker thread, which owns the connection and the index.
 
@@ -351,19 +329,26 @@ class VectorMemory(SqliteMemory):
         sql = "SELECT m.rowid, m.id, m.text" + _UNEMBEDDED + " AND m.rowid > ? ORDER BY m.rowid LIMIT ?"
         return [(row[0], row[1], row[2]) for row in db.execute(sql, (self._embedder.model, after, limit))]
 
-    def _save(self, db: sqlite3.Connection, ids: Sequence[str], vectors: Sequence[Sequence[float]]) -> None:
-        """Write the vectors of the memories still there, and put them in the index if loaded."""
-        array = np.asarray(vectors, dtype="<f4")
-        marks = ", ".join("?" for _ in ids)
-        sql = f"SELECT id, scope_kind, scope_key FROM memories WHERE id IN ({marks})"
-        present = {row["id"]: Scope(row["scope_kind"], row["scope_key"]) for row in db.execute(sql, list(ids))}
-        keep = [n for n, memory_id in enumerate(ids) if memory_id in present]
-        model, dimensions = self._embedder.model, array.shape[1]
-        db.executemany(
+    def _save(self, db: sqlite3.Connection, embedded: Embedded) -> None:
+        """Write the vectors of the memories still there, and put them in the index if loaded;
+        mark the refused ones (dimension 0: no vector, not waiting either)."""
+        sql = (
             "INSERT OR REPLACE INTO memory_vectors (memory_rowid, model, dim, vector)"
-            " SELECT rowid, ?, ?, ? FROM memories WHERE id = ?",
-            [(model, dimensions, array[n].tobytes(), ids[n]) for n in keep],
+            " SELECT rowid, ?, ?, ? FROM memories WHERE id = ?"
         )
+        model = self._embedder.model
+        db.executemany(sql, [(model, 0, b"", memory_id) for memory_id in embedded.refused])
+        for memory_id in embedded.refused:
+            self._unindex(memory_id=memory_id)
+        ids, array = embedded.ids, embedded.vectors
+        if not ids:
+            return
+        marks = ", ".join("?" for _ in ids)
+        present_sql = f"SELECT id, scope_kind, scope_key FROM memories WHERE id IN ({marks})"
+        present = {row["id"]: Scope(row["scope_kind"], row["scope_key"]) for row in db.execute(present_sql, ids)}
+        keep = [n for n, memory_id in enumerate(ids) if memory_id in present]
+        dimensions = array.shape[1]
+        db.executemany(sql, [(model, dimensions, array[n].tobytes(), ids[n]) for n in keep])
         if self._index is not None and self._index.dimensions != dimensions:
             self._index = None  # the model's vectors changed length: reload what matches
         if self._index is not None:
@@ -383,7 +368,7 @@ class VectorMemory(SqliteMemory):
             cursor.row_factory = None  # plain tuples: this reads every vector
             rows = cursor.execute(
                 "SELECT m.id, m.scope_kind, m.scope_key, v.dim, v.vector FROM memory_vectors v"
-                " JOIN memories m ON m.rowid = v.memory_rowid WHERE v.model = ?",
+                " JOIN memories m ON m.rowid = v.memory_rowid WHERE v.model = ? AND v.dim > 0",
                 (self._embedder.model,),
             ).fetchall()
             if not rows:
@@ -398,12 +383,12 @@ class VectorMemory(SqliteMemory):
                     scopes.get((row[1], row[2])) or scopes.setdefault((row[1], row[2]), Scope(row[1], row[2]))
                     for row in rows
                 ],
-                np.frombuffer(b"".join(row[4] for row in rows), dtype="<f4").reshape(-1, dimensions),
+                from_blobs((row[4] for row in rows), dimensions),
             )
             self._index = index
         return self._index
 
-    def _nearest(self, db: sqlite3.Connection, query: Sequence[float], scopes: Sequence[Scope], k: int) -> list[Hit]:
+    def _nearest(self, db: sqlite3.Connection, query: Vectors, scopes: Sequence[Scope], k: int) -> list[Hit]:
         index = self._loaded(db)
         ranked = [] if index is None else index.nearest(unit_rows(query), scopes, k)
         if not ranked:
@@ -415,11 +400,3 @@ class VectorMemory(SqliteMemory):
             row["id"]: memory_from_row(row) for row in db.execute(sql, [memory_id for memory_id, _ in ranked] + params)
         }
         return [Hit(memory=found[i], score=score, via="vector") for i, score in ranked if i in found]
-
-
-def _checked(vectors: list[list[float]], expected: int) -> list[list[float]]:
-    """``vectors`` if they are ``expected`` vectors of one length (any ``Embedder`` may answer)."""
-    lengths = {len(vector) for vector in vectors}
-    if len(vectors) != expected or len(lengths) > 1 or 0 in lengths:
-        raise EmbeddingUnavailable(f"the embedder answered {len(vectors)} vectors for {expected} texts, not all alike")
-    return vectors

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ from agents.tools.base import Tool, ToolContext, ToolRegistry
 from agents.tools.config import ToolsConfig
 from agents.tools.memory import memory_tools
 from hub.commands import CommandCall, CommandRegistry
+from hub.memory._terms import query_terms
 from hub.memory.access import IdentityLinks, MemoryAccess, Visibility
-from hub.memory.base import Scope
+from hub.memory.base import Hit, Memory, Scope
 from hub.memory.commands import register_memory_commands
 from hub.memory.config import MemoryConfig
-from hub.memory.recall import RECALL_HEADER, estimate_tokens
+from hub.memory.recall import RECALL_HEADER, estimate_tokens, meaningful_stems, relevant
 from hub.memory.sqlite import SqliteMemory
 from hub.messages import ConversationRef, Inbound, Sender
 from tests.agents.fake_run_context import CONV, FakeRunContext, collect, inbound
@@ -238,3 +240,31 @@ async def test_a_memory_already_recalled_in_the_history_is_not_added_again(
     assert isinstance(earlier, UserMessage) and f"[{lisbon.id}]" in earlier.text
     assert isinstance(later, UserMessage) and f"[{teacher.id}]" in later.text
     assert f"[{lisbon.id}]" not in later.text  # still in the prompt from the first turn
+
+
+def _hit(text: str, *, via: str = "fulltext", similarity: float | None = None, score: float = 1.0) -> Hit:
+    memory = Memory(id="m1", scope=Scope.shared(), text=text, created_at=datetime.now(UTC), source="t")
+    return Hit(memory=memory, score=score, via=via, similarity=similarity)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("message", "memory", "added"),
+    [
+        ("where does my sister Ana live?", "My sister Ana lives in Lisbon", True),  # two words
+        ("do I bake?", "I've been baking bread every weekend", True),  # one word, one-word message
+        ("is penicillin safe for me?", "I'm allergic to penicillin", True),  # a long, rare word
+        ("what does Ferdinand fix", "Ferdinand repairs harpsichords", True),  # a name
+        ("suggest a name for a grey cat", "The grey scarf belongs to my aunt", False),  # one common word
+        ("hi!", "Felix starts his new job on the 10th", False),  # short words never count
+        ("where does it go", "Where does the time go", False),  # stop words only
+    ],
+)
+def test_automatic_recall_adds_only_memories_that_clear_the_bar(message: str, memory: str, added: bool) -> None:
+    assert relevant(_hit(memory), meaningful_stems(query_terms(message)), min_similarity=0.45) is added
+
+
+def test_with_embeddings_similarity_decides_too() -> None:
+    words = meaningful_stems(query_terms("which city is she in?"))
+    assert relevant(_hit("Ana lives in Lisbon", via="hybrid", similarity=0.6), words, min_similarity=0.45)
+    assert not relevant(_hit("Ana lives in Lisbon", via="vector", score=0.2), words, min_similarity=0.45)
+    assert relevant(_hit("Ana lives in Lisbon", via="vector", score=0.5), words, min_similarity=0.45)

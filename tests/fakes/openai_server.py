@@ -62,6 +62,12 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+_TOO_LONG = (
+    "This model's maximum context length is 8192 tokens, however you requested 9000 tokens "
+    "(9000 in your prompt; 0 for the completion). Please reduce your prompt; or completion length."
+)
+
+
 def error_response(step: ErrorStep) -> web.Response:
     etype, code, message = _ERRORS.get(
         step.status, ("server_error" if step.status >= 500 else "invalid_request_error", None, "Error.")
@@ -95,6 +101,9 @@ class FakeOpenAI(FakeLLMServer):
         """While true, ``/v1/embeddings`` answers 503 (the endpoint is down)."""
         self.embedding_requests = 0
         """How many ``/v1/embeddings`` requests arrived (refused ones too)."""
+        self.embeddings_refuse: str | None = None
+        """While set, ``/v1/embeddings`` answers 400 to a request with an input holding this
+        string, as OpenAI does to a text too long for the model (the rest of the batch too)."""
 
     def _routes(self) -> list[web.RouteDef]:
         return [
@@ -131,6 +140,8 @@ class FakeOpenAI(FakeLLMServer):
             return error_response(
                 ErrorStep(status=400, message="'input' (non-empty strings) and 'model' are required.")
             )
+        if self.embeddings_refuse is not None and any(self.embeddings_refuse in text for text in texts):
+            return error_response(ErrorStep(status=400, message=_TOO_LONG))
         dimensions = body.get("dimensions") or DIMENSIONS
         as_base64 = body.get("encoding_format") == "base64"
         data = []

@@ -316,3 +316,52 @@ async def test_vector_search_never_crosses_scopes(hybrid: PostgresMemory) -> Non
     await hybrid.store("Alice is a keen photographer", scope=ALICE, source="t", scopes=[ALICE])
     assert await hybrid.search("photography", scopes=[BOB]) == []
     assert await hybrid.search("photography", scopes=[]) == []
+
+
+def _vector_rows(pg: PgServer, url: str) -> dict[str, bool]:
+    """Each memory with a row in ``memory_vectors``: whether it holds an embedding."""
+    with psycopg.connect(pg.conninfo(str(make_url(url).database))) as conn:
+        rows = conn.execute("SELECT memory_id, embedding IS NOT NULL FROM memory_vectors").fetchall()
+    return dict(rows)
+
+
+async def test_a_text_the_model_refuses_is_given_up_not_an_outage(
+    hybrid: PostgresMemory, fake: FakeOpenAI, pg: PgServer, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    fake.embeddings_refuse = "POISON"
+    old = _photographers(10)
+    old[4] = Memory(
+        id="old4", scope=ALICE, text="POISON: a keen photographer's log", created_at=old[4].created_at, source="x"
+    )
+    assert await hybrid.restore(old) == 10  # one batch, refused: probed, then halved
+    assert fake.embedding_requests == 10  # the 10, the probe, then halves: 5 + 5, 2 + 3, 1 + 2, 1 + 1
+    assert _vector_rows(pg, pg_url) == {m.id: m.id != "old4" for m in old}  # NULL: refused, not waiting
+    poison = await hybrid.store("POISON again: Alice's diary", scope=ALICE, source="t", scopes=[ALICE])
+    assert _vector_rows(pg, pg_url)[poison.id] is False
+
+    before = fake.embedding_requests
+    hits = await hybrid.search("photography", scopes=[ALICE], limit=20)
+    assert fake.embedding_requests == before + 1  # the query only: refused texts are not sent again
+    assert {(h.memory.id, h.via) for h in hits} == {(m.id, "vector") for m in old if m.id != "old4"}
+    hits = await hybrid.search("photographer's log", scopes=[ALICE], limit=20)
+    assert {h.memory.id: h.via for h in hits}["old4"] == "fulltext"  # by its words alone
+    assert [h.memory.id for h in await hybrid.search("diary", scopes=[ALICE])] == [poison.id]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "memory old4 " in warnings[0] and f"memory {poison.id} " in warnings[1]
+    assert not [w for w in warnings if "POISON" in w or "unavailable" in w]
+
+
+async def test_an_older_vectors_table_takes_refused_marks(
+    hybrid: PostgresMemory, fake: FakeOpenAI, pg: PgServer, pg_url: str
+) -> None:
+    """``memory_vectors.embedding`` was NOT NULL before refused texts were marked with NULL."""
+    kept = await hybrid.store("Alice is a keen photographer", scope=ALICE, source="t", scopes=[ALICE])
+    with psycopg.connect(pg.conninfo(str(make_url(pg_url).database)), autocommit=True) as conn:
+        conn.execute("DELETE FROM memory_vectors")
+        conn.execute("ALTER TABLE memory_vectors ALTER COLUMN embedding SET NOT NULL")
+    fake.embeddings_refuse = "POISON"
+    embedder = OpenAIEmbedder(base_url=fake.base_url, api_key="sk-test", model="fake-embed", timeout=5)
+    async with PostgresMemory(pg_url, embedder=embedder) as again:
+        poison = await again.store("POISON pill", scope=ALICE, source="t", scopes=[ALICE])
+        assert _vector_rows(pg, pg_url) == {kept.id: True, poison.id: False}

@@ -15,7 +15,7 @@ from openai import AsyncOpenAI
 
 from hub.errors import ConfigError
 from hub.memory import Hit, Memory, MemoryBackend, Scope, ScopeDenied
-from hub.memory.base import EmbeddingUnavailable, MemoryOptions
+from hub.memory.base import EmbeddingRefused, EmbeddingUnavailable, MemoryOptions
 from hub.memory.embeddings import OpenAIEmbedder
 from hub.memory.vector import VectorMemory
 from hub.messages import ConversationRef
@@ -119,9 +119,14 @@ async def test_embedder_errors_are_one_line_without_the_key(fake: FakeOpenAI) ->
     with pytest.raises(EmbeddingUnavailable, match="cannot connect") as gone:
         await unreachable.embed(["x"])
     await unreachable.aclose()
-    for error in (down, refused, gone):
+    fake.embeddings_refuse = "POISON"
+    with pytest.raises(EmbeddingRefused, match=r"HTTP 400: .*maximum context length") as poisoned:
+        await embedder(fake).embed(["fine", "POISON"])
+    assert poisoned.value.status == 400
+    for error in (down, refused, gone, poisoned):
         message = str(error.value)
         assert "\n" not in message and KEY not in message and "sk-wrong-key" not in message
+    assert not any(isinstance(error.value, EmbeddingRefused) for error in (down, refused, gone))  # not the texts'
 
 
 async def test_store_search_delete(memory: VectorMemory, fake: FakeOpenAI) -> None:
@@ -286,3 +291,69 @@ async def test_a_wrong_answer_counts_as_unavailable(tmp_path: Path, caplog: pyte
         assert await memory.pending_count() == 1
         assert ids(await memory.search("photography", scopes=[ALICE])) == [kept.id]
     assert "the embedder answered 0 vectors for 1 texts" in caplog.text
+
+
+def _refusal_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def test_a_text_the_model_refuses_is_given_up_not_an_outage(
+    memory: VectorMemory, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.memory.vector")
+    fake.embeddings_refuse = "POISON"
+    now = datetime.now(UTC)
+    texts = [f"Alice keeps photography notes, part {n}" for n in range(9)]
+    texts.insert(4, "POISON: Alice pasted a huge photography log")
+    memories = [Memory(id=f"r{n}", scope=ALICE, text=t, created_at=now, source="import") for n, t in enumerate(texts)]
+    assert await memory.restore(memories) == 10  # one batch, refused: probed, then halved
+    assert fake.embedding_requests == 10  # the 10, the probe, then halves: 5 + 5, 2 + 3, 1 + 2, 1 + 1
+    assert await memory.pending_count() == 0  # the refused one does not wait either
+    (warning,) = _refusal_warnings(caplog)
+    assert "memory r4 " in warning and "HTTP 400" in warning and "POISON" not in warning
+    assert "unavailable" not in warning
+
+    poison = await remember(memory, "POISON again: a photographer's diary")  # alone: probed, given up
+    vector = ids(await memory.search_vector("photographer", scopes=[ALICE], limit=20))
+    assert set(vector) == {f"r{n}" for n in range(10)} - {"r4"}
+    hits = await memory.search("pasted photography log", scopes=[ALICE], limit=20)
+    assert {h.memory.id: h.via for h in hits}["r4"] == "fulltext"
+    assert poison.id in ids(await memory.search_fulltext("diary", scopes=[ALICE]))
+    warnings = _refusal_warnings(caplog)
+    assert len(warnings) == 2 and f"memory {poison.id} " in warnings[1]
+
+    before = fake.embedding_requests
+    await memory.search("photographer", scopes=[ALICE])
+    assert fake.embedding_requests == before + 1  # the query only: refused texts are not sent again
+    assert not [r for r in caplog.records if "unavailable" in r.getMessage()]
+
+
+async def test_a_refused_query_falls_back_to_full_text_for_that_query_only(
+    memory: VectorMemory, fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hub.memory.vector")
+    kept = await remember(memory, "Alice loves photography")
+    fake.embeddings_refuse = "POISON"
+    hits = await memory.search("POISON photography", scopes=[ALICE])
+    assert [(h.memory.id, h.via) for h in hits] == [(kept.id, "fulltext")]
+    hits = await memory.search("photographer", scopes=[ALICE])  # no outage: vectors at once
+    assert [(h.memory.id, h.via) for h in hits] == [(kept.id, "vector")]
+    assert _refusal_warnings(caplog) == []
+
+
+async def test_an_endpoint_that_refuses_every_text_is_down(
+    memory: VectorMemory, fake: FakeOpenAI, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong model name may answer 400 to everything: the probe is refused too, so nothing is
+    given up; the memories wait, as in any outage."""
+    caplog.set_level(logging.INFO, logger="hub.memory.vector")
+    fake.embeddings_refuse = ""  # in every text
+    kept = await remember(memory, "Alice loves photography")
+    assert await memory.pending_count() == 1
+    (warning,) = _refusal_warnings(caplog)
+    assert "unavailable" in warning and "HTTP 400" in warning
+    fake.embeddings_refuse = None
+    clock.now += 31
+    hits = await memory.search("photographer", scopes=[ALICE])
+    assert [(h.memory.id, h.via) for h in hits] == [(kept.id, "vector")]
+    assert await memory.pending_count() == 0
