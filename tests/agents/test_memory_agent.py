@@ -31,6 +31,7 @@ from hub.messages import ConversationRef, Inbound, Sender
 from tests.agents.fake_run_context import CONV, FakeRunContext, collect, inbound
 from tests.agents.scripted import ScriptedProvider
 from tests.agents.test_compaction import conversation
+from tests.hub.test_pairing import NoSession
 
 ADA = Sender(id="u1", name="Ada")
 BOB = Sender(id="u2", name="Bob")
@@ -172,24 +173,11 @@ async def test_compaction_keeps_its_summary_as_a_memory(access: MemoryAccess, tm
     assert memories[0].scope == (Scope.user("test", "u1") if direct else Scope.conversation(CONV))
 
 
-class _Session:
-    def __init__(self) -> None:
-        self.settings: dict[str, str] = {}
-
-    async def set_setting(self, key: str, value: str | None) -> None: ...
-    async def reset(self) -> None: ...
-    def stop_run(self) -> bool:
-        return False
-
-    def status(self) -> str:
-        return ""
-
-
 async def command(registry: CommandRegistry, name: str, args: str, sender: Sender = ADA) -> str:
     found = registry.get(name)
     assert found is not None
     message = Inbound(kind="command", conversation=CONV, sender=sender, text=args, command=name, platform_id="x")
-    answer = await found.handler(CommandCall(inbound=message, args=args, session=_Session()))
+    answer = await found.handler(CommandCall(inbound=message, args=args, session=NoSession()))
     assert answer is not None
     return answer
 
