@@ -7,16 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.memory.base import Memory, Scope
 
+if TYPE_CHECKING:  # needs greenlet (the postgres extra)
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
 __all__ = ["COLUMNS", "IN_SCOPES", "Begin", "first_line", "memory_from_row", "scope_params"]
 
-Begin = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+Begin = Callable[[], "AbstractAsyncContextManager[AsyncConnection]"]
 """Opens one transaction (``PostgresMemory._begin``: tables made on first use, errors as ``StoreError``)."""
 
 COLUMNS = "m.id, m.scope_kind, m.scope_key, m.text, m.created_at, m.source, m.metadata"

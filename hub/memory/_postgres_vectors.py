@@ -27,14 +27,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.memory._postgres_sql import COLUMNS, IN_SCOPES, Begin, first_line, memory_from_row, scope_params
 from hub.memory._vectors import Embedded, EmbeddingGate, Vectors, from_blobs, nearest_rows
 from hub.memory.base import Embedder, Hit, Scope
+
+if TYPE_CHECKING:  # needs greenlet (the postgres extra)
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["BATCH", "PostgresVectors"]
 

@@ -29,12 +29,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hub.errors import ConfigError, StoreError
 from hub.extensions import Manifest
@@ -43,6 +42,9 @@ from hub.memory._postgres_vectors import PostgresVectors
 from hub.memory.base import Embedder, Hit, Memory, MemoryOptions, Scope, require_scope
 from hub.memory.fusion import fuse_hits
 from hub.redact import masked_url
+
+if TYPE_CHECKING:  # sqlalchemy.ext.asyncio needs greenlet (the postgres extra): imported on first use
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["PostgresMemory"]
 
@@ -206,6 +208,8 @@ class PostgresMemory:
                 # No prepared statements: a plan cached while the table was small outlived its
                 # growth (bench/memory.py: search p50 35 ms at 100,000 memories, 7 ms without).
                 prepare: dict[str, object] = {"prepare_threshold": None}
+                from sqlalchemy.ext.asyncio import create_async_engine
+
                 self._engine = create_async_engine(self._url, pool_pre_ping=True, pool_size=4, connect_args=prepare)
             if not self._schema_done:
                 async with self._engine.begin() as conn:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -365,3 +367,17 @@ async def test_an_older_vectors_table_takes_refused_marks(
     async with PostgresMemory(pg_url, embedder=embedder) as again:
         poison = await again.store("POISON pill", scope=ALICE, source="t", scopes=[ALICE])
         assert _vector_rows(pg, pg_url) == {kept.id: True, poison.id: False}
+
+
+def test_without_the_postgres_extra_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module imports without greenlet (sqlalchemy's asyncio needs it: the postgres extra),
+    so opening the backend can say what to install instead of failing to load."""
+    code = "import sys; sys.modules['greenlet'] = None\nimport hub.memory.postgres\nprint('imported')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.strip() == "imported", done.stderr[-500:]
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "greenlet" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'autohands\[postgres\]'"):
+        PostgresMemory.from_options(MemoryOptions(path=Path("unused"), url="postgresql+psycopg://u@h/db"))
