@@ -21,10 +21,19 @@ class MemoryConfig(BaseModel):
     enabled: StrictBool = True
     """Keep memories: the ``remember``, ``recall`` and ``forget`` tools, automatic recall,
     compaction summaries, ``/memory`` and ``/forget``. Off: none of them exist."""
-    backend: str = Field(default="sqlite", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    """``sqlite`` (full text, no extra service), ``vector`` (full text and embeddings, ranked
-    together; needs ``embedding_provider`` and ``embedding_model``), ``postgres`` (PostgreSQL
-    full text, and pgvector where installed), or a memory extension's name."""
+    backend: str = Field(default="auto", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """``auto``: ``postgres`` when ``[store] url`` is PostgreSQL (memories live with the rest),
+    else ``sqlite``. ``sqlite`` (full text, no extra service), ``vector`` (full text and
+    embeddings, ranked together; needs ``embedding_provider`` and ``embedding_model``),
+    ``postgres`` (PostgreSQL full text, and pgvector where installed), or a memory extension's
+    name."""
+
+    def backend_for(self, store_url: str) -> str:
+        """The backend ``auto`` means with the store at ``store_url``, or the one named."""
+        if self.backend != "auto":
+            return self.backend
+        return "postgres" if store_url.startswith("postgresql") else "sqlite"
+
     path: Path = Path("memory.db")
     """The SQLite file of ``sqlite`` and ``vector``, relative to ``[hub] data_dir``."""
     url: str = ""

@@ -10,6 +10,7 @@ from hub.config import Settings
 from hub.errors import AutoHandsError
 from hub.memory.base import EmbeddingUnavailable
 from hub.memory.open import embedder_for, memory_config, open_memory
+from hub.redact import masked_url
 
 __all__ = ["memory_checks"]
 
@@ -27,14 +28,15 @@ async def memory_checks(settings: Settings, *, timeout: float) -> list[Check]:
         async with asyncio.timeout(timeout):
             counts = await access.backend.scope_counts()
     except (AutoHandsError, OSError, TimeoutError) as exc:
-        detail = f"{config.backend}: {type(exc).__name__}: {exc}" if str(exc) else f"{config.backend}: {exc!r}"
+        detail = f"{access.name}: {type(exc).__name__}: {exc}" if str(exc) else f"{access.name}: {exc!r}"
         return [Check("memory", "ERROR", detail, fix="check [memory] path or url and its permissions")]
     finally:
         await access.close()
     users = sum(1 for scope, _ in counts if scope.kind == "user")
     total = sum(n for _, n in counts)
-    where = settings.data_dir / config.path if config.backend in ("sqlite", "vector") else "the database"
-    rows = [Check("memory", "ok", f"{config.backend} at {where}: {total} memories, {users} user(s)")]
+    on_file = access.name in ("sqlite", "vector")
+    where = settings.data_dir / config.path if on_file else masked_url(config.url or settings.store_url)
+    rows = [Check("memory", "ok", f"{access.name} at {where}: {total} memories, {users} user(s)")]
     if config.embedding_provider:
         rows.append(await _embedding_check(settings, timeout))
     return rows

@@ -34,14 +34,15 @@ def open_memory(settings: Settings) -> MemoryAccess | None:
     config = memory_config(settings)
     if not config.enabled:
         return None
-    backend_class = load_entry_point("autohands.memory", config.backend)
+    name = config.backend_for(settings.store_url)
+    backend_class = load_entry_point("autohands.memory", name)
     options = MemoryOptions(
         path=settings.data_dir / config.path.expanduser(),
         url=config.url or settings.store_url,
         embedder=embedder_for(config, settings.providers),
     )
     backend = backend_class.from_options(options)
-    return MemoryAccess(backend, name=config.backend, links=IdentityLinks(config.links))
+    return MemoryAccess(backend, name=name, links=IdentityLinks(config.links))
 
 
 def embedder_for(config: MemoryConfig, providers: Mapping[str, Mapping[str, object]]) -> Embedder | None:

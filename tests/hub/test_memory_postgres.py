@@ -381,3 +381,16 @@ def test_without_the_postgres_extra_the_error_says_what_to_install(monkeypatch: 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "greenlet" else real(name, *a))
     with pytest.raises(ConfigError, match=r"pip install 'autohands\[postgres\]'"):
         PostgresMemory.from_options(MemoryOptions(path=Path("unused"), url="postgresql+psycopg://u@h/db"))
+
+
+def test_auto_picks_postgres_when_the_store_is_postgresql(tmp_path: Path) -> None:
+    from hub.config import load_settings
+    from hub.memory.open import open_memory
+
+    data = {"hub": {"data_dir": str(tmp_path)}}
+    on_sqlite = open_memory(load_settings(environ={}, overrides=data, user_file=False))
+    assert on_sqlite is not None and on_sqlite.name == "sqlite"
+    store = {"store": {"url": "postgresql+psycopg://u:pw@127.0.0.1/db"}}
+    on_postgres = open_memory(load_settings(environ={}, overrides={**data, **store}, user_file=False))
+    assert on_postgres is not None and on_postgres.name == "postgres"
+    assert isinstance(on_postgres.backend, PostgresMemory)
