@@ -145,7 +145,7 @@ def build_agent(services: AgentServices, *, environ: Mapping[str, str] | None = 
     pool = ProviderPool(section, default, config.fallback)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     registry = ToolRegistry()
-    memory = AgentMemory.from_services(services.memory, services.memory_config)
+    memory = AgentMemory.from_services(services.memory)
     registry.extend(agent_tools(tools_config, scheduler=services.scheduler, memory=memory))
     skills = build_skills(services.skills_config, services.data_dir, registry, services.commands)  # use_skill, /skills
     if tools_config.approve_medium and not config.approve_medium:

@@ -8,10 +8,8 @@ decides when the agent reads and writes, with the scopes of the run's sender.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from hub.agent import RunContext
-from hub.config import validate_section
 from hub.errors import AutoHandsError
 from hub.memory.access import MemoryAccess, Visibility
 from hub.memory.base import Scope
@@ -36,11 +34,9 @@ class AgentMemory:
         self.config = config
 
     @classmethod
-    def from_services(cls, access: MemoryAccess | None, section: Mapping[str, object]) -> AgentMemory | None:
-        """None when the hub runs without memory."""
-        if access is None:
-            return None
-        return cls(access, validate_section(MemoryConfig, dict(section), "memory"))
+    def from_services(cls, access: MemoryAccess | None) -> AgentMemory | None:
+        """The hub's memory with the ``[memory]`` it was opened with; None when it runs without."""
+        return None if access is None else cls(access, access.config)
 
     def visibility(self, ctx: RunContext) -> Visibility:
         """What the run's sender may see, in the run's conversation."""

@@ -220,8 +220,6 @@ class AgentServices:
     memory: MemoryAccess | None = None
     """The hub's memory (the ``remember``/``recall``/``forget`` tools, automatic recall,
     compaction summaries); None when ``[memory] enabled = false``."""
-    memory_config: Mapping[str, object] = field(default_factory=dict)
-    """The ``[memory]`` section (``recall_tokens``, ``recall_limit``, ``summarise_compaction``)."""
 
 
 class AgentFactory(Protocol):

@@ -347,7 +347,6 @@ class Hub:
             mcp_config=s.mcp,
             extensions=self.extensions,
             memory=self.memory,
-            memory_config=s.memory,
         )
         agent: Agent = factory(services)
         return agent

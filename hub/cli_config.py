@@ -94,8 +94,10 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
     """Build the agent to validate its sections: the problems, and its own checks (doctor rows)."""
     from .agent import AgentServices, Closable, SelfChecking
     from .commands import CommandRegistry
+    from .memory.access import MemoryAccess
     from .memory.open import open_memory
 
+    memory: MemoryAccess | None = None
     try:
         memory = open_memory(settings)  # validates [memory] and finds its backend; opens nothing
         factory = load_entry_point("autohands.agents", str(settings.agent.get("runtime", "llm")))
@@ -114,18 +116,18 @@ async def check_agent(settings: Settings) -> tuple[list[str], list[Check]]:
                     skills_config=settings.skills,
                     mcp_config=settings.mcp,  # doctor: a row per MCP server, which starts it once
                     memory=memory,
-                    memory_config=settings.memory,
                 )
             )
         finally:
             logging.disable(logging.NOTSET)
     except (ConfigError, PluginError) as exc:
         return [str(exc)], []
+    finally:  # the agent only kept it (its embedder's client): nothing here uses it
+        if memory is not None:
+            await memory.close()
     checks = list(agent.checks()) if isinstance(agent, SelfChecking) else []
     if isinstance(agent, Closable):
         await agent.aclose()
-    if memory is not None:
-        await memory.close()
     return [], checks
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from hub.memory.base import Hit, Memory, MemoryBackend, Scope
+from hub.memory.config import MemoryConfig
 from hub.messages import ConversationRef
 
 __all__ = ["IdentityLinks", "MemoryAccess", "Visibility"]
@@ -68,11 +69,15 @@ class Visibility:
 class MemoryAccess:
     """The hub's memory: one backend, the identity links, and the rules of who sees what."""
 
-    def __init__(self, backend: MemoryBackend, *, name: str, links: IdentityLinks) -> None:
+    def __init__(
+        self, backend: MemoryBackend, *, name: str, links: IdentityLinks, config: MemoryConfig | None = None
+    ) -> None:
         self.backend = backend
         self.name = name
         """The backend's entry-point name (``sqlite``, ``vector``, ``postgres``)."""
         self.links = links
+        self.config = config or MemoryConfig()
+        """``[memory]`` as validated when it was opened (recall settings for the agent)."""
 
     def for_user(self, channel: str, user_id: str, conversation: ConversationRef | None = None) -> Visibility:
         """What ``user_id`` on ``channel`` may see, in ``conversation`` if given."""

@@ -10,9 +10,10 @@ one user can never reach another's memories through any tool, command or API.
 from __future__ import annotations
 
 import builtins
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -123,6 +124,18 @@ class Memory:
     source: str
     """What wrote it: ``remember`` (the tool), ``compaction``, ``import``, ``operator``…"""
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, text: str, *, scope: Scope, source: str, metadata: Mapping[str, str] | None = None) -> Memory:
+        """A memory stored now, with a fresh id (12 hex digits: short enough to type)."""
+        return cls(
+            id=secrets.token_hex(6),
+            scope=scope,
+            text=text,
+            created_at=datetime.now(UTC),
+            source=source,
+            metadata=dict(metadata or {}),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

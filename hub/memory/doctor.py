@@ -9,7 +9,8 @@ from hub.agent import Check
 from hub.config import Settings
 from hub.errors import AutoHandsError
 from hub.memory.base import EmbeddingUnavailable
-from hub.memory.open import embedder_for, memory_config, open_memory
+from hub.memory.config import MemoryConfig
+from hub.memory.open import embedder_for, open_memory
 from hub.redact import masked_url
 
 __all__ = ["memory_checks"]
@@ -18,7 +19,6 @@ __all__ = ["memory_checks"]
 async def memory_checks(settings: Settings, *, timeout: float) -> list[Check]:
     """One row for the backend, and one for the embedding endpoint when one is configured."""
     try:
-        config = memory_config(settings)
         access = open_memory(settings)
     except AutoHandsError as exc:
         return [Check("memory", "ERROR", str(exc), fix="correct the [memory] section")]
@@ -32,18 +32,18 @@ async def memory_checks(settings: Settings, *, timeout: float) -> list[Check]:
         return [Check("memory", "ERROR", detail, fix="check [memory] path or url and its permissions")]
     finally:
         await access.close()
+    config = access.config
     users = sum(1 for scope, _ in counts if scope.kind == "user")
     total = sum(n for _, n in counts)
     on_file = access.name in ("sqlite", "vector")
     where = settings.data_dir / config.path if on_file else masked_url(config.url or settings.store_url)
     rows = [Check("memory", "ok", f"{access.name} at {where}: {total} memories, {users} user(s)")]
     if config.embedding_provider:
-        rows.append(await _embedding_check(settings, timeout))
+        rows.append(await _embedding_check(settings, config, timeout))
     return rows
 
 
-async def _embedding_check(settings: Settings, timeout: float) -> Check:
-    config = memory_config(settings)
+async def _embedding_check(settings: Settings, config: MemoryConfig, timeout: float) -> Check:
     embedder = embedder_for(config, settings.providers)
     if embedder is None:
         return Check("memory embeddings", "off", "no embedding_provider")

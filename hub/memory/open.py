@@ -42,7 +42,7 @@ def open_memory(settings: Settings) -> MemoryAccess | None:
         embedder=embedder_for(config, settings.providers),
     )
     backend = backend_class.from_options(options)
-    return MemoryAccess(backend, name=name, links=IdentityLinks(config.links))
+    return MemoryAccess(backend, name=name, links=IdentityLinks(config.links), config=config)
 
 
 def embedder_for(config: MemoryConfig, providers: Mapping[str, Mapping[str, object]]) -> Embedder | None:

@@ -25,10 +25,8 @@ import contextlib
 import importlib.util
 import json
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import sqlalchemy as sa
@@ -240,14 +238,7 @@ class PostgresMemory:
         """Keep ``text`` in ``scope`` and embed it, or leave it to be embedded later when the
         endpoint cannot; raises ``ScopeDenied`` unless ``scope`` is in ``scopes``."""
         require_scope(scope, scopes)
-        memory = Memory(
-            id=secrets.token_hex(6),
-            scope=scope,
-            text=text,
-            created_at=datetime.now(UTC),
-            source=source,
-            metadata=dict(metadata or {}),
-        )
+        memory = Memory.new(text, scope=scope, source=source, metadata=metadata)
         async with self._begin() as conn:
             await conn.execute(sa.text(_INSERT), _insert_params([memory]))
         if self._vectors is not None:

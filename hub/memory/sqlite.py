@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-import secrets
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
@@ -195,14 +194,7 @@ class SqliteMemory:
     ) -> Memory:
         """Keep ``text`` in ``scope``; raises ``ScopeDenied`` unless ``scope`` is in ``scopes``."""
         require_scope(scope, scopes)
-        memory = Memory(
-            id=secrets.token_hex(6),
-            scope=scope,
-            text=text,
-            created_at=datetime.now(UTC),
-            source=source,
-            metadata=dict(metadata or {}),
-        )
+        memory = Memory.new(text, scope=scope, source=source, metadata=metadata)
         row = _row(memory)
         await self._run(
             lambda db: db.execute(
